@@ -1,0 +1,624 @@
+//! Loading framework files: every problem at once, each at `file:line:column`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use serde::Deserialize;
+use serde_json::Value;
+use unicode_normalization::UnicodeNormalization;
+
+use super::positions::{render, Pos, PositionIndex, Seg};
+use super::{Check, Control, Framework, Scope, Selector, OPERATORS};
+
+/// One problem in a framework file, with a position and a hint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    /// The YAML path of the offending node, e.g. `controls[2].checks[0]`.
+    pub path: String,
+    pub message: String,
+    /// The source line, so that the reader sees the offending value.
+    pub excerpt: Option<String>,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )?;
+        if !self.path.is_empty() {
+            write!(f, " (at {})", self.path)?;
+        }
+        if let Some(line) = &self.excerpt {
+            let gutter = self.line.to_string();
+            let pad = " ".repeat(gutter.len());
+            write!(f, "\n {gutter} | {line}")?;
+            let caret_at = line
+                .char_indices()
+                .take_while(|(i, _)| *i + 1 < self.column)
+                .count();
+            write!(f, "\n {pad} | {}^", " ".repeat(caret_at))?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found while loading a set of framework files.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct LoadError {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The loaded frameworks, by identifier.
+#[derive(Debug, Clone, Default)]
+pub struct FrameworkSet {
+    frameworks: BTreeMap<String, Framework>,
+}
+
+impl FrameworkSet {
+    /// Loads framework files given as `(file name, text)`; every problem of every
+    /// file is reported together.
+    pub fn from_sources<'a>(
+        sources: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, LoadError> {
+        let mut frameworks = BTreeMap::new();
+        let mut diagnostics = Vec::new();
+        for (file, text) in sources {
+            match parse_framework(file, text) {
+                Ok(fw) => {
+                    if frameworks.contains_key(&fw.framework) {
+                        diagnostics.push(Diagnostic {
+                            file: file.to_owned(),
+                            line: 1,
+                            column: 1,
+                            path: "framework".into(),
+                            message: format!("framework `{}` is defined twice", fw.framework),
+                            excerpt: None,
+                            hint: Some(
+                                "each framework identifier must be unique in the directory".into(),
+                            ),
+                        });
+                    } else {
+                        frameworks.insert(fw.framework.clone(), fw);
+                    }
+                }
+                Err(mut d) => diagnostics.append(&mut d),
+            }
+        }
+        if diagnostics.is_empty() {
+            Ok(FrameworkSet { frameworks })
+        } else {
+            Err(LoadError { diagnostics })
+        }
+    }
+
+    /// The built-in frameworks. They are tested to load; an error here is a build defect.
+    pub fn builtin() -> Result<Self, LoadError> {
+        Self::from_sources(BUILTIN.iter().copied())
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Framework> {
+        self.frameworks.get(id)
+    }
+
+    /// Frameworks sorted by identifier.
+    pub fn iter(&self) -> impl Iterator<Item = &Framework> {
+        self.frameworks.values()
+    }
+
+    pub fn ids(&self) -> Vec<&str> {
+        self.frameworks.keys().map(String::as_str).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.frameworks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frameworks.is_empty()
+    }
+}
+
+/// The framework files built into the binary (`frameworks/*.yaml`).
+pub const BUILTIN: &[(&str, &str)] =
+    &[("soc2.yaml", include_str!("../../../frameworks/soc2.yaml"))];
+
+/// The fields a framework file's top level may have; `controls` is kept raw so
+/// that each control is parsed (and its errors reported) on its own.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    framework: String,
+    name: String,
+    attests: String,
+    monthly_price_eur: u32,
+    scope_boundary: String,
+    controls: Vec<serde_yaml::Value>,
+}
+
+const FRAMEWORK_FIELDS: &str =
+    "framework, name, attests, monthly_price_eur, scope_boundary, controls";
+const CONTROL_FIELDS: &str =
+    "control_id, title, reference, assertion, evidence_refs, scope, checks";
+
+struct Ctx<'a> {
+    file: &'a str,
+    lines: Vec<&'a str>,
+    index: PositionIndex,
+    out: Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    fn push_at(&mut self, pos: Pos, path: &[Seg], message: String, hint: Option<String>) {
+        let excerpt = self
+            .lines
+            .get(pos.line.saturating_sub(1))
+            .map(|l| l.trim_end().to_owned());
+        self.out.push(Diagnostic {
+            file: self.file.to_owned(),
+            line: pos.line,
+            column: pos.column,
+            path: render(path),
+            message,
+            excerpt,
+            hint,
+        });
+    }
+
+    fn value(&mut self, path: &[Seg], message: String, hint: Option<String>) {
+        let pos = self.index.value(path);
+        self.push_at(pos, path, message, hint);
+    }
+
+    /// A serde error at `path` (relative to `base`), with a hint by kind.
+    fn serde(
+        &mut self,
+        base: &[Seg],
+        err: serde_path_to_error::Error<serde_yaml::Error>,
+        what: &str,
+    ) {
+        let mut path = base.to_vec();
+        for seg in err.path().iter() {
+            match seg {
+                serde_path_to_error::Segment::Seq { index } => path.push(Seg::Index(*index)),
+                serde_path_to_error::Segment::Map { key } => path.push(Seg::Key(key.clone())),
+                serde_path_to_error::Segment::Enum { variant } => {
+                    path.push(Seg::Key(variant.clone()))
+                }
+                serde_path_to_error::Segment::Unknown => {}
+            }
+        }
+        let message = strip_location(&err.inner().to_string());
+        let (pos, hint) = if let Some(field) = backticked_after(&message, "unknown field `") {
+            let mut key_path = path.clone();
+            key_path.push(Seg::Key(field.clone()));
+            let allowed = if what == "control" {
+                CONTROL_FIELDS
+            } else {
+                FRAMEWORK_FIELDS
+            };
+            let hint = if is_check_path(&path) {
+                format!("`{field}` is not an argument of this check; see frameworks/README.md for each check's arguments")
+            } else {
+                format!("the fields of a {what} are: {allowed}")
+            };
+            (self.index.key(&key_path), Some(hint))
+        } else if let Some(op) = backticked_after(&message, "unknown variant `") {
+            let mut key_path = path.clone();
+            key_path.push(Seg::Key(op));
+            (
+                self.index.key(&key_path),
+                Some(format!("a check is one of: {}", OPERATORS.join(", "))),
+            )
+        } else if message.starts_with("missing field") {
+            (
+                self.index.value(&path),
+                Some(format!(
+                    "the fields of a {what} are: {}",
+                    if what == "control" {
+                        CONTROL_FIELDS
+                    } else {
+                        FRAMEWORK_FIELDS
+                    }
+                )),
+            )
+        } else if message.starts_with("invalid type") || message.starts_with("invalid value") {
+            (
+                self.index.value(&path),
+                Some("check the argument's type: paths and durations are strings, bounds are integers".into()),
+            )
+        } else {
+            (self.index.value(&path), None)
+        };
+        self.push_at(pos, &path, message, hint);
+    }
+}
+
+fn is_check_path(path: &[Seg]) -> bool {
+    path.iter()
+        .any(|s| matches!(s, Seg::Key(k) if k == "checks" || k == "where"))
+}
+
+fn backticked_after(message: &str, prefix: &str) -> Option<String> {
+    let start = message.find(prefix)? + prefix.len();
+    let end = message[start..].find('`')?;
+    Some(message[start..start + end].to_owned())
+}
+
+/// serde_yaml appends " at line L column C" for errors from text; we report positions ourselves.
+fn strip_location(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+/// Parses and validates one framework file.
+pub fn parse_framework(file: &str, text: &str) -> Result<Framework, Vec<Diagnostic>> {
+    let lines: Vec<&str> = text.lines().collect();
+    let index = match PositionIndex::build(text) {
+        Ok(index) => index,
+        Err(e) => {
+            let mut ctx = Ctx {
+                file,
+                lines,
+                index: PositionIndex::default(),
+                out: vec![],
+            };
+            ctx.push_at(
+                e.pos,
+                &[],
+                format!("YAML syntax error: {}", e.message),
+                Some(
+                    "check indentation, and quote values that contain `: `, `#`, `[` or `{`".into(),
+                ),
+            );
+            return Err(ctx.out);
+        }
+    };
+    let mut ctx = Ctx {
+        file,
+        lines,
+        index,
+        out: vec![],
+    };
+    let raw: serde_yaml::Value = match serde_yaml::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((1, 1));
+            ctx.push_at(
+                Pos { line, column },
+                &[],
+                format!("YAML error: {}", strip_location(&e.to_string())),
+                None,
+            );
+            return Err(ctx.out);
+        }
+    };
+    let raw_controls = raw.get("controls").cloned();
+    let header = match serde_path_to_error::deserialize::<_, Header>(raw) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            ctx.serde(&[], e, "framework file");
+            None
+        }
+    };
+    let control_values: Vec<serde_yaml::Value> = match (&header, raw_controls) {
+        (Some(h), _) => h.controls.clone(),
+        (None, Some(serde_yaml::Value::Sequence(seq))) => seq,
+        _ => vec![],
+    };
+
+    let mut controls = Vec::new();
+    for (i, v) in control_values.into_iter().enumerate() {
+        let base = [Seg::from("controls"), Seg::Index(i)];
+        match serde_path_to_error::deserialize::<_, Control>(v) {
+            Ok(c) => controls.push((i, c)),
+            Err(e) => ctx.serde(&base, e, "control"),
+        }
+    }
+
+    let Some(h) = header else {
+        validate_controls(&mut ctx, &mut controls);
+        return Err(ctx.out);
+    };
+    validate_header(&mut ctx, &h);
+    if h.controls.is_empty() {
+        ctx.value(
+            &["controls".into()],
+            "a framework needs at least one control".into(),
+            None,
+        );
+    }
+    validate_controls(&mut ctx, &mut controls);
+    if !ctx.out.is_empty() {
+        return Err(ctx.out);
+    }
+    Ok(Framework {
+        framework: h.framework,
+        name: nfc(&h.name),
+        attests: nfc(&h.attests),
+        monthly_price_eur: h.monthly_price_eur,
+        scope_boundary: nfc(&h.scope_boundary),
+        controls: controls.into_iter().map(|(_, c)| c).collect(),
+    })
+}
+
+fn nfc(s: &str) -> String {
+    s.nfc().collect()
+}
+
+fn file_stem(file: &str) -> &str {
+    let name = file.rsplit(['/', '\\']).next().unwrap_or(file);
+    name.strip_suffix(".yaml")
+        .or_else(|| name.strip_suffix(".yml"))
+        .unwrap_or(name)
+}
+
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn validate_header(ctx: &mut Ctx<'_>, h: &Header) {
+    let stem = file_stem(ctx.file).to_owned();
+    if !is_identifier(&h.framework) {
+        ctx.value(
+            &["framework".into()],
+            format!(
+                "framework identifier `{}` must be lowercase letters, digits and `_`",
+                h.framework
+            ),
+            Some("e.g. `soc2`, `gdpr_ropa`".into()),
+        );
+    } else if h.framework != stem {
+        ctx.value(
+            &["framework".into()],
+            format!(
+                "framework identifier `{}` does not match the file name `{}`",
+                h.framework, ctx.file
+            ),
+            Some(format!(
+                "rename the file to `{}.yaml` or the identifier to `{stem}`",
+                h.framework
+            )),
+        );
+    }
+    for (field, text) in [
+        ("name", &h.name),
+        ("attests", &h.attests),
+        ("scope_boundary", &h.scope_boundary),
+    ] {
+        text_field(ctx, &[field.into()], field, text);
+    }
+}
+
+/// Text that ends up in packets: non-empty, no control characters (newlines included).
+fn text_field(ctx: &mut Ctx<'_>, path: &[Seg], field: &str, text: &str) {
+    if text.trim().is_empty() {
+        ctx.value(path, format!("`{field}` must not be empty"), None);
+    } else if let Some(c) = text.chars().find(|c| c.is_control()) {
+        ctx.value(
+            path,
+            format!("`{field}` contains control character U+{:04X}", c as u32),
+            Some("packets carry no control characters: write the text on one line, or use a folded `>-` block".into()),
+        );
+    }
+}
+
+fn validate_controls(ctx: &mut Ctx<'_>, controls: &mut [(usize, Control)]) {
+    let mut seen = HashSet::new();
+    for (i, c) in controls.iter_mut() {
+        let base = vec![Seg::from("controls"), Seg::Index(*i)];
+        let at = |k: &str| {
+            let mut p = base.clone();
+            p.push(k.into());
+            p
+        };
+        if !seen.insert(c.control_id.clone()) {
+            ctx.value(
+                &at("control_id"),
+                format!("duplicate control_id `{}`", c.control_id),
+                Some("each control_id must be unique within its framework".into()),
+            );
+        }
+        for (field, text) in [
+            ("control_id", &c.control_id),
+            ("title", &c.title),
+            ("reference", &c.reference),
+            ("assertion", &c.assertion),
+        ] {
+            text_field(ctx, &at(field), field, text);
+        }
+        c.title = nfc(&c.title);
+        c.assertion = nfc(&c.assertion);
+        c.reference = nfc(&c.reference);
+        if c.evidence_refs.is_empty() {
+            ctx.value(
+                &at("evidence_refs"),
+                "a control needs at least one evidence_ref".into(),
+                None,
+            );
+        }
+        for (j, sel) in c.evidence_refs.iter().enumerate() {
+            let mut p = at("evidence_refs");
+            p.push(Seg::Index(j));
+            selector(ctx, &p, sel);
+        }
+        if let Some(scope) = &c.scope {
+            validate_scope(ctx, &at("scope"), scope);
+        }
+        if c.checks.is_empty() {
+            ctx.value(
+                &at("checks"),
+                "a control needs at least one check: nothing is attested without one".into(),
+                Some(format!("a check is one of: {}", OPERATORS.join(", "))),
+            );
+        }
+        validate_checks(ctx, &at("checks"), &c.checks);
+    }
+}
+
+fn validate_scope(ctx: &mut Ctx<'_>, base: &[Seg], scope: &Scope) {
+    let at = |k: &str| {
+        let mut p = base.to_vec();
+        p.push(k.into());
+        p
+    };
+    selector(ctx, &at("each"), &scope.each);
+    if !is_identifier(&scope.id) {
+        ctx.value(
+            &at("id"),
+            format!(
+                "scope id `{}` must be a field name such as `service_id`",
+                scope.id
+            ),
+            None,
+        );
+    }
+    for (j, name) in scope.context.iter().enumerate() {
+        if !is_identifier(name) {
+            let mut p = at("context");
+            p.push(Seg::Index(j));
+            ctx.value(
+                &p,
+                format!("context `{name}` must be a field name such as `zones`"),
+                None,
+            );
+        }
+    }
+    validate_checks(ctx, &at("where"), &scope.filter);
+}
+
+fn selector(ctx: &mut Ctx<'_>, path: &[Seg], sel: &Selector) {
+    if let Some(err) = sel.error() {
+        ctx.value(
+            path,
+            format!("`{}` is not a JSONPath expression: {err}", sel.as_str()),
+            Some("write paths like `services[*].tls_enabled` or `backups.retention_days` (RFC 9535, `$.` optional)".into()),
+        );
+    }
+}
+
+fn scalar(ctx: &mut Ctx<'_>, path: &[Seg], v: &Value) {
+    let ok = match v {
+        Value::Null | Value::Bool(_) | Value::String(_) => true,
+        Value::Number(n) => n.is_i64() || n.is_u64(),
+        _ => false,
+    };
+    if !ok {
+        ctx.value(
+            path,
+            format!("`{v}` cannot be compared: use a string, boolean, integer or null"),
+            Some("packets hold no floating-point numbers, lists or maps as expected values".into()),
+        );
+    }
+}
+
+fn validate_checks(ctx: &mut Ctx<'_>, base: &[Seg], checks: &[Check]) {
+    for (j, check) in checks.iter().enumerate() {
+        let mut p = base.to_vec();
+        p.push(Seg::Index(j));
+        validate_check(ctx, &p, check);
+    }
+}
+
+fn validate_check(ctx: &mut Ctx<'_>, base: &[Seg], check: &Check) {
+    let at = |op: &str, arg: Option<&str>| {
+        let mut p = base.to_vec();
+        p.push(op.into());
+        if let Some(a) = arg {
+            p.push(a.into());
+        }
+        p
+    };
+    match check {
+        Check::AllTrue(sel) => selector(ctx, &at("all_true", None), sel),
+        Check::CoversPeriod(sel) => selector(ctx, &at("covers_period", None), sel),
+        Check::Equals(a) => {
+            selector(ctx, &at("equals", Some("path")), &a.path);
+            scalar(ctx, &at("equals", Some("value")), &a.value);
+        }
+        Check::OneOf(a) => {
+            selector(ctx, &at("one_of", Some("path")), &a.path);
+            if a.values.is_empty() {
+                ctx.value(
+                    &at("one_of", Some("values")),
+                    "`values` must list at least one value".into(),
+                    None,
+                );
+            }
+            for (k, v) in a.values.iter().enumerate() {
+                let mut p = at("one_of", Some("values"));
+                p.push(Seg::Index(k));
+                scalar(ctx, &p, v);
+            }
+        }
+        Check::AtLeast(a) => selector(ctx, &at("at_least", Some("path")), &a.path),
+        Check::AtMost(a) => selector(ctx, &at("at_most", Some("path")), &a.path),
+        Check::NotOlderThan(a) => {
+            selector(ctx, &at("not_older_than", Some("path")), &a.path);
+            if let Some(err) = a.max_age.error() {
+                ctx.value(
+                    &at("not_older_than", Some("max_age")),
+                    format!("`{}` is not a duration: {err}", a.max_age.as_str()),
+                    Some("write durations like `36h`, `7d`, `90days`, `6months`".into()),
+                );
+            }
+        }
+        Check::Count(a) => {
+            selector(ctx, &at("count", Some("path")), &a.path);
+            if let Some(sel) = &a.within_period {
+                selector(ctx, &at("count", Some("within_period")), sel);
+            }
+            match (a.min, a.max) {
+                (None, None) => ctx.value(
+                    &at("count", None),
+                    "`count` needs `min`, `max` or both".into(),
+                    Some("e.g. `min: 1` for \"at least one\"".into()),
+                ),
+                (Some(lo), Some(hi)) if lo > hi => ctx.value(
+                    &at("count", Some("min")),
+                    format!("`min` {lo} is greater than `max` {hi}"),
+                    None,
+                ),
+                _ => {}
+            }
+            validate_checks(ctx, &at("count", Some("where")), &a.filter);
+        }
+        Check::AnyOf(alternatives) => {
+            if alternatives.is_empty() {
+                ctx.value(
+                    &at("any_of", None),
+                    "`any_of` needs at least one check".into(),
+                    None,
+                );
+            }
+            validate_checks(ctx, &at("any_of", None), alternatives);
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Framework definitions: YAML files of controls.
+//!
+//! A framework file is parsed straight into these types (unknown fields are
+//! refused), then validated as a whole by [`load`], which reports every problem
+//! with its `file:line:column`. The check vocabulary is [`Check`]; its variants
+//! are documented for compliance staff in `frameworks/README.md` and in the
+//! committed JSON Schema that editors use.
+
+mod load;
+pub mod positions;
+mod selector;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use load::{parse_framework, Diagnostic, FrameworkSet, LoadError, BUILTIN};
+pub use selector::{Age, Selected, Selector};
+
+/// One framework file, e.g. `frameworks/soc2.yaml`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Framework {
+    /// Identifier used in the API and in packets: `soc2`, `gdpr_ropa`, `dora`,
+    /// `eu_ai_act`. Must equal the file name without `.yaml`.
+    pub framework: String,
+    /// Display name, e.g. `SOC 2 Type II`.
+    pub name: String,
+    /// What a packet of this framework attests, in one sentence.
+    pub attests: String,
+    /// Monthly price of the subscription, in whole euros.
+    pub monthly_price_eur: u32,
+    /// What the packet covers; copied into every packet.
+    pub scope_boundary: String,
+    /// The controls, in the order packets list them.
+    pub controls: Vec<Control>,
+}
+
+/// One control: what is asserted, where the evidence is, and how it is checked.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Control {
+    /// Identifier unique within the framework, e.g. `CC6.1` or `Art30-2-d-encryption`.
+    pub control_id: String,
+    pub title: String,
+    /// The criterion or article the control evidences, e.g. `TSC CC6.1` or `GDPR Art. 30(2)(d)`.
+    pub reference: String,
+    /// The plain-language statement an auditor accepts when the control is attested.
+    pub assertion: String,
+    /// JSONPath expressions naming the records the control relies on; listed in the packet.
+    pub evidence_refs: Vec<Selector>,
+    /// Evaluate the checks once per resource (e.g. per service) instead of once
+    /// on the whole document, so that findings name the resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+    /// All must hold for the control to be attested.
+    pub checks: Vec<Check>,
+}
+
+/// Per-resource evaluation.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scope {
+    /// Path to an array of resources, e.g. `services` or `members`. A document
+    /// without it makes the control `inconclusive`; an empty array makes it
+    /// `not_applicable`.
+    pub each: Selector,
+    /// Field of each resource that names it in findings, e.g. `service_id`.
+    pub id: String,
+    /// Only resources for which all these checks hold are in scope (e.g. services
+    /// marked `high_risk_ai`). None in scope: `not_applicable`.
+    #[serde(default, rename = "where", skip_serializing_if = "Vec::is_empty")]
+    pub filter: Vec<Check>,
+    /// Fields of the resource copied into each finding so the reader sees the
+    /// cause, e.g. `[zones, region]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context: Vec<String>,
+}
+
+/// The check vocabulary. Paths are relative to the resource when the control has
+/// a `scope`, otherwise to the document root. A path that selects nothing is
+/// missing evidence: the control is then `inconclusive`, never `attested`.
+///
+/// In YAML a check is a map with exactly one key, the operator:
+/// `- all_true: tls_enabled` or `- at_least: { path: retention_days, value: 7 }`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Check {
+    /// Every selected value is `true`: `all_true: tls_enabled`.
+    AllTrue(Selector),
+    /// Every selected value equals `value`.
+    Equals(EqualsArgs),
+    /// Every selected value is one of `values`.
+    OneOf(OneOfArgs),
+    /// Every selected value is an integer of at least `value`.
+    AtLeast(BoundArgs),
+    /// Every selected value is an integer of at most `value`.
+    AtMost(BoundArgs),
+    /// Every selected value is a timestamp no older than `max_age` before the
+    /// period end (and not after it).
+    NotOlderThan(AgeArgs),
+    /// Every selected value is a timestamp at or before the period start: the
+    /// records cover the whole period (e.g. `audit_log.oldest_entry_at`).
+    CoversPeriod(Selector),
+    /// The path selects an array; the number of its items that pass `where`
+    /// (and, with `within_period`, whose timestamp lies in the period) is
+    /// between `min` and `max`.
+    Count(CountArgs),
+    /// At least one of these checks holds.
+    AnyOf(Vec<Check>),
+}
+
+/// The operators, as written in YAML.
+pub const OPERATORS: &[&str] = &[
+    "all_true",
+    "equals",
+    "one_of",
+    "at_least",
+    "at_most",
+    "not_older_than",
+    "covers_period",
+    "count",
+    "any_of",
+];
+
+// serde_yaml reads externally tagged enums only from `!tag` syntax once a value
+// went through `serde_yaml::Value`; a check is written as a one-key map, so it is
+// read as one, whatever the deserializer.
+impl<'de> Deserialize<'de> for Check {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Check;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a check: a map with one operator key, e.g. `all_true: tls_enabled`")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Check, A::Error> {
+                use serde::de::Error;
+                let Some(op) = map.next_key::<String>()? else {
+                    return Err(A::Error::custom(
+                        "empty check: write one operator, e.g. `all_true: tls_enabled`",
+                    ));
+                };
+                let check = match op.as_str() {
+                    "all_true" => Check::AllTrue(map.next_value()?),
+                    "equals" => Check::Equals(map.next_value()?),
+                    "one_of" => Check::OneOf(map.next_value()?),
+                    "at_least" => Check::AtLeast(map.next_value()?),
+                    "at_most" => Check::AtMost(map.next_value()?),
+                    "not_older_than" => Check::NotOlderThan(map.next_value()?),
+                    "covers_period" => Check::CoversPeriod(map.next_value()?),
+                    "count" => Check::Count(map.next_value()?),
+                    "any_of" => Check::AnyOf(map.next_value()?),
+                    other => return Err(A::Error::unknown_variant(other, OPERATORS)),
+                };
+                if let Some(extra) = map.next_key::<String>()? {
+                    return Err(A::Error::custom(format!(
+                        "a check has exactly one operator, but `{op}` is followed by `{extra}`: start a new list item (`- {extra}: ...`)"
+                    )));
+                }
+                Ok(check)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EqualsArgs {
+    pub path: Selector,
+    /// A string, boolean, integer or null.
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OneOfArgs {
+    pub path: Selector,
+    /// Strings, booleans, integers or null.
+    pub values: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BoundArgs {
+    pub path: Selector,
+    pub value: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgeArgs {
+    pub path: Selector,
+    pub max_age: Age,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CountArgs {
+    /// Path to an array, e.g. `backup_runs`.
+    pub path: Selector,
+    /// Only items for which all these checks hold are counted.
+    #[serde(default, rename = "where", skip_serializing_if = "Vec::is_empty")]
+    pub filter: Vec<Check>,
+    /// Only items whose timestamp at this path lies within the period are counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_period: Option<Selector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u64>,
+}
+
+impl Framework {
+    /// The control with this id.
+    pub fn control(&self, id: &str) -> Option<&Control> {
+        self.controls.iter().find(|c| c.control_id == id)
+    }
+}
+
+/// The committed JSON Schema of framework files (`frameworks/framework.schema.json`).
+pub fn json_schema() -> Value {
+    serde_json::to_value(schemars::schema_for!(Framework)).unwrap_or(Value::Null)
+}

@@ -1,0 +1,206 @@
+//! JSONPath selectors and durations as written in framework files.
+//!
+//! Both keep the text the author wrote (for packets, messages and the schema)
+//! beside the parsed form. Deserialization never fails on a string; the loader
+//! collects every parse problem with its position instead of stopping at the first.
+
+use std::fmt;
+use std::time::Duration;
+
+use jsonpath_rust::parser::model::JpQuery;
+use jsonpath_rust::parser::parse_json_path;
+use jsonpath_rust::query::js_path_process;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+/// A JSONPath expression as written in YAML (`services[*].tls_enabled`).
+///
+/// Paths are written without the leading `$`: `services[*].tls_enabled` is
+/// evaluated as `$.services[*].tls_enabled` from the document root, or from the
+/// resource when the control has a `scope`. A leading `$` is accepted too.
+#[derive(Clone)]
+pub struct Selector {
+    text: String,
+    compiled: Result<JpQuery, String>,
+}
+
+/// One value a selector picked, with its location (`$['services'][0]['tls_enabled']`).
+#[derive(Debug, Clone)]
+pub struct Selected<'a> {
+    pub value: &'a Value,
+    pub location: String,
+}
+
+impl Selector {
+    pub fn parse(text: &str) -> Self {
+        let trimmed = text.trim();
+        let full = if trimmed.starts_with('$') {
+            trimmed.to_owned()
+        } else if trimmed.starts_with('[') {
+            format!("${trimmed}")
+        } else {
+            format!("$.{trimmed}")
+        };
+        let compiled = if trimmed.is_empty() {
+            Err("empty JSONPath".to_owned())
+        } else {
+            parse_json_path(&full).map_err(|e| first_line(&e.to_string()))
+        };
+        Selector {
+            text: text.to_owned(),
+            compiled,
+        }
+    }
+
+    /// The expression as its author wrote it.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The parse error, if the text is not a JSONPath expression.
+    pub fn error(&self) -> Option<&str> {
+        self.compiled.as_ref().err().map(String::as_str)
+    }
+
+    /// Evaluates against `root`. An expression that did not parse selects nothing
+    /// (the loader refuses such frameworks before they are ever evaluated).
+    pub fn select<'a>(&self, root: &'a Value) -> Result<Vec<Selected<'a>>, String> {
+        let query = self.compiled.as_ref().map_err(Clone::clone)?;
+        let found = js_path_process(query, root).map_err(|e| e.to_string())?;
+        Ok(found
+            .into_iter()
+            .map(|r| Selected {
+                value: r.val,
+                location: r.path,
+            })
+            .collect())
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl fmt::Debug for Selector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Selector({:?})", self.text)
+    }
+}
+
+impl PartialEq for Selector {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Serialize for Selector {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Selector {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| Selector::parse(&s))
+    }
+}
+
+impl schemars::JsonSchema for Selector {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "JsonPath".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "minLength": 1,
+            "description": "JSONPath (RFC 9535) without the leading `$`, e.g. `services[*].tls_enabled`",
+        })
+    }
+}
+
+/// A duration as written in YAML: `36h`, `7d`, `90days`, `6months`.
+#[derive(Clone, PartialEq)]
+pub struct Age {
+    text: String,
+    parsed: Result<Duration, String>,
+}
+
+impl Age {
+    pub fn parse(text: &str) -> Self {
+        Age {
+            text: text.to_owned(),
+            parsed: humantime::parse_duration(text.trim()).map_err(|e| e.to_string()),
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+    pub fn error(&self) -> Option<&str> {
+        self.parsed.as_ref().err().map(String::as_str)
+    }
+    pub fn duration(&self) -> Option<Duration> {
+        self.parsed.as_ref().ok().copied()
+    }
+}
+
+impl fmt::Debug for Age {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Age({:?})", self.text)
+    }
+}
+
+impl Serialize for Age {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Age {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| Age::parse(&s))
+    }
+}
+
+impl schemars::JsonSchema for Age {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Age".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[0-9]+ ?[a-z]+$",
+            "description": "A duration: `36h`, `7d`, `90days`, `6months` (a month is 30.44 days)",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn seed_style_paths_select_from_the_root() {
+        let doc = json!({"services": [{"tls_enabled": true}, {"tls_enabled": false}]});
+        let sel = Selector::parse("services[*].tls_enabled");
+        let got = sel.select(&doc).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].value, &json!(false));
+        assert_eq!(got[1].location, "$['services'][1]['tls_enabled']");
+    }
+
+    #[test]
+    fn bad_paths_and_ages_say_why() {
+        assert!(Selector::parse("services[*.tls").error().is_some());
+        assert!(Selector::parse("").error().is_some());
+        assert!(Age::parse("soon").error().is_some());
+        assert_eq!(
+            Age::parse("36h").duration(),
+            Some(Duration::from_secs(36 * 3600))
+        );
+    }
+}

@@ -1,0 +1,94 @@
+//! The well-known keys document (`GET /.well-known/compliance-signing-keys`).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine as _;
+use ed25519_dalek::VerifyingKey;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::signing::{public_key_base64, ALGORITHM};
+use crate::time::Timestamp;
+
+/// Every signing key the platform ever used, current and retired.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct KeysDocument {
+    pub algorithm: String,
+    pub keys: Vec<PublishedKey>,
+}
+
+/// One key of the keys document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PublishedKey {
+    pub key_id: String,
+    pub algorithm: String,
+    /// Base64 (standard, padded) of the raw 32-byte Ed25519 public key.
+    pub public_key: String,
+    pub active: bool,
+    /// The key signs packets generated at or after this instant.
+    #[serde(default)]
+    pub valid_from: Option<Timestamp>,
+    /// Packets generated at or after this instant are not signed by this key.
+    #[serde(default)]
+    pub retired_at: Option<Timestamp>,
+    /// The key was compromised: none of its packets verify.
+    #[serde(default)]
+    pub revoked_at: Option<Timestamp>,
+    /// The same key as an RFC 8037 JWK.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwk: Option<Jwk>,
+}
+
+/// An RFC 8037 OKP public key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Jwk {
+    pub kty: String,
+    pub crv: String,
+    /// Base64url (no padding) of the raw public key.
+    pub x: String,
+    pub kid: String,
+    #[serde(rename = "use")]
+    pub use_: String,
+    pub alg: String,
+}
+
+impl PublishedKey {
+    /// The published form of `key`.
+    pub fn new(
+        key: &VerifyingKey,
+        key_id: &str,
+        valid_from: Option<Timestamp>,
+        retired_at: Option<Timestamp>,
+        revoked_at: Option<Timestamp>,
+    ) -> Self {
+        PublishedKey {
+            key_id: key_id.to_owned(),
+            algorithm: ALGORITHM.to_owned(),
+            public_key: public_key_base64(key),
+            active: retired_at.is_none() && revoked_at.is_none(),
+            valid_from,
+            retired_at,
+            revoked_at,
+            jwk: Some(Jwk {
+                kty: "OKP".into(),
+                crv: "Ed25519".into(),
+                x: B64URL.encode(key.as_bytes()),
+                kid: key_id.to_owned(),
+                use_: "sig".into(),
+                alg: "EdDSA".into(),
+            }),
+        }
+    }
+}
+
+impl KeysDocument {
+    pub fn new(keys: Vec<PublishedKey>) -> Self {
+        KeysDocument {
+            algorithm: ALGORITHM.to_owned(),
+            keys,
+        }
+    }
+
+    pub fn find(&self, key_id: &str) -> Option<&PublishedKey> {
+        self.keys.iter().find(|k| k.key_id == key_id)
+    }
+}

@@ -1,0 +1,110 @@
+//! The evidence packet (schema 1.0), exactly in the shape of seed 000.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::eval::{evaluate_control, ControlResult};
+use crate::framework::Framework;
+use crate::records::RecordsDocument;
+use crate::time::{Period, Timestamp};
+
+/// The packet schema version this engine writes.
+pub const SCHEMA_VERSION: &str = "1.0";
+
+/// An evaluated, not yet signed, evidence packet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Packet {
+    pub schema_version: String,
+    pub framework: String,
+    pub generated_at: Timestamp,
+    pub period_start: Timestamp,
+    pub period_end: Timestamp,
+    pub organization: PacketOrganization,
+    pub scope_boundary: String,
+    pub controls: Vec<ControlResult>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PacketOrganization {
+    pub id: String,
+    pub name: String,
+    pub billing_email: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    pub service_count: u64,
+    pub all_services_eu_residency: bool,
+    pub audit_log: AuditSummary,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSummary {
+    pub retention_policy: String,
+    pub oldest_entry_at: Option<Timestamp>,
+    pub entry_count: u64,
+}
+
+/// Why a packet could not be assembled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PacketError {
+    #[error("period_end {period_end} is after generated_at {generated_at}: a packet cannot evidence the future")]
+    PeriodInFuture {
+        period_end: Timestamp,
+        generated_at: Timestamp,
+    },
+}
+
+/// Evaluates every control of `framework` on `records` and assembles the packet.
+///
+/// `generated_at` is the caller's clock (the engine never reads one); `period`
+/// defaults to the calendar month ending at `generated_at`.
+pub fn assemble(
+    framework: &Framework,
+    records: &RecordsDocument,
+    generated_at: Timestamp,
+    period: Option<Period>,
+) -> Result<Packet, PacketError> {
+    let period = period.unwrap_or_else(|| Period::month_ending_at(generated_at));
+    if period.end > generated_at {
+        return Err(PacketError::PeriodInFuture {
+            period_end: period.end,
+            generated_at,
+        });
+    }
+    let root = records.to_value();
+    let controls = framework
+        .controls
+        .iter()
+        .map(|c| evaluate_control(c, &root, &period))
+        .collect();
+    Ok(Packet {
+        schema_version: SCHEMA_VERSION.to_owned(),
+        framework: framework.framework.clone(),
+        generated_at,
+        period_start: period.start,
+        period_end: period.end,
+        organization: PacketOrganization {
+            id: records.organization.id.clone(),
+            name: records.organization.name.clone(),
+            billing_email: records.organization.billing_email.clone(),
+        },
+        scope_boundary: framework.scope_boundary.clone(),
+        controls,
+        summary: Summary {
+            service_count: records.services.len() as u64,
+            all_services_eu_residency: records.all_services_eu_residency(),
+            audit_log: AuditSummary {
+                retention_policy: records.audit_log.retention_policy.clone(),
+                oldest_entry_at: records.audit_log.oldest_entry_at,
+                entry_count: records.audit_log.entry_count,
+            },
+        },
+    })
+}

@@ -1,0 +1,380 @@
+//! The records document: what the platform knows about one organization.
+//!
+//! It is the input of evaluation, whether it comes from a file (`vouch generate
+//! --records`) or is assembled by the server from its database. Its shape is the
+//! seed's (organization, services with the fields of the legacy report, audit_log)
+//! plus optional sections that some controls need. Controls whose evidence a
+//! document lacks come out `inconclusive`, never `attested`.
+//!
+//! Input is validated where it enters ([`RecordsDocument::from_json_slice`]):
+//! strings are NFC-normalized, floats and control characters are refused with the
+//! JSON path of the offending value, unknown fields are refused, timestamps are
+//! converted to UTC whole seconds.
+
+use std::collections::BTreeSet;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use unicode_normalization::{is_nfc, UnicodeNormalization};
+
+use crate::time::Timestamp;
+
+/// The records document of one organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordsDocument {
+    pub organization: Organization,
+    /// The party that processes the data on the organization's behalf (GDPR Art. 30(2)(a)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processor: Option<Processor>,
+    pub services: Vec<Service>,
+    pub audit_log: AuditLog,
+    /// The organization's members and their sign-in protection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<Member>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Organization {
+    pub id: String,
+    pub name: String,
+    pub billing_email: String,
+    /// Contact for data-protection questions, when the organization named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy_contact_email: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Processor {
+    pub name: String,
+    pub contact_email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpo_email: Option<String>,
+}
+
+/// One managed database service, with the fields of the legacy report (seed 001).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub service_id: String,
+    pub name: String,
+    pub database_type: String,
+    pub version: String,
+    pub status: String,
+    pub zones: Vec<String>,
+    pub region: String,
+    /// Derived from the zone catalogue: every zone of the service is in the EU.
+    pub eu_residency: bool,
+    pub storage_region: String,
+    pub storage_encrypted: bool,
+    pub backup_encryption_enabled: bool,
+    pub tls_enabled: bool,
+    pub backups: Backups,
+    /// Categories of personal data the organization declared for this service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_categories: Option<Vec<String>>,
+    /// Categories of processing carried out for the organization (GDPR Art. 30(2)(b)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processing_purposes: Option<Vec<String>>,
+    /// The business function this ICT service supports (DORA register of information).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ict_function: Option<String>,
+    /// The organization marked this service as infrastructure of a high-risk AI system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high_risk_ai: Option<bool>,
+    /// Whether every connection must authenticate (no trust or anonymous access).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_required: Option<bool>,
+    /// Backup runs that finished or started during the period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_runs: Option<Vec<BackupRun>>,
+    /// Restore tests performed on this service's backups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_tests: Option<Vec<RestoreTest>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Backups {
+    pub last_completed_at: Option<Timestamp>,
+    pub last_backup_type: Option<String>,
+    pub encryption_enabled: bool,
+    pub encryption_algorithm: Option<String>,
+    pub schedule_enabled: bool,
+    pub schedule_cron: Option<String>,
+    pub retention_days: Option<u32>,
+    /// Zone where backup copies are stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_zone: Option<String>,
+    /// Derived: the backup storage zone is none of the service's own zones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segregated: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupRun {
+    pub run_id: String,
+    pub started_at: Timestamp,
+    pub completed_at: Option<Timestamp>,
+    /// `succeeded`, `failed` or `running`.
+    pub status: String,
+    pub backup_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreTest {
+    pub test_id: String,
+    pub performed_at: Timestamp,
+    pub succeeded: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditLog {
+    /// As the platform states it, e.g. `indefinite` or `90 days`.
+    pub retention_policy: String,
+    pub oldest_entry_at: Option<Timestamp>,
+    pub entry_count: u64,
+    /// Retention in days, absent when indefinite or unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    pub user_id: String,
+    /// `owner`, `admin` or `member`.
+    pub role: String,
+    pub mfa_enabled: bool,
+}
+
+/// Why a records document was refused. `path` is a JSONPath to the bad value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordsError {
+    #[error("records are not valid JSON: {message} (line {line}, column {column})")]
+    Syntax {
+        message: String,
+        line: usize,
+        column: usize,
+    },
+    #[error("{path}: floating-point number {value} is not allowed; use an integer")]
+    Float { path: String, value: String },
+    #[error("{path}: control character U+{code:04X} is not allowed in strings")]
+    ControlCharacter { path: String, code: u32 },
+    #[error("{path}: {message}")]
+    Shape { path: String, message: String },
+    #[error("{path}: duplicate service_id `{id}`")]
+    DuplicateService { path: String, id: String },
+}
+
+impl RecordsDocument {
+    /// Parses and validates a records document from JSON bytes.
+    pub fn from_json_slice(bytes: &[u8]) -> Result<Self, RecordsError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| RecordsError::Syntax {
+            message: syntax_message(&e),
+            line: e.line(),
+            column: e.column(),
+        })?;
+        Self::from_value(value)
+    }
+
+    /// Validates an already parsed JSON value (NFC, no floats, no control
+    /// characters, known fields only) and returns the typed document.
+    pub fn from_value(mut value: Value) -> Result<Self, RecordsError> {
+        sanitize(&mut value, &mut String::from("$"))?;
+        let doc: RecordsDocument =
+            serde_path_to_error::deserialize(value).map_err(|e| RecordsError::Shape {
+                path: jsonpath_of(e.path()),
+                message: e.inner().to_string(),
+            })?;
+        let mut seen = BTreeSet::new();
+        for (i, s) in doc.services.iter().enumerate() {
+            if !seen.insert(s.service_id.as_str()) {
+                return Err(RecordsError::DuplicateService {
+                    path: format!("$.services[{i}].service_id"),
+                    id: s.service_id.clone(),
+                });
+            }
+        }
+        Ok(doc)
+    }
+
+    /// The document as a JSON value, the form JSONPath expressions are evaluated against.
+    pub fn to_value(&self) -> Value {
+        // Serializing these plain structs cannot fail: no maps with non-string keys, no floats.
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// `true` when every service resides in the EU (and vacuously for none).
+    pub fn all_services_eu_residency(&self) -> bool {
+        self.services.iter().all(|s| s.eu_residency)
+    }
+}
+
+fn syntax_message(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    // serde_json appends " at line L column C"; we report those separately.
+    match full.rfind(" at line ") {
+        Some(i) => full[..i].to_owned(),
+        None => full,
+    }
+}
+
+/// Walks `value`, refusing floats and control characters and normalizing strings to NFC.
+fn sanitize(value: &mut Value, path: &mut String) -> Result<(), RecordsError> {
+    match value {
+        Value::Number(n) if !(n.is_i64() || n.is_u64()) => Err(RecordsError::Float {
+            path: path.clone(),
+            value: n.to_string(),
+        }),
+        Value::String(s) => clean_string(s, path),
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                sanitize(item, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        Value::Object(map) => {
+            let entries = std::mem::take(map);
+            for (mut key, mut item) in entries {
+                let len = path.len();
+                push_key(path, &key);
+                clean_string(&mut key, path)?;
+                sanitize(&mut item, path)?;
+                path.truncate(len);
+                map.insert(key, item);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn clean_string(s: &mut String, path: &str) -> Result<(), RecordsError> {
+    if let Some(c) = s.chars().find(|c| c.is_control()) {
+        return Err(RecordsError::ControlCharacter {
+            path: path.to_owned(),
+            code: c as u32,
+        });
+    }
+    if !is_nfc(s) {
+        *s = s.nfc().collect();
+    }
+    Ok(())
+}
+
+fn push_key(path: &mut String, key: &str) {
+    if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        path.push('.');
+        path.push_str(key);
+    } else {
+        path.push_str(&format!("[{}]", serde_json::Value::String(key.to_owned())));
+    }
+}
+
+fn jsonpath_of(path: &serde_path_to_error::Path) -> String {
+    let mut out = String::from("$");
+    for seg in path.iter() {
+        match seg {
+            serde_path_to_error::Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            serde_path_to_error::Segment::Map { key } => push_key(&mut out, key),
+            serde_path_to_error::Segment::Enum { variant } => push_key(&mut out, variant),
+            serde_path_to_error::Segment::Unknown => out.push_str(".?"),
+        }
+    }
+    out
+}
+
+/// The committed JSON Schema of the records document (`engine/records.schema.json`).
+pub fn json_schema() -> Value {
+    serde_json::to_value(schemars::schema_for!(RecordsDocument)).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn seed_doc() -> Value {
+        serde_json::from_str(include_str!("../../examples/records/seed-only.json")).unwrap()
+    }
+
+    #[test]
+    fn seed_only_document_is_valid() {
+        let doc = RecordsDocument::from_value(seed_doc()).unwrap();
+        assert_eq!(doc.services.len(), 3);
+        assert!(doc.all_services_eu_residency());
+    }
+
+    #[test]
+    fn refuses_float_with_path() {
+        let mut v = seed_doc();
+        v["services"][1]["backups"]["retention_days"] = json!(7.5);
+        let err = RecordsDocument::from_value(v).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "$.services[1].backups.retention_days: floating-point number 7.5 is not allowed; use an integer"
+        );
+    }
+
+    #[test]
+    fn refuses_control_character_with_path() {
+        let mut v = seed_doc();
+        v["services"][2]["name"] = json!("orders\u{7}db");
+        let err = RecordsDocument::from_value(v).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "$.services[2].name: control character U+0007 is not allowed in strings"
+        );
+    }
+
+    #[test]
+    fn refuses_unknown_field_with_path() {
+        let mut v = seed_doc();
+        v["services"][0]["colour"] = json!("blue");
+        let err = RecordsDocument::from_value(v).unwrap_err().to_string();
+        assert!(
+            err.starts_with("$.services[0].colour: unknown field `colour`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn normalizes_to_nfc() {
+        let mut v = seed_doc();
+        v["organization"]["name"] = json!("Acme Cafe\u{301}");
+        let doc = RecordsDocument::from_value(v).unwrap();
+        assert_eq!(doc.organization.name, "Acme Caf\u{e9}");
+    }
+
+    #[test]
+    fn truncated_file_is_a_syntax_error() {
+        let text = include_str!("../../examples/records/seed-only.json");
+        let err = RecordsDocument::from_json_slice(&text.as_bytes()[..text.len() / 2]).unwrap_err();
+        assert!(matches!(err, RecordsError::Syntax { .. }), "{err}");
+    }
+
+    #[test]
+    fn refuses_duplicate_service_ids() {
+        let mut v = seed_doc();
+        let first = v["services"][0].clone();
+        v["services"].as_array_mut().unwrap().push(first);
+        let err = RecordsDocument::from_value(v).unwrap_err();
+        assert!(
+            matches!(err, RecordsError::DuplicateService { .. }),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! Verification of a packet body against a keys document, as an auditor does it.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use ed25519_dalek::{Signature as EdSignature, VerifyingKey};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::canonical::is_canonical;
+use crate::keys::KeysDocument;
+use crate::signing::{sha256_hex, Signature, ALGORITHM};
+use crate::time::Timestamp;
+
+/// Why a packet does not verify. Each reason is distinct so that scripts and
+/// people can tell a tampered packet from an unknown or retired key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    #[error("malformed input: {0}")]
+    Malformed(String),
+    #[error("the packet is not in canonical form: its bytes are not what was signed")]
+    NonCanonical,
+    #[error("digest mismatch: the packet's SHA-256 is {actual}, the signature says {expected}")]
+    DigestMismatch { expected: String, actual: String },
+    #[error("unknown key_id `{0}`: the keys document does not publish it")]
+    UnknownKey(String),
+    #[error("unsupported algorithm `{0}`: schema 1.0 packets are signed with Ed25519")]
+    UnsupportedAlgorithm(String),
+    #[error("key `{key_id}` was revoked at {revoked_at}: none of its packets can be trusted")]
+    KeyRevoked {
+        key_id: String,
+        revoked_at: Timestamp,
+    },
+    #[error("key `{key_id}` was not valid at generated_at {generated_at}: {why}")]
+    KeyNotValidAt {
+        key_id: String,
+        generated_at: Timestamp,
+        why: String,
+    },
+    #[error("key `{0}` in the keys document is not a 32-byte Ed25519 public key")]
+    BadPublicKey(String),
+    #[error("bad signature: the packet was not signed by key `{0}`")]
+    BadSignature(String),
+}
+
+/// What a successful verification established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub key_id: String,
+    pub framework: String,
+    pub generated_at: Timestamp,
+    pub canonical_sha256: String,
+    pub report_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Body<'a> {
+    #[serde(borrow)]
+    packet: &'a RawValue,
+    signature: Signature,
+    #[serde(default)]
+    report_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PacketHead {
+    framework: String,
+    generated_at: Timestamp,
+}
+
+/// Verifies a body `{"packet":...,"signature":...}` (the CLI's output or the
+/// server's answer, with or without `report_id`) against `keys`.
+pub fn verify_body(body: &[u8], keys: &KeysDocument) -> Result<Verified, VerifyError> {
+    let body: Body<'_> = serde_json::from_slice(body)
+        .map_err(|e| VerifyError::Malformed(format!("not a packet body: {e}")))?;
+    let bytes = body.packet.get().as_bytes();
+    let head: PacketHead = serde_json::from_slice(bytes)
+        .map_err(|e| VerifyError::Malformed(format!("packet: {e}")))?;
+    if !is_canonical(bytes) {
+        return Err(VerifyError::NonCanonical);
+    }
+    let sig = body.signature;
+    let actual = sha256_hex(bytes);
+    if actual != sig.canonical_sha256 {
+        return Err(VerifyError::DigestMismatch {
+            expected: sig.canonical_sha256,
+            actual,
+        });
+    }
+    if sig.algorithm != ALGORITHM {
+        return Err(VerifyError::UnsupportedAlgorithm(sig.algorithm));
+    }
+    let entry = keys
+        .find(&sig.key_id)
+        .ok_or_else(|| VerifyError::UnknownKey(sig.key_id.clone()))?;
+    if entry.algorithm != ALGORITHM {
+        return Err(VerifyError::UnsupportedAlgorithm(entry.algorithm.clone()));
+    }
+    if let Some(revoked_at) = entry.revoked_at {
+        return Err(VerifyError::KeyRevoked {
+            key_id: sig.key_id,
+            revoked_at,
+        });
+    }
+    let not_valid = |why: String| VerifyError::KeyNotValidAt {
+        key_id: sig.key_id.clone(),
+        generated_at: head.generated_at,
+        why,
+    };
+    if let Some(from) = entry.valid_from {
+        if head.generated_at < from {
+            return Err(not_valid(format!("the key is valid from {from}")));
+        }
+    }
+    if let Some(retired) = entry.retired_at {
+        if head.generated_at >= retired {
+            return Err(not_valid(format!("the key was retired at {retired}")));
+        }
+    }
+    let raw: [u8; 32] = B64
+        .decode(&entry.public_key)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| VerifyError::BadPublicKey(sig.key_id.clone()))?;
+    let public = VerifyingKey::from_bytes(&raw)
+        .map_err(|_| VerifyError::BadPublicKey(sig.key_id.clone()))?;
+    let sig_bytes: [u8; 64] = B64
+        .decode(&sig.value)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| VerifyError::BadSignature(sig.key_id.clone()))?;
+    public
+        .verify_strict(bytes, &EdSignature::from_bytes(&sig_bytes))
+        .map_err(|_| VerifyError::BadSignature(sig.key_id.clone()))?;
+    Ok(Verified {
+        key_id: sig.key_id,
+        framework: head.framework,
+        generated_at: head.generated_at,
+        canonical_sha256: actual,
+        report_id: body.report_id,
+    })
+}

@@ -1,0 +1,110 @@
+//! `vouch`: signed compliance evidence from a managed-database platform's records.
+//!
+//! Exit codes, for scripts:
+//! - 0: success (`verify`: the packet is authentic)
+//! - 1: a negative answer (`verify`: the packet does not verify; `frameworks
+//!   check`: the files have problems)
+//! - 2: the command line is wrong
+//! - 3: an input could not be read or is malformed (records, key, packet, keys document)
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+mod files;
+mod offline;
+
+/// vouch turns a platform's records into signed, auditor-grade compliance evidence.
+#[derive(Parser, Debug)]
+#[command(name = "vouch", version, about, long_about = None, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+const EXIT_CODES: &str =
+    "Exit codes: 0 success, 1 verification failed or framework problems found, \
+2 bad command line, 3 unreadable or malformed input.";
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Evaluate a framework on a records file and print the signed packet (offline).
+    Generate(offline::GenerateArgs),
+    /// Verify a packet (the output of `generate` or a server download) against published keys.
+    Verify(offline::VerifyArgs),
+    /// Create signing keys and publish their public half.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Validate framework definitions.
+    #[command(subcommand)]
+    Frameworks(FrameworksCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Write a new Ed25519 signing key (PKCS#8 PEM, mode 0600) and print its key_id.
+    Generate(offline::KeysGenerateArgs),
+    /// Print the keys document (as the server publishes it) for a key file, for offline verification.
+    Public(offline::KeysPublicArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum FrameworksCommand {
+    /// Check framework YAML files and report every problem with file:line:column.
+    Check(FrameworksCheckArgs),
+}
+
+#[derive(Args, Debug)]
+struct FrameworksCheckArgs {
+    /// Directory of `*.yaml` framework files [default: $VOUCH_FRAMEWORKS_DIR, else the built-in frameworks]
+    dir: Option<PathBuf>,
+}
+
+/// A failure with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    /// A negative answer (exit 1).
+    pub fn negative(error: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            code: 1,
+            error: error.into(),
+        }
+    }
+    /// Unreadable or malformed input (exit 3).
+    pub fn input(error: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            code: 3,
+            error: error.into(),
+        }
+    }
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::input(e)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Generate(a) => offline::generate(a),
+        Command::Verify(a) => offline::verify(a),
+        Command::Keys(KeysCommand::Generate(a)) => offline::keys_generate(a),
+        Command::Keys(KeysCommand::Public(a)) => offline::keys_public(a),
+        Command::Frameworks(FrameworksCommand::Check(a)) => offline::frameworks_check(a.dir),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! The offline commands: generate, verify, keys generate/public, frameworks check.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context};
+use clap::Args;
+use ed25519_dalek::SigningKey;
+use vouch_engine::framework::{FrameworkSet, LoadError};
+use vouch_engine::keys::{KeysDocument, PublishedKey};
+use vouch_engine::records::RecordsDocument;
+use vouch_engine::signing::{default_key_id, key_from_pem, key_to_pem, PacketSigner};
+use vouch_engine::verify::{verify_body, VerifyError};
+use vouch_engine::{assemble, Period, Timestamp};
+
+use crate::files::{read_capped, read_private, read_text, write_atomic};
+use crate::Failure;
+
+const MAX_RECORDS: u64 = 256 * 1024 * 1024;
+const MAX_PACKET: u64 = 64 * 1024 * 1024;
+const MAX_KEYS_DOC: u64 = 1024 * 1024;
+const MAX_FRAMEWORK: u64 = 4 * 1024 * 1024;
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// Records document (JSON) of one organization.
+    #[arg(long, value_name = "FILE")]
+    records: PathBuf,
+    /// Framework identifier: soc2, gdpr_ropa, dora or eu_ai_act.
+    #[arg(long, value_name = "ID")]
+    framework: String,
+    /// Directory of framework YAML files [default: the built-in frameworks]
+    #[arg(long, value_name = "DIR", env = "VOUCH_FRAMEWORKS_DIR")]
+    frameworks_dir: Option<PathBuf>,
+    /// Ed25519 signing key, PKCS#8 PEM (from `vouch keys generate`); must be mode 0600.
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// Key id written in the signature [default: the `key_id:` line of the key file]
+    #[arg(long, value_name = "ID")]
+    key_id: Option<String>,
+    /// Start of the assessment period (RFC 3339) [default: one calendar month before the end]
+    #[arg(long, value_name = "T", requires = "period_end")]
+    period_start: Option<Timestamp>,
+    /// End of the assessment period (RFC 3339) [default: generated_at]
+    #[arg(long, value_name = "T")]
+    period_end: Option<Timestamp>,
+    /// Time of generation written in the packet [default: now]
+    #[arg(long, value_name = "T")]
+    generated_at: Option<Timestamp>,
+    /// Write the body to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+pub fn generate(a: GenerateArgs) -> Result<(), Failure> {
+    let frameworks = load_frameworks(a.frameworks_dir.as_deref())?;
+    let framework = frameworks.get(&a.framework).ok_or_else(|| {
+        Failure::input(anyhow!(
+            "unknown framework `{}`; known: {}",
+            a.framework,
+            frameworks.ids().join(", ")
+        ))
+    })?;
+    let bytes = read_capped(&a.records, MAX_RECORDS)?;
+    let records = RecordsDocument::from_json_slice(&bytes)
+        .with_context(|| format!("{} is not a valid records document", a.records.display()))?;
+    let signer = load_signer(&a.key, a.key_id)?;
+    let generated_at = a
+        .generated_at
+        .unwrap_or_else(|| Timestamp::from_datetime(chrono::Utc::now()));
+    let period = match (a.period_start, a.period_end) {
+        (Some(start), Some(end)) => Some(Period::new(start, end)?),
+        (None, Some(end)) => Some(Period::month_ending_at(end)),
+        _ => None,
+    };
+    let packet = assemble(framework, &records, generated_at, period)?;
+    let signed = signer.sign(packet)?;
+    let body = signed.body(None);
+    match a.out {
+        Some(path) => write_atomic(&path, &body, 0o644, false)?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&body)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    Ok(())
+}
+
+fn load_signer(path: &Path, key_id: Option<String>) -> Result<PacketSigner, Failure> {
+    let text = read_private(path)?;
+    let (key, id_in_file) =
+        key_from_pem(&text).with_context(|| format!("{} is not a signing key", path.display()))?;
+    let key_id = key_id.or(id_in_file).ok_or_else(|| {
+        Failure::input(anyhow!(
+            "{} names no key_id; pass --key-id (the id published in the keys document)",
+            path.display()
+        ))
+    })?;
+    vouch_engine::signing::check_key_id(&key_id)?;
+    Ok(PacketSigner::new(key, key_id))
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The packet body: `vouch generate` output or a server download.
+    #[arg(value_name = "PACKET_FILE")]
+    packet: PathBuf,
+    /// Keys document: a file, or the URL of /.well-known/compliance-signing-keys.
+    #[arg(long, value_name = "FILE_OR_URL")]
+    keys: String,
+}
+
+pub fn verify(a: VerifyArgs) -> Result<(), Failure> {
+    let body = read_capped(&a.packet, MAX_PACKET)?;
+    let keys = load_keys(&a.keys)?;
+    match verify_body(&body, &keys) {
+        Ok(v) => {
+            println!(
+                "OK {} packet generated_at {} signed by {} (canonical_sha256 {}){}",
+                v.framework,
+                v.generated_at,
+                v.key_id,
+                v.canonical_sha256,
+                v.report_id
+                    .map(|r| format!(", report {r}"))
+                    .unwrap_or_default()
+            );
+            Ok(())
+        }
+        Err(e @ VerifyError::Malformed(_)) => Err(Failure::input(e)),
+        Err(e) => Err(Failure::negative(anyhow!("verification failed: {e}"))),
+    }
+}
+
+fn load_keys(source: &str) -> Result<KeysDocument, Failure> {
+    let bytes = if source.starts_with("http://") || source.starts_with("https://") {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(std::time::Duration::from_secs(15)))
+            .build()
+            .into();
+        let mut resp = agent
+            .get(source)
+            .call()
+            .with_context(|| format!("cannot fetch the keys document from {source}"))?;
+        resp.body_mut()
+            .with_config()
+            .limit(MAX_KEYS_DOC)
+            .read_to_vec()
+            .with_context(|| format!("cannot read the keys document from {source}"))?
+    } else {
+        read_capped(Path::new(source), MAX_KEYS_DOC)?
+    };
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("{source} is not a keys document"))
+        .map_err(Failure::input)
+}
+
+#[derive(Args, Debug)]
+pub struct KeysGenerateArgs {
+    /// Where to write the private key (created with mode 0600; never overwritten).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Key id [default: key-YYYY-MM-<first 8 hex of SHA-256 of the public key>]
+    #[arg(long, value_name = "ID")]
+    key_id: Option<String>,
+}
+
+pub fn keys_generate(a: KeysGenerateArgs) -> Result<(), Failure> {
+    let key = SigningKey::generate(&mut rand_core::OsRng);
+    let now = Timestamp::from_datetime(chrono::Utc::now());
+    let key_id = a
+        .key_id
+        .unwrap_or_else(|| default_key_id(&key.verifying_key(), now));
+    let pem = key_to_pem(&key, &key_id)?;
+    write_atomic(&a.out, pem.as_bytes(), 0o600, true)?;
+    println!("{key_id}");
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct KeysPublicArgs {
+    /// The private key file.
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// Key id [default: the `key_id:` line of the key file]
+    #[arg(long, value_name = "ID")]
+    key_id: Option<String>,
+}
+
+pub fn keys_public(a: KeysPublicArgs) -> Result<(), Failure> {
+    let signer = load_signer(&a.key, a.key_id)?;
+    let doc = KeysDocument::new(vec![PublishedKey::new(
+        &signer.verifying_key(),
+        signer.key_id(),
+        None,
+        None,
+        None,
+    )]);
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(())
+}
+
+pub fn frameworks_check(dir: Option<PathBuf>) -> Result<(), Failure> {
+    let dir = dir.or_else(|| std::env::var_os("VOUCH_FRAMEWORKS_DIR").map(PathBuf::from));
+    let set = match load_frameworks_result(dir.as_deref())? {
+        Ok(set) => set,
+        Err(e) => {
+            let n = e.diagnostics.len();
+            eprintln!("{e}");
+            return Err(Failure::negative(anyhow!(
+                "{n} problem{} found",
+                if n == 1 { "" } else { "s" }
+            )));
+        }
+    };
+    let source = dir
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|| "built-in frameworks".into());
+    for fw in set.iter() {
+        println!(
+            "ok {:<10} {} controls  {}",
+            fw.framework,
+            fw.controls.len(),
+            fw.name
+        );
+    }
+    println!("{} frameworks in {source}: no problems", set.len());
+    Ok(())
+}
+
+/// Loads the frameworks of `dir` (every `*.yaml`/`*.yml`), or the built-in ones.
+pub fn load_frameworks(dir: Option<&Path>) -> Result<FrameworkSet, Failure> {
+    load_frameworks_result(dir)?
+        .map_err(|e| Failure::input(anyhow!("the framework files have problems:\n{e}")))
+}
+
+fn load_frameworks_result(dir: Option<&Path>) -> Result<Result<FrameworkSet, LoadError>, Failure> {
+    let Some(dir) = dir else {
+        return Ok(FrameworkSet::builtin());
+    };
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the frameworks directory {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(Failure::input(anyhow!(
+            "{} holds no framework files (*.yaml)",
+            dir.display()
+        )));
+    }
+    let mut texts = Vec::new();
+    for p in &paths {
+        texts.push((p.display().to_string(), read_text(p, MAX_FRAMEWORK)?));
+    }
+    Ok(FrameworkSet::from_sources(
+        texts.iter().map(|(f, t)| (f.as_str(), t.as_str())),
+    ))
+}
