@@ -74,8 +74,11 @@ pub fn verify_body(body: &[u8], keys: &KeysDocument) -> Result<Verified, VerifyE
     let body: Body<'_> = serde_json::from_slice(body)
         .map_err(|e| VerifyError::Malformed(format!("not a packet body: {e}")))?;
     let bytes = body.packet.get().as_bytes();
-    let head: PacketHead = serde_json::from_slice(bytes)
-        .map_err(|e| VerifyError::Malformed(format!("packet: {e}")))?;
+    if !bytes.starts_with(b"{") {
+        return Err(VerifyError::Malformed(
+            "`packet` is not a JSON object".into(),
+        ));
+    }
     if !is_canonical(bytes) {
         return Err(VerifyError::NonCanonical);
     }
@@ -102,21 +105,6 @@ pub fn verify_body(body: &[u8], keys: &KeysDocument) -> Result<Verified, VerifyE
             revoked_at,
         });
     }
-    let not_valid = |why: String| VerifyError::KeyNotValidAt {
-        key_id: sig.key_id.clone(),
-        generated_at: head.generated_at,
-        why,
-    };
-    if let Some(from) = entry.valid_from {
-        if head.generated_at < from {
-            return Err(not_valid(format!("the key is valid from {from}")));
-        }
-    }
-    if let Some(retired) = entry.retired_at {
-        if head.generated_at >= retired {
-            return Err(not_valid(format!("the key was retired at {retired}")));
-        }
-    }
     let raw: [u8; 32] = B64
         .decode(&entry.public_key)
         .ok()
@@ -132,6 +120,24 @@ pub fn verify_body(body: &[u8], keys: &KeysDocument) -> Result<Verified, VerifyE
     public
         .verify_strict(bytes, &EdSignature::from_bytes(&sig_bytes))
         .map_err(|_| VerifyError::BadSignature(sig.key_id.clone()))?;
+    // Only now that the bytes are known to be signed is their content trusted.
+    let head: PacketHead = serde_json::from_slice(bytes)
+        .map_err(|e| VerifyError::Malformed(format!("packet: {e}")))?;
+    let not_valid = |why: String| VerifyError::KeyNotValidAt {
+        key_id: sig.key_id.clone(),
+        generated_at: head.generated_at,
+        why,
+    };
+    if let Some(from) = entry.valid_from {
+        if head.generated_at < from {
+            return Err(not_valid(format!("the key is valid from {from}")));
+        }
+    }
+    if let Some(retired) = entry.retired_at {
+        if head.generated_at >= retired {
+            return Err(not_valid(format!("the key was retired at {retired}")));
+        }
+    }
     Ok(Verified {
         key_id: sig.key_id,
         framework: head.framework,

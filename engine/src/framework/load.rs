@@ -211,7 +211,9 @@ impl Ctx<'_> {
         let message = strip_location(&err.inner().to_string());
         let (pos, hint) = if let Some(field) = backticked_after(&message, "unknown field `") {
             let mut key_path = path.clone();
-            key_path.push(Seg::Key(field.clone()));
+            if key_path.last() != Some(&Seg::Key(field.clone())) {
+                key_path.push(Seg::Key(field.clone()));
+            }
             let allowed = if what == "control" {
                 CONTROL_FIELDS
             } else {
@@ -285,13 +287,16 @@ pub fn parse_framework(file: &str, text: &str) -> Result<Framework, Vec<Diagnost
                 index: PositionIndex::default(),
                 out: vec![],
             };
+            let hint = if e.message.contains("anchor or alias") {
+                "`*` and `&` start YAML aliases and anchors: quote the value, e.g. \"services[*].tls_enabled\""
+            } else {
+                "check indentation, and quote values that contain `: `, `#`, `*`, `[` or `{`"
+            };
             ctx.push_at(
                 e.pos,
                 &[],
                 format!("YAML syntax error: {}", e.message),
-                Some(
-                    "check indentation, and quote values that contain `: `, `#`, `[` or `{`".into(),
-                ),
+                Some(hint.into()),
             );
             return Err(ctx.out);
         }
@@ -355,6 +360,7 @@ pub fn parse_framework(file: &str, text: &str) -> Result<Framework, Vec<Diagnost
     }
     validate_controls(&mut ctx, &mut controls);
     if !ctx.out.is_empty() {
+        ctx.out.sort_by_key(|d| (d.line, d.column));
         return Err(ctx.out);
     }
     Ok(Framework {

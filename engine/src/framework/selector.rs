@@ -34,17 +34,17 @@ pub struct Selected<'a> {
 impl Selector {
     pub fn parse(text: &str) -> Self {
         let trimmed = text.trim();
-        let full = if trimmed.starts_with('$') {
-            trimmed.to_owned()
+        let (full, added) = if trimmed.starts_with('$') {
+            (trimmed.to_owned(), 0)
         } else if trimmed.starts_with('[') {
-            format!("${trimmed}")
+            (format!("${trimmed}"), 1)
         } else {
-            format!("$.{trimmed}")
+            (format!("$.{trimmed}"), 2)
         };
         let compiled = if trimmed.is_empty() {
             Err("empty JSONPath".to_owned())
         } else {
-            parse_json_path(&full).map_err(|e| first_line(&e.to_string()))
+            parse_json_path(&full).map_err(|e| explain(&e.to_string(), added))
         };
         Selector {
             text: text.to_owned(),
@@ -77,12 +77,29 @@ impl Selector {
     }
 }
 
-fn first_line(s: &str) -> String {
-    s.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+/// Turns the parser's multi-line report (`--> 1:12 ... = expected string`) into
+/// "expected string at character 10" of what the author wrote.
+fn explain(report: &str, added: usize) -> String {
+    let column = report
+        .split("--> 1:")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<usize>().ok());
+    let expected = report
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("= "))
+        .map(str::to_owned);
+    match (expected, column) {
+        (Some(what), Some(col)) => {
+            format!("{what} at character {}", col.saturating_sub(added).max(1))
+        }
+        _ => report
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
 }
 
 impl fmt::Debug for Selector {
