@@ -42,7 +42,7 @@ pub fn ts(s: &str) -> Timestamp {
 }
 
 pub fn seed_records() -> RecordsDocument {
-    RecordsDocument::from_json_slice(include_bytes!("../../examples/records/seed-only.json"))
+    RecordsDocument::from_json_slice(include_bytes!("../../../examples/records/seed-only.json"))
         .unwrap()
 }
 
