@@ -1,1 +1,445 @@
+//! End-to-end tests of the offline `vouch` commands: the real binary, real
+//! files, and the seed's own Python verification snippet.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn vouch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vouch"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn repo(rel: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(rel)
+        .display()
+        .to_string()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts the exit code and that the binary did not panic.
+fn expect_exit(o: &Output, code: i32) {
+    assert!(!stderr(o).contains("panicked"), "panic: {}", stderr(o));
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        stdout(o),
+        stderr(o)
+    );
+}
+
+struct Workdir {
+    dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    fn new() -> Self {
+        Workdir {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+    fn write(&self, name: &str, bytes: &[u8]) -> String {
+        let p = self.path(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+    /// A key, its keys document, and a packet generated from the seed records.
+    fn signed_packet(&self) -> (String, String, String) {
+        let key = self.path("k.pem");
+        let o = vouch(&["keys", "generate", "--out", &key]);
+        expect_exit(&o, 0);
+        let keys = self.path("keys.json");
+        let o = vouch(&["keys", "public", "--key", &key]);
+        expect_exit(&o, 0);
+        std::fs::write(&keys, o.stdout).unwrap();
+        let packet = self.path("packet.json");
+        let o = vouch(&[
+            "generate",
+            "--records",
+            &repo("examples/records/seed-only.json"),
+            "--framework",
+            "soc2",
+            "--key",
+            &key,
+            "--out",
+            &packet,
+        ]);
+        expect_exit(&o, 0);
+        (key, keys, packet)
+    }
+}
+
+#[test]
+fn generate_then_verify() {
+    let w = Workdir::new();
+    let (_, keys, packet) = w.signed_packet();
+    let o = vouch(&["verify", &packet, "--keys", &keys]);
+    expect_exit(&o, 0);
+    assert!(
+        stdout(&o).starts_with("OK soc2 packet generated_at "),
+        "{}",
+        stdout(&o)
+    );
+}
+
+fn python_with_cryptography() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import cryptography"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide python3 with cryptography"
+        );
+        eprintln!("SKIPPED: python3 with `cryptography` is not installed; .ci/run installs it");
+    }
+    ok
+}
+
+#[test]
+fn seed_snippet_verifies_a_generated_packet() {
+    if !python_with_cryptography() {
+        return;
+    }
+    let w = Workdir::new();
+    let (_, keys, packet) = w.signed_packet();
+    let o = Command::new("python3")
+        .args([&repo("tests/seed000_verify.py"), &packet, &keys])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "Packet is authentic");
+
+    // And the same snippet refuses a tampered packet.
+    let body =
+        std::fs::read_to_string(&packet)
+            .unwrap()
+            .replacen("\"attested\"", "\"exception\"", 1);
+    let tampered = w.write("tampered.json", body.as_bytes());
+    let o = Command::new("python3")
+        .args([&repo("tests/seed000_verify.py"), &tampered, &keys])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+}
+
+#[test]
+fn keys_are_pkcs8_v1_that_openssl_and_python_read() {
+    let w = Workdir::new();
+    let key = w.path("k.pem");
+    let o = vouch(&["keys", "generate", "--out", &key, "--key-id", "key-test-1"]);
+    expect_exit(&o, 0);
+    assert_eq!(stdout(&o).trim(), "key-test-1");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    if let Ok(o) = Command::new("openssl")
+        .args(["asn1parse", "-in", &key])
+        .output()
+    {
+        let text = stdout(&o);
+        assert!(o.status.success(), "{}", stderr(&o));
+        // Version 0 (v1) and no public key attribute: the 48-byte v1 form.
+        assert!(text.contains("prim: INTEGER           :00"), "{text}");
+        assert!(text.contains(":ED25519"), "{text}");
+        assert!(
+            text.starts_with("    0:d=0  hl=2 l=  46 cons: SEQUENCE"),
+            "{text}"
+        );
+    }
+    if python_with_cryptography() {
+        let o = Command::new("python3")
+            .args([
+                "-c",
+                "import sys; from cryptography.hazmat.primitives.serialization import load_pem_private_key as l; l(open(sys.argv[1],'rb').read(), None); print('ok')",
+                &key,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(stdout(&o).trim(), "ok", "{}", stderr(&o));
+    }
+    // Never overwritten.
+    let o = vouch(&["keys", "generate", "--out", &key]);
+    expect_exit(&o, 3);
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_key_others_can_read_is_refused() {
+    let w = Workdir::new();
+    let (key, _, _) = w.signed_packet();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let o = vouch(&[
+            "generate",
+            "--records",
+            &repo("examples/records/seed-only.json"),
+            "--framework",
+            "soc2",
+            "--key",
+            &key,
+        ]);
+        expect_exit(&o, 3);
+        assert!(stderr(&o).contains("chmod 600"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn verify_reports_tampering_and_unknown_keys() {
+    let w = Workdir::new();
+    let (_, keys, packet) = w.signed_packet();
+    let body = std::fs::read_to_string(&packet).unwrap();
+
+    let tampered = w.write(
+        "tampered.json",
+        body.replacen("Acme Engineering", "Acme Engineerinh", 1)
+            .as_bytes(),
+    );
+    let o = vouch(&["verify", &tampered, "--keys", &keys]);
+    expect_exit(&o, 1);
+    assert!(stderr(&o).contains("digest mismatch"), "{}", stderr(&o));
+
+    let other = Workdir::new();
+    let (_, other_keys, _) = other.signed_packet();
+    let o = vouch(&["verify", &packet, "--keys", &other_keys]);
+    expect_exit(&o, 1);
+    assert!(stderr(&o).contains("unknown key_id"), "{}", stderr(&o));
+
+    let malformed = w.write("malformed.json", &body.as_bytes()[..body.len() / 2]);
+    let o = vouch(&["verify", &malformed, "--keys", &keys]);
+    expect_exit(&o, 3);
+    assert!(stderr(&o).contains("malformed input"), "{}", stderr(&o));
+
+    let o = vouch(&["verify", &w.path("absent.json"), "--keys", &keys]);
+    expect_exit(&o, 3);
+    let o = vouch(&["verify", &packet, "--keys", &packet]);
+    expect_exit(&o, 3);
+    assert!(
+        stderr(&o).contains("is not a keys document"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+fn generate_from(records: &str) -> Output {
+    let w = Workdir::new();
+    let key = w.path("k.pem");
+    expect_exit(&vouch(&["keys", "generate", "--out", &key]), 0);
+    vouch(&[
+        "generate",
+        "--records",
+        records,
+        "--framework",
+        "soc2",
+        "--key",
+        &key,
+    ])
+}
+
+#[test]
+fn bad_records_are_refused_with_the_path_of_the_value() {
+    let seed = std::fs::read_to_string(repo("examples/records/seed-only.json")).unwrap();
+    let w = Workdir::new();
+    let cases = [
+        (
+            "float",
+            seed.replacen("\"retention_days\": 7", "\"retention_days\": 7.5", 1),
+            "$.services[0].backups.retention_days: floating-point number 7.5",
+        ),
+        (
+            "control",
+            seed.replacen("orders-db", "orders\\u0000db", 1),
+            "$.services[0].name: control character U+0000",
+        ),
+        (
+            "truncated",
+            seed[..seed.len() / 3].to_owned(),
+            "records are not valid JSON",
+        ),
+        (
+            "unknown",
+            seed.replacen(
+                "\"tls_enabled\": true",
+                "\"tls_enabled\": true, \"tls\": 1",
+                1,
+            ),
+            "unknown field `tls`",
+        ),
+        (
+            "type",
+            seed.replacen("\"tls_enabled\": true", "\"tls_enabled\": \"yes\"", 1),
+            "$.services[0].tls_enabled: invalid type",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let f = w.write(&format!("{name}.json"), text.as_bytes());
+        let o = generate_from(&f);
+        expect_exit(&o, 3);
+        assert!(stderr(&o).contains(expected), "{name}: {}", stderr(&o));
+    }
+    let o = generate_from(&w.path("absent.json"));
+    expect_exit(&o, 3);
+}
+
+#[test]
+fn generate_refuses_unknown_frameworks_and_bad_periods() {
+    let w = Workdir::new();
+    let key = w.path("k.pem");
+    expect_exit(&vouch(&["keys", "generate", "--out", &key]), 0);
+    let records = repo("examples/records/seed-only.json");
+    let o = vouch(&[
+        "generate",
+        "--records",
+        &records,
+        "--framework",
+        "iso27001",
+        "--key",
+        &key,
+    ]);
+    expect_exit(&o, 3);
+    assert!(
+        stderr(&o).contains("unknown framework `iso27001`"),
+        "{}",
+        stderr(&o)
+    );
+    let o = vouch(&[
+        "generate",
+        "--records",
+        &records,
+        "--framework",
+        "soc2",
+        "--key",
+        &key,
+        "--period-start",
+        "2026-06-01T00:00:00Z",
+        "--period-end",
+        "2026-05-01T00:00:00Z",
+    ]);
+    expect_exit(&o, 3);
+    assert!(stderr(&o).contains("is after period_end"), "{}", stderr(&o));
+    let o = vouch(&[
+        "generate",
+        "--records",
+        &records,
+        "--framework",
+        "soc2",
+        "--key",
+        &key,
+        "--period-end",
+        "tomorrow",
+    ]);
+    expect_exit(&o, 2);
+    let o = vouch(&[
+        "generate",
+        "--records",
+        &records,
+        "--framework",
+        "soc2",
+        "--key",
+        &key,
+        "--generated-at",
+        "2026-06-01T00:00:00Z",
+        "--period-end",
+        "2026-06-02T00:00:00Z",
+    ]);
+    expect_exit(&o, 3);
+    assert!(
+        stderr(&o).contains("cannot evidence the future"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn explicit_period_is_in_the_packet() {
+    let w = Workdir::new();
+    let (key, keys, _) = w.signed_packet();
+    let out = w.path("p.json");
+    let o = vouch(&[
+        "generate",
+        "--records",
+        &repo("examples/records/seed-only.json"),
+        "--framework",
+        "soc2",
+        "--key",
+        &key,
+        "--period-start",
+        "2026-04-01T00:00:00+02:00",
+        "--period-end",
+        "2026-05-01T00:00:00Z",
+        "--generated-at",
+        "2026-05-02T00:00:00Z",
+        "--out",
+        &out,
+    ]);
+    expect_exit(&o, 0);
+    let body: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(body["packet"]["period_start"], "2026-03-31T22:00:00Z");
+    assert_eq!(body["packet"]["period_end"], "2026-05-01T00:00:00Z");
+    expect_exit(&vouch(&["verify", &out, "--keys", &keys]), 0);
+}
+
+#[test]
+fn frameworks_check_passes_on_the_shipped_files() {
+    let o = vouch(&["frameworks", "check", &repo("frameworks")]);
+    expect_exit(&o, 0);
+    assert!(stdout(&o).contains("no problems"), "{}", stdout(&o));
+    expect_exit(&vouch(&["frameworks", "check"]), 0);
+}
+
+#[test]
+fn frameworks_check_reports_every_problem_with_positions() {
+    let o = vouch(&["frameworks", "check", &repo("engine/tests/frameworks/bad")]);
+    expect_exit(&o, 1);
+    let err = stderr(&o);
+    for expected in [
+        "yaml_syntax.yaml:9:16: YAML syntax error",
+        "unknown_field.yaml:10:5: unknown field `asertion`",
+        "duplicate_control_id.yaml:14:17: duplicate control_id `C1`",
+        "bad_jsonpath.yaml:11:21: `services[*.tls_enabled` is not a JSONPath expression",
+        "unknown_operator.yaml:13:9: unknown variant `all_ture`",
+        "wrong_argument_type.yaml:13:72: invalid type: string \"seven\"",
+    ] {
+        assert!(err.contains(expected), "missing `{expected}` in:\n{err}");
+    }
+    let w = Workdir::new();
+    let o = vouch(&["frameworks", "check", &w.path("")]);
+    expect_exit(&o, 3);
+    assert!(
+        stderr(&o).contains("holds no framework files"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn help_explains_the_commands() {
+    let o = vouch(&["--help"]);
+    expect_exit(&o, 0);
+    insta::assert_snapshot!(stdout(&o));
+    let o = vouch(&["frobnicate"]);
+    expect_exit(&o, 2);
+}

@@ -15,17 +15,24 @@ use clap::{Args, Parser, Subcommand};
 mod files;
 mod offline;
 
-/// vouch turns a platform's records into signed, auditor-grade compliance evidence.
+/// vouch turns a managed-database platform's records into signed, auditor-grade compliance evidence.
 #[derive(Parser, Debug)]
-#[command(name = "vouch", version, about, long_about = None, after_help = EXIT_CODES)]
+#[command(name = "vouch", version, after_help = AFTER_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-const EXIT_CODES: &str =
-    "Exit codes: 0 success, 1 verification failed or framework problems found, \
-2 bad command line, 3 unreadable or malformed input.";
+const AFTER_HELP: &str = "\
+Try it offline:
+  vouch keys generate --out key.pem
+  vouch keys public --key key.pem > keys.json
+  vouch generate --framework soc2 --records examples/records/seed-only.json \\
+      --key key.pem --out packet.json
+  vouch verify packet.json --keys keys.json
+
+Exit codes: 0 success; 1 verification failed or framework problems found;
+2 bad command line; 3 unreadable or malformed input.";
 
 #[derive(Subcommand, Debug)]
 enum Command {
