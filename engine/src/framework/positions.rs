@@ -163,16 +163,8 @@ impl Builder {
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         match ev {
-            Event::Scalar(text, ..) => {
-                if !self.begin_node(mark, Some(&text)) {
-                    self.end_node();
-                }
-            }
-            Event::Alias(_) => {
-                if !self.begin_node(mark, None) {
-                    self.end_node();
-                }
-            }
+            Event::Scalar(text, ..) if !self.begin_node(mark, Some(&text)) => self.end_node(),
+            Event::Alias(_) if !self.begin_node(mark, None) => self.end_node(),
             Event::SequenceStart(..) => {
                 self.begin_node(mark, None);
                 self.stack.push(Frame::Seq { next: 0 });

@@ -1,5 +1,5 @@
 //! Shared fixtures for the engine's integration tests.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ed25519_dalek::SigningKey;
 use vouch_engine::keys::{KeysDocument, PublishedKey};
