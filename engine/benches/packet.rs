@@ -65,9 +65,11 @@ fn bench(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("canonicalize", n), &packet, |b, p| {
             b.iter(|| to_canonical_bytes(p).unwrap())
         });
-        group.bench_with_input(BenchmarkId::new("serde_json_compact", n), &packet, |b, p| {
-            b.iter(|| serde_json::to_vec(p).unwrap())
-        });
+        group.bench_with_input(
+            BenchmarkId::new("serde_json_compact", n),
+            &packet,
+            |b, p| b.iter(|| serde_json::to_vec(p).unwrap()),
+        );
         group.bench_with_input(BenchmarkId::new("sign", n), &canonical, |b, bytes| {
             b.iter(|| signer.sign_bytes(bytes))
         });

@@ -130,18 +130,30 @@ impl Evaluator<'_> {
     fn control(&self, control: &Control, root: &Value) -> (Status, Vec<Finding>, Vec<String>) {
         let empty = BTreeMap::new();
         let mut total = Outcome::default();
+        let id = root
+            .pointer("/organization/id")
+            .map(display_id)
+            .unwrap_or_else(|| "organization".to_owned());
+        let org = Target {
+            value: root,
+            id,
+            label: "the organization".into(),
+            context: &empty,
+        };
+        if !control
+            .applies_if
+            .iter()
+            .all(|c| self.check(c, &org).passed())
+        {
+            return (
+                Status::NotApplicable,
+                vec![],
+                vec!["the records do not meet the control's `applies_if` conditions".into()],
+            );
+        }
         match &control.scope {
             None => {
-                let id = root
-                    .pointer("/organization/id")
-                    .map(display_id)
-                    .unwrap_or_else(|| "organization".to_owned());
-                let target = Target {
-                    value: root,
-                    id,
-                    label: "the organization".into(),
-                    context: &empty,
-                };
+                let target = org;
                 for check in &control.checks {
                     total.absorb(self.check(check, &target));
                 }
@@ -225,6 +237,13 @@ impl Evaluator<'_> {
     fn check(&self, check: &Check, t: &Target<'_>) -> Outcome {
         match check {
             Check::AllTrue(path) => self.each(t, path, "true", |v| v == &Value::Bool(true)),
+            Check::NonEmpty(path) => self.each(t, path, "a value that is not empty", |v| match v {
+                Value::Null => false,
+                Value::String(s) => !s.trim().is_empty(),
+                Value::Array(a) => !a.is_empty(),
+                Value::Object(o) => !o.is_empty(),
+                _ => true,
+            }),
             Check::Equals(a) => {
                 let expected = format!("equal to {}", a.value);
                 self.each(t, &a.path, &expected, |v| v == &a.value)

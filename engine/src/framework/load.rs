@@ -159,7 +159,7 @@ struct Header {
 const FRAMEWORK_FIELDS: &str =
     "framework, name, attests, monthly_price_eur, scope_boundary, controls";
 const CONTROL_FIELDS: &str =
-    "control_id, title, reference, assertion, evidence_refs, scope, checks";
+    "control_id, title, reference, assertion, evidence_refs, applies_if, scope, checks";
 
 struct Ctx<'a> {
     file: &'a str,
@@ -475,6 +475,7 @@ fn validate_controls(ctx: &mut Ctx<'_>, controls: &mut [(usize, Control)]) {
             p.push(Seg::Index(j));
             selector(ctx, &p, sel);
         }
+        validate_checks(ctx, &at("applies_if"), &c.applies_if);
         if let Some(scope) = &c.scope {
             validate_scope(ctx, &at("scope"), scope);
         }
@@ -564,6 +565,7 @@ fn validate_check(ctx: &mut Ctx<'_>, base: &[Seg], check: &Check) {
     };
     match check {
         Check::AllTrue(sel) => selector(ctx, &at("all_true", None), sel),
+        Check::NonEmpty(sel) => selector(ctx, &at("non_empty", None), sel),
         Check::CoversPeriod(sel) => selector(ctx, &at("covers_period", None), sel),
         Check::Equals(a) => {
             selector(ctx, &at("equals", Some("path")), &a.path);

@@ -49,6 +49,10 @@ pub struct Control {
     pub assertion: String,
     /// JSONPath expressions naming the records the control relies on; listed in the packet.
     pub evidence_refs: Vec<Selector>,
+    /// Conditions on the whole document: unless all hold, the control is
+    /// `not_applicable` (e.g. "the organization marks a service high-risk AI").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub applies_if: Vec<Check>,
     /// Evaluate the checks once per resource (e.g. per service) instead of once
     /// on the whole document, so that findings name the resource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -88,6 +92,8 @@ pub struct Scope {
 pub enum Check {
     /// Every selected value is `true`: `all_true: tls_enabled`.
     AllTrue(Selector),
+    /// Every selected value is present and not empty: not null, not `""`, not `[]`.
+    NonEmpty(Selector),
     /// Every selected value equals `value`.
     Equals(EqualsArgs),
     /// Every selected value is one of `values`.
@@ -113,6 +119,7 @@ pub enum Check {
 /// The operators, as written in YAML.
 pub const OPERATORS: &[&str] = &[
     "all_true",
+    "non_empty",
     "equals",
     "one_of",
     "at_least",
@@ -146,6 +153,7 @@ impl<'de> Deserialize<'de> for Check {
                 };
                 let check = match op.as_str() {
                     "all_true" => Check::AllTrue(map.next_value()?),
+                    "non_empty" => Check::NonEmpty(map.next_value()?),
                     "equals" => Check::Equals(map.next_value()?),
                     "one_of" => Check::OneOf(map.next_value()?),
                     "at_least" => Check::AtLeast(map.next_value()?),
