@@ -15,7 +15,9 @@ use crate::framework::{Check, Control, CountArgs, Selector};
 use crate::time::{Period, Timestamp};
 
 /// The four statuses of a control.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Every check holds on non-empty evidence.

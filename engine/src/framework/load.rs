@@ -140,8 +140,18 @@ impl FrameworkSet {
 }
 
 /// The framework files built into the binary (`frameworks/*.yaml`).
-pub const BUILTIN: &[(&str, &str)] =
-    &[("soc2.yaml", include_str!("../../../frameworks/soc2.yaml"))];
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("dora.yaml", include_str!("../../../frameworks/dora.yaml")),
+    (
+        "eu_ai_act.yaml",
+        include_str!("../../../frameworks/eu_ai_act.yaml"),
+    ),
+    (
+        "gdpr_ropa.yaml",
+        include_str!("../../../frameworks/gdpr_ropa.yaml"),
+    ),
+    ("soc2.yaml", include_str!("../../../frameworks/soc2.yaml")),
+];
 
 /// The fields a framework file's top level may have; `controls` is kept raw so
 /// that each control is parsed (and its errors reported) on its own.
