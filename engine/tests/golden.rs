@@ -44,14 +44,11 @@ fn rfc8032_key_is_the_published_one() {
 
 #[test]
 fn seed_packet_canonical_bytes_and_signature() {
-    let fw = builtin();
-    let packet = assemble(
-        fw.get("soc2").unwrap(),
-        &seed_records(),
-        ts("2026-06-22T10:00:00Z"),
-        None,
-    )
-    .unwrap();
+    // A framework fixture of its own, so that editing frameworks/soc2.yaml does
+    // not move these bytes.
+    let text = std::fs::read_to_string(golden("soc2-fixture.yaml")).unwrap();
+    let fw = vouch_engine::framework::parse_framework("soc2.yaml", &text).unwrap();
+    let packet = assemble(&fw, &seed_records(), ts("2026-06-22T10:00:00Z"), None).unwrap();
     let signed = rfc8032_signer().sign(packet).unwrap();
     check("soc2-seed-only.canonical.json", &signed.canonical);
     check(
