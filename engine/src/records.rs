@@ -229,6 +229,32 @@ fn syntax_message(e: &serde_json::Error) -> String {
     }
 }
 
+/// Validates JSON that enters vouch, wherever it comes from (records documents,
+/// the admin API, `vouch import`): refuses floats and control characters with
+/// the JSONPath of the value, and normalizes every string (keys included) to NFC.
+pub fn clean_json(value: &mut Value) -> Result<(), RecordsError> {
+    sanitize(value, &mut String::from("$"))
+}
+
+/// Parses JSON that enters vouch: a syntax error with its line and column, then [`clean_json`].
+pub fn parse_json_input(bytes: &[u8]) -> Result<Value, RecordsError> {
+    let mut value: Value = serde_json::from_slice(bytes).map_err(|e| RecordsError::Syntax {
+        message: syntax_message(&e),
+        line: e.line(),
+        column: e.column(),
+    })?;
+    clean_json(&mut value)?;
+    Ok(value)
+}
+
+/// Deserializes cleaned JSON into `T`, naming the path of a misfit value.
+pub fn from_clean_value<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, RecordsError> {
+    serde_path_to_error::deserialize(value).map_err(|e| RecordsError::Shape {
+        path: jsonpath_of(e.path()),
+        message: e.inner().to_string(),
+    })
+}
+
 /// Walks `value`, refusing floats and control characters and normalizing strings to NFC.
 fn sanitize(value: &mut Value, path: &mut String) -> Result<(), RecordsError> {
     match value {

@@ -12,8 +12,20 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod app;
+mod audit;
+mod auth;
+mod db;
+mod demo;
 mod files;
+mod http;
+mod import;
+mod metrics;
 mod offline;
+mod routes;
+mod serve;
+mod snapshot;
+mod zones;
 
 /// vouch turns a managed-database platform's records into signed, auditor-grade compliance evidence.
 #[derive(Parser, Debug)]
@@ -36,6 +48,10 @@ Exit codes: 0 success; 1 verification failed or framework problems found;
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the HTTP server (`--demo` for a ready-made demo on 127.0.0.1:8080).
+    Serve(serve::ServeArgs),
+    /// Import a batch of platform records (organizations, users, services...) into the database.
+    Import(serve::ImportArgs),
     /// Evaluate a framework on a records file and print the signed packet (offline).
     Generate(offline::GenerateArgs),
     /// Verify a packet (the output of `generate` or a server download) against published keys.
@@ -101,6 +117,8 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(a) => serve::serve(a),
+        Command::Import(a) => serve::import(a),
         Command::Generate(a) => offline::generate(a),
         Command::Verify(a) => offline::verify(a),
         Command::Keys(KeysCommand::Generate(a)) => offline::keys_generate(a),

@@ -1,0 +1,171 @@
+//! `vouch serve --demo`: the demo organizations, users and keys, created
+//! idempotently. Without `--demo` none of this exists.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde_json::{json, Value};
+use vouch_engine::Timestamp;
+
+use crate::db::Db;
+use crate::import::{self, Actor};
+use crate::zones::Catalogue;
+
+const DAY: i64 = 86_400;
+
+fn at(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+fn service(id: &str, org: &str, name: &str, db: &str, version: &str, zones: &[&str], storage: &str, backup_zone: &str, extra: Value) -> Value {
+    let mut s = json!({
+        "service_id": id,
+        "organization_id": org,
+        "name": name,
+        "database_type": db,
+        "version": version,
+        "status": "running",
+        "zones": zones,
+        "storage_region": storage,
+        "storage_encrypted": true,
+        "backup_encryption_enabled": true,
+        "tls_enabled": true,
+        "auth_required": true,
+        "backup_policy": {
+            "schedule_enabled": true,
+            "schedule_cron": "0 2 * * *",
+            "retention_days": 14,
+            "encryption_algorithm": "AES-256-GCM",
+            "storage_zone": backup_zone
+        }
+    });
+    if let (Some(obj), Value::Object(more)) = (s.as_object_mut(), extra) {
+        obj.extend(more);
+    }
+    s
+}
+
+/// The demo batch, with backup and audit history relative to `now`; ids are
+/// derived from dates, so re-running it the same day changes nothing and on a
+/// later day extends the history.
+pub fn batch(now: Timestamp) -> Value {
+    let today = now.unix_seconds() - now.unix_seconds().rem_euclid(DAY);
+    let acme = [
+        ("svc-acme-orders", "orders-db", "postgresql", "17", vec!["de-fra1", "nl-ams1"], "de-fra1", "fi-hel1",
+         json!({"data_categories": ["customer contact data", "order history"], "processing_purposes": ["database hosting", "encrypted backups"], "ict_function": "order management", "high_risk_ai": false})),
+        ("svc-acme-scoring", "scoring-features-db", "postgresql", "16", vec!["nl-ams1", "fi-hel1"], "nl-ams1", "de-fra1",
+         json!({"data_categories": ["credit application features"], "processing_purposes": ["database hosting", "encrypted backups"], "ict_function": "credit scoring model features", "high_risk_ai": true})),
+        ("svc-acme-sessions", "sessions-cache", "valkey", "8", vec!["fi-hel1"], "fi-hel1", "de-fra1",
+         json!({"data_categories": ["session identifiers"], "processing_purposes": ["database hosting"], "ict_function": "customer sign-in sessions", "high_risk_ai": false})),
+    ];
+    let mut services = vec![];
+    let mut runs = vec![];
+    let mut tests = vec![];
+    for (id, name, db, version, zones, storage, backup_zone, extra) in &acme {
+        services.push(service(id, "acme", name, db, version, zones, storage, backup_zone, extra.clone()));
+        for d in 0..45 {
+            let start = today - d * DAY + 2 * 3600;
+            if start + 1200 > now.unix_seconds() {
+                continue;
+            }
+            runs.push(json!({
+                "run_id": format!("{id}-{}", &at(start)[..10]),
+                "service_id": id,
+                "started_at": at(start),
+                "completed_at": at(start + 1200),
+                "status": "succeeded",
+                "backup_type": if d % 7 == 0 { "full" } else { "incremental" }
+            }));
+        }
+        tests.push(json!({
+            "test_id": format!("{id}-restore-{}", &at(today - 20 * DAY)[..7]),
+            "service_id": id,
+            "performed_at": at(today - 20 * DAY + 9 * 3600),
+            "succeeded": true
+        }));
+    }
+    services.push(service(
+        "svc-globex-crm", "globex", "crm-db", "mysql", "8.4", &["us-east1"], "us-east1", "us-west1",
+        json!({"data_categories": ["customer contact data"], "processing_purposes": ["database hosting"], "ict_function": "sales CRM", "tls_enabled": false}),
+    ));
+    let mut events = vec![];
+    for (org, days) in [("acme", 120), ("globex", 10)] {
+        for d in 1..=days {
+            let t = today - d * DAY + 8 * 3600;
+            events.push(json!({
+                "event_id": format!("demo-{org}-{}", &at(t)[..10]),
+                "organization_id": org,
+                "at": at(t),
+                "actor": if org == "acme" { "alice" } else { "dave" },
+                "action": "console.login",
+                "target": org
+            }));
+        }
+    }
+    json!({
+        "platform": {"processor_name": "vouch demo platform", "contact_email": "privacy@platform.example", "dpo_email": "dpo@platform.example", "address": "Example Street 1, Berlin"},
+        "organizations": [
+            {"id": "acme", "name": "Acme Engineering", "billing_email": "billing@acme.example", "privacy_contact_email": "privacy@acme.example"},
+            {"id": "globex", "name": "Globex Corporation", "billing_email": "billing@globex.example", "audit_retention_days": 90}
+        ],
+        "users": [
+            {"username": "alice", "password": "demo", "mfa_enabled": true},
+            {"username": "bob", "password": "demo", "mfa_enabled": true},
+            {"username": "carol", "password": "demo", "mfa_enabled": false},
+            {"username": "dave", "password": "demo", "mfa_enabled": true}
+        ],
+        "memberships": [
+            {"organization_id": "acme", "username": "alice", "role": "owner"},
+            {"organization_id": "acme", "username": "bob", "role": "admin"},
+            {"organization_id": "acme", "username": "carol", "role": "member"},
+            {"organization_id": "globex", "username": "dave", "role": "owner"}
+        ],
+        "services": services,
+        "backup_runs": runs,
+        "restore_tests": tests,
+        "audit_events": events
+    })
+}
+
+/// Creates (or refreshes) the demo records.
+pub async fn seed(db: &Db, zones: &Catalogue, now: Timestamp) -> Result<()> {
+    let bytes = serde_json::to_vec(&batch(now))?;
+    let parsed = import::parse(&bytes, zones).map_err(|e| anyhow::anyhow!("demo records: {e}"))?;
+    let actor = Actor { name: "demo".into(), remote_addr: None };
+    import::apply(db, parsed, &actor, now).await.map_err(|e| anyhow::anyhow!("demo records: {e}"))?;
+    Ok(())
+}
+
+/// Development secrets in the data directory (mode 0600), made once.
+#[derive(Debug)]
+pub struct DevSecrets {
+    pub signing_key: PathBuf,
+    pub hmac_key: PathBuf,
+    pub admin_token: PathBuf,
+}
+
+pub fn dev_secrets(dir: &Path, now: Timestamp) -> Result<DevSecrets> {
+    use rand_core::RngCore;
+    let s = DevSecrets {
+        signing_key: dir.join("dev-signing-key.pem"),
+        hmac_key: dir.join("dev-hmac.key"),
+        admin_token: dir.join("dev-admin-token"),
+    };
+    if !s.signing_key.exists() {
+        let key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+        let id = vouch_engine::signing::default_key_id(&key.verifying_key(), now);
+        let pem = vouch_engine::signing::key_to_pem(&key, &id)?;
+        crate::files::write_atomic(&s.signing_key, pem.as_bytes(), 0o600, true)?;
+    }
+    for path in [&s.hmac_key, &s.admin_token] {
+        if !path.exists() {
+            let mut raw = [0u8; 32];
+            rand_core::OsRng.fill_bytes(&mut raw);
+            let text: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+            crate::files::write_atomic(path, format!("{text}\n").as_bytes(), 0o600, true)?;
+        }
+    }
+    Ok(s)
+}

@@ -1,0 +1,561 @@
+//! Platform records in: a batch of organizations, users, memberships, services,
+//! backup runs, restore tests and audit events, created or updated together.
+//!
+//! The admin API (`POST /admin/v1/records`) and `vouch import FILE` share this
+//! code. Input is validated where it enters: strings NFC-normalized; floats,
+//! control characters and unknown fields refused with the path of the value;
+//! zones checked against the catalogue. A batch is applied in one transaction:
+//! a rejected batch changes nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::{Any, Transaction};
+use vouch_engine::records::{from_clean_value, parse_json_input, RecordsError};
+use vouch_engine::Timestamp;
+
+use crate::auth::{hash_password, is_valid_hash, Role};
+use crate::db::{flag, Db};
+use crate::zones::Catalogue;
+
+/// Why a batch was refused. Each is a 400 with the JSONPath of the bad value.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{0}")]
+    Input(#[from] RecordsError),
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    Internal(#[from] anyhow::Error),
+}
+
+fn invalid(path: impl Into<String>, message: impl Into<String>) -> ImportError {
+    ImportError::Invalid { path: path.into(), message: message.into() }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    #[serde(default)]
+    pub platform: Option<PlatformIn>,
+    #[serde(default)]
+    pub organizations: Vec<OrganizationIn>,
+    #[serde(default)]
+    pub users: Vec<UserIn>,
+    #[serde(default)]
+    pub memberships: Vec<MembershipIn>,
+    #[serde(default)]
+    pub services: Vec<ServiceIn>,
+    #[serde(default)]
+    pub backup_runs: Vec<BackupRunIn>,
+    #[serde(default)]
+    pub restore_tests: Vec<RestoreTestIn>,
+    #[serde(default)]
+    pub audit_events: Vec<AuditEventIn>,
+}
+
+/// The platform's own identity as processor (GDPR Art. 30(2)(a)).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformIn {
+    pub processor_name: String,
+    pub contact_email: String,
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub dpo_email: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationIn {
+    pub id: String,
+    pub name: String,
+    pub billing_email: String,
+    #[serde(default)]
+    pub privacy_contact_email: Option<String>,
+    /// Audit-log retention in days; absent or null: kept indefinitely.
+    #[serde(default)]
+    pub audit_retention_days: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserIn {
+    pub username: String,
+    /// A password to hash with argon2 (never stored as given) ...
+    #[serde(default)]
+    pub password: Option<String>,
+    /// ... or an argon2 PHC hash made elsewhere.
+    #[serde(default)]
+    pub password_hash: Option<String>,
+    #[serde(default)]
+    pub mfa_enabled: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MembershipIn {
+    pub organization_id: String,
+    pub username: String,
+    pub role: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceIn {
+    pub service_id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub database_type: String,
+    pub version: String,
+    pub status: String,
+    pub zones: Vec<String>,
+    pub storage_region: String,
+    pub storage_encrypted: bool,
+    pub backup_encryption_enabled: bool,
+    pub tls_enabled: bool,
+    #[serde(default)]
+    pub auth_required: Option<bool>,
+    #[serde(default)]
+    pub high_risk_ai: Option<bool>,
+    #[serde(default)]
+    pub ict_function: Option<String>,
+    #[serde(default)]
+    pub data_categories: Option<Vec<String>>,
+    #[serde(default)]
+    pub processing_purposes: Option<Vec<String>>,
+    pub backup_policy: BackupPolicyIn,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupPolicyIn {
+    pub schedule_enabled: bool,
+    #[serde(default)]
+    pub schedule_cron: Option<String>,
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+    #[serde(default)]
+    pub encryption_algorithm: Option<String>,
+    #[serde(default)]
+    pub storage_zone: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupRunIn {
+    pub run_id: String,
+    pub service_id: String,
+    pub started_at: Timestamp,
+    #[serde(default)]
+    pub completed_at: Option<Timestamp>,
+    pub status: String,
+    pub backup_type: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreTestIn {
+    pub test_id: String,
+    pub service_id: String,
+    pub performed_at: Timestamp,
+    pub succeeded: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditEventIn {
+    /// Unique: importing the same event twice keeps one.
+    pub event_id: String,
+    pub organization_id: String,
+    pub at: Timestamp,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    #[serde(default)]
+    pub remote_addr: Option<String>,
+}
+
+/// What a batch changed, by kind.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Applied {
+    pub platform: u64,
+    pub organizations: u64,
+    pub users: u64,
+    pub memberships: u64,
+    pub services: u64,
+    pub backup_runs: u64,
+    pub restore_tests: u64,
+    pub audit_events: u64,
+}
+
+/// Who sent the batch, for vouch's own audit entries.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub name: String,
+    pub remote_addr: Option<String>,
+}
+
+/// Parses and validates a batch; nothing is written.
+pub fn parse(bytes: &[u8], zones: &Catalogue) -> Result<Batch, ImportError> {
+    let value: Value = parse_json_input(bytes)?;
+    if !value.is_object() {
+        return Err(invalid("$", "a batch is a JSON object with lists such as `organizations` and `services`"));
+    }
+    let batch: Batch = from_clean_value(value)?;
+    validate(&batch, zones)?;
+    Ok(batch)
+}
+
+const MAX_ID: usize = 200;
+const MAX_TEXT: usize = 2000;
+
+fn check_id(path: String, id: &str) -> Result<(), ImportError> {
+    if id.trim().is_empty() || id.len() > MAX_ID || id != id.trim() {
+        return Err(invalid(path, format!("`{id}` is not an identifier: 1 to {MAX_ID} characters, no surrounding spaces")));
+    }
+    Ok(())
+}
+
+fn check_text(path: String, text: &str) -> Result<(), ImportError> {
+    if text.trim().is_empty() || text.len() > MAX_TEXT {
+        return Err(invalid(path, format!("must be 1 to {MAX_TEXT} characters")));
+    }
+    Ok(())
+}
+
+fn check_zone(path: String, zone: &str, zones: &Catalogue) -> Result<(), ImportError> {
+    if zones.get(zone).is_none() {
+        return Err(invalid(
+            path,
+            format!("unknown zone `{zone}`; the zone catalogue (frameworks/zones.yaml) has: {}", zones.names().join(", ")),
+        ));
+    }
+    Ok(())
+}
+
+fn unique<'a>(kind: &str, ids: impl Iterator<Item = &'a str>) -> Result<(), ImportError> {
+    let mut seen = BTreeSet::new();
+    for (i, id) in ids.enumerate() {
+        if !seen.insert(id) {
+            return Err(invalid(format!("$.{kind}[{i}]"), format!("`{id}` appears twice in this batch")));
+        }
+    }
+    Ok(())
+}
+
+/// Everything that can be checked without the database.
+pub fn validate(b: &Batch, zones: &Catalogue) -> Result<(), ImportError> {
+    if let Some(p) = &b.platform {
+        check_text("$.platform.processor_name".into(), &p.processor_name)?;
+        check_text("$.platform.contact_email".into(), &p.contact_email)?;
+    }
+    unique("organizations", b.organizations.iter().map(|o| o.id.as_str()))?;
+    for (i, o) in b.organizations.iter().enumerate() {
+        check_id(format!("$.organizations[{i}].id"), &o.id)?;
+        check_text(format!("$.organizations[{i}].name"), &o.name)?;
+        check_text(format!("$.organizations[{i}].billing_email"), &o.billing_email)?;
+    }
+    unique("users", b.users.iter().map(|u| u.username.as_str()))?;
+    for (i, u) in b.users.iter().enumerate() {
+        check_id(format!("$.users[{i}].username"), &u.username)?;
+        if u.username.contains(':') {
+            return Err(invalid(format!("$.users[{i}].username"), "a username cannot contain `:` (HTTP Basic separates with it)"));
+        }
+        match (&u.password, &u.password_hash) {
+            (Some(p), None) if p.chars().count() >= 4 && p.len() <= 1024 => {}
+            (Some(_), None) => return Err(invalid(format!("$.users[{i}].password"), "a password has 4 to 1024 characters")),
+            (None, Some(h)) if is_valid_hash(h) => {}
+            (None, Some(_)) => return Err(invalid(format!("$.users[{i}].password_hash"), "not an argon2 PHC string ($argon2id$...)")),
+            _ => return Err(invalid(format!("$.users[{i}]"), "give exactly one of `password` and `password_hash`")),
+        }
+    }
+    for (i, m) in b.memberships.iter().enumerate() {
+        if Role::parse(&m.role).is_none() {
+            return Err(invalid(format!("$.memberships[{i}].role"), format!("`{}` is not a role: owner, admin or member", m.role)));
+        }
+    }
+    unique("services", b.services.iter().map(|s| s.service_id.as_str()))?;
+    for (i, s) in b.services.iter().enumerate() {
+        let at = |f: &str| format!("$.services[{i}].{f}");
+        check_id(at("service_id"), &s.service_id)?;
+        check_text(at("name"), &s.name)?;
+        if s.zones.is_empty() {
+            return Err(invalid(at("zones"), "a service runs in at least one zone"));
+        }
+        for (j, z) in s.zones.iter().enumerate() {
+            check_zone(format!("$.services[{i}].zones[{j}]"), z, zones)?;
+        }
+        check_zone(at("storage_region"), &s.storage_region, zones)?;
+        if let Some(z) = &s.backup_policy.storage_zone {
+            check_zone(at("backup_policy.storage_zone"), z, zones)?;
+        }
+    }
+    unique("backup_runs", b.backup_runs.iter().map(|r| r.run_id.as_str()))?;
+    for (i, r) in b.backup_runs.iter().enumerate() {
+        check_id(format!("$.backup_runs[{i}].run_id"), &r.run_id)?;
+        if !matches!(r.status.as_str(), "succeeded" | "failed" | "running") {
+            return Err(invalid(format!("$.backup_runs[{i}].status"), format!("`{}` is not a run status: succeeded, failed or running", r.status)));
+        }
+        match r.completed_at {
+            Some(c) if c < r.started_at => {
+                return Err(invalid(format!("$.backup_runs[{i}].completed_at"), "completed before it started"));
+            }
+            None if r.status == "succeeded" => {
+                return Err(invalid(format!("$.backup_runs[{i}].completed_at"), "a succeeded run has a completed_at"));
+            }
+            _ => {}
+        }
+    }
+    unique("restore_tests", b.restore_tests.iter().map(|t| t.test_id.as_str()))?;
+    for (i, t) in b.restore_tests.iter().enumerate() {
+        check_id(format!("$.restore_tests[{i}].test_id"), &t.test_id)?;
+    }
+    unique("audit_events", b.audit_events.iter().map(|e| e.event_id.as_str()))?;
+    for (i, e) in b.audit_events.iter().enumerate() {
+        check_id(format!("$.audit_events[{i}].event_id"), &e.event_id)?;
+        check_text(format!("$.audit_events[{i}].action"), &e.action)?;
+    }
+    Ok(())
+}
+
+fn list_json(list: &Option<Vec<String>>) -> Option<String> {
+    list.as_ref().map(|l| serde_json::to_string(l).unwrap_or_else(|_| "[]".into()))
+}
+
+/// Looks up which organization each of `ids` belongs to (within the transaction).
+async fn owners(
+    tx: &mut Transaction<'_, Any>,
+    sql: &str,
+    ids: &BTreeSet<&str>,
+) -> Result<BTreeMap<String, String>, sqlx::Error> {
+    let mut out = BTreeMap::new();
+    for id in ids {
+        if let Some(row) = sqlx::query_as::<_, (String,)>(sql).bind(*id).fetch_optional(&mut **tx).await? {
+            out.insert((*id).to_owned(), row.0);
+        }
+    }
+    Ok(out)
+}
+
+async fn exists(tx: &mut Transaction<'_, Any>, sql: &str, id: &str) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(sql).bind(id).fetch_optional(&mut **tx).await?.is_some())
+}
+
+/// Applies a validated batch in one transaction, with vouch's own audit entry
+/// for every organization it touched. `now` is the caller's clock.
+pub async fn apply(db: &Db, batch: Batch, actor: &Actor, now: Timestamp) -> Result<Applied, ImportError> {
+    // argon2 is slow on purpose: hash before taking the write turn.
+    let mut hashes = Vec::with_capacity(batch.users.len());
+    for u in &batch.users {
+        hashes.push(match (&u.password, &u.password_hash) {
+            (Some(p), _) => hash_password(p)?,
+            (None, Some(h)) => h.clone(),
+            (None, None) => return Err(invalid("$.users", "a user needs a password")),
+        });
+    }
+    let _turn = db.write_turn().await;
+    let mut tx = db.pool.begin().await?;
+    let t = now.unix_seconds();
+    let mut applied = Applied::default();
+    let mut touched: BTreeSet<String> = BTreeSet::new();
+
+    if let Some(p) = &batch.platform {
+        sqlx::query(
+            "INSERT INTO platform (id, processor_name, contact_email, address, dpo_email, updated_at) VALUES (1, $1, $2, $3, $4, $5) \
+             ON CONFLICT (id) DO UPDATE SET processor_name = excluded.processor_name, contact_email = excluded.contact_email, \
+             address = excluded.address, dpo_email = excluded.dpo_email, updated_at = excluded.updated_at",
+        )
+        .bind(&p.processor_name)
+        .bind(&p.contact_email)
+        .bind(&p.address)
+        .bind(&p.dpo_email)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+        applied.platform = 1;
+    }
+    for o in &batch.organizations {
+        sqlx::query(
+            "INSERT INTO organizations (id, name, billing_email, privacy_contact_email, audit_retention_days, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (id) DO UPDATE SET name = excluded.name, billing_email = excluded.billing_email, \
+             privacy_contact_email = excluded.privacy_contact_email, audit_retention_days = excluded.audit_retention_days, updated_at = excluded.updated_at",
+        )
+        .bind(&o.id)
+        .bind(&o.name)
+        .bind(&o.billing_email)
+        .bind(&o.privacy_contact_email)
+        .bind(o.audit_retention_days.map(i64::from))
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+        touched.insert(o.id.clone());
+        applied.organizations += 1;
+    }
+    for (u, hash) in batch.users.iter().zip(hashes) {
+        sqlx::query(
+            "INSERT INTO users (username, password_hash, mfa_enabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+             ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, mfa_enabled = excluded.mfa_enabled, updated_at = excluded.updated_at",
+        )
+        .bind(&u.username)
+        .bind(hash)
+        .bind(flag(u.mfa_enabled))
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+        applied.users += 1;
+    }
+    for (i, m) in batch.memberships.iter().enumerate() {
+        if !exists(&mut tx, "SELECT 1 FROM organizations WHERE id = $1", &m.organization_id).await? {
+            return Err(invalid(format!("$.memberships[{i}].organization_id"), format!("unknown organization `{}`", m.organization_id)));
+        }
+        if !exists(&mut tx, "SELECT 1 FROM users WHERE username = $1", &m.username).await? {
+            return Err(invalid(format!("$.memberships[{i}].username"), format!("unknown user `{}`", m.username)));
+        }
+        sqlx::query(
+            "INSERT INTO memberships (organization_id, username, role, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (organization_id, username) DO UPDATE SET role = excluded.role",
+        )
+        .bind(&m.organization_id)
+        .bind(&m.username)
+        .bind(&m.role)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+        touched.insert(m.organization_id.clone());
+        applied.memberships += 1;
+    }
+    let service_ids: BTreeSet<&str> = batch.services.iter().map(|s| s.service_id.as_str()).collect();
+    let existing = owners(&mut tx, "SELECT organization_id FROM services WHERE service_id = $1", &service_ids).await?;
+    for (i, s) in batch.services.iter().enumerate() {
+        if !exists(&mut tx, "SELECT 1 FROM organizations WHERE id = $1", &s.organization_id).await? {
+            return Err(invalid(format!("$.services[{i}].organization_id"), format!("unknown organization `{}`", s.organization_id)));
+        }
+        if let Some(owner) = existing.get(&s.service_id) {
+            if owner != &s.organization_id {
+                return Err(invalid(
+                    format!("$.services[{i}].organization_id"),
+                    format!("service `{}` belongs to organization `{owner}`; services do not move between organizations", s.service_id),
+                ));
+            }
+        }
+        let p = &s.backup_policy;
+        sqlx::query(
+            "INSERT INTO services (service_id, organization_id, name, database_type, version, status, zones, storage_region, \
+             storage_encrypted, backup_encryption_enabled, tls_enabled, auth_required, high_risk_ai, ict_function, data_categories, \
+             processing_purposes, backup_schedule_enabled, backup_schedule_cron, backup_retention_days, backup_encryption_algorithm, \
+             backup_storage_zone, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22) \
+             ON CONFLICT (service_id) DO UPDATE SET name = excluded.name, database_type = excluded.database_type, version = excluded.version, \
+             status = excluded.status, zones = excluded.zones, storage_region = excluded.storage_region, storage_encrypted = excluded.storage_encrypted, \
+             backup_encryption_enabled = excluded.backup_encryption_enabled, tls_enabled = excluded.tls_enabled, auth_required = excluded.auth_required, \
+             high_risk_ai = excluded.high_risk_ai, ict_function = excluded.ict_function, data_categories = excluded.data_categories, \
+             processing_purposes = excluded.processing_purposes, backup_schedule_enabled = excluded.backup_schedule_enabled, \
+             backup_schedule_cron = excluded.backup_schedule_cron, backup_retention_days = excluded.backup_retention_days, \
+             backup_encryption_algorithm = excluded.backup_encryption_algorithm, backup_storage_zone = excluded.backup_storage_zone, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&s.service_id)
+        .bind(&s.organization_id)
+        .bind(&s.name)
+        .bind(&s.database_type)
+        .bind(&s.version)
+        .bind(&s.status)
+        .bind(serde_json::to_string(&s.zones).unwrap_or_else(|_| "[]".into()))
+        .bind(&s.storage_region)
+        .bind(flag(s.storage_encrypted))
+        .bind(flag(s.backup_encryption_enabled))
+        .bind(flag(s.tls_enabled))
+        .bind(s.auth_required.map(flag))
+        .bind(s.high_risk_ai.map(flag))
+        .bind(&s.ict_function)
+        .bind(list_json(&s.data_categories))
+        .bind(list_json(&s.processing_purposes))
+        .bind(flag(p.schedule_enabled))
+        .bind(&p.schedule_cron)
+        .bind(p.retention_days.map(i64::from))
+        .bind(&p.encryption_algorithm)
+        .bind(&p.storage_zone)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+        touched.insert(s.organization_id.clone());
+        applied.services += 1;
+    }
+    let run_services: BTreeSet<&str> = batch
+        .backup_runs
+        .iter()
+        .map(|r| r.service_id.as_str())
+        .chain(batch.restore_tests.iter().map(|r| r.service_id.as_str()))
+        .collect();
+    let service_org = owners(&mut tx, "SELECT organization_id FROM services WHERE service_id = $1", &run_services).await?;
+    for (i, r) in batch.backup_runs.iter().enumerate() {
+        let Some(org) = service_org.get(&r.service_id) else {
+            return Err(invalid(format!("$.backup_runs[{i}].service_id"), format!("unknown service `{}`", r.service_id)));
+        };
+        sqlx::query(
+            "INSERT INTO backup_runs (run_id, service_id, organization_id, started_at, completed_at, status, backup_type) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (run_id) DO UPDATE SET completed_at = excluded.completed_at, \
+             status = excluded.status, backup_type = excluded.backup_type, started_at = excluded.started_at",
+        )
+        .bind(&r.run_id)
+        .bind(&r.service_id)
+        .bind(org)
+        .bind(r.started_at.unix_seconds())
+        .bind(r.completed_at.map(|c| c.unix_seconds()))
+        .bind(&r.status)
+        .bind(&r.backup_type)
+        .execute(&mut *tx)
+        .await?;
+        touched.insert(org.clone());
+        applied.backup_runs += 1;
+    }
+    for (i, r) in batch.restore_tests.iter().enumerate() {
+        let Some(org) = service_org.get(&r.service_id) else {
+            return Err(invalid(format!("$.restore_tests[{i}].service_id"), format!("unknown service `{}`", r.service_id)));
+        };
+        sqlx::query(
+            "INSERT INTO restore_tests (test_id, service_id, organization_id, performed_at, succeeded) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (test_id) DO UPDATE SET performed_at = excluded.performed_at, succeeded = excluded.succeeded",
+        )
+        .bind(&r.test_id)
+        .bind(&r.service_id)
+        .bind(org)
+        .bind(r.performed_at.unix_seconds())
+        .bind(flag(r.succeeded))
+        .execute(&mut *tx)
+        .await?;
+        touched.insert(org.clone());
+        applied.restore_tests += 1;
+    }
+    for (i, e) in batch.audit_events.iter().enumerate() {
+        if !exists(&mut tx, "SELECT 1 FROM organizations WHERE id = $1", &e.organization_id).await? {
+            return Err(invalid(format!("$.audit_events[{i}].organization_id"), format!("unknown organization `{}`", e.organization_id)));
+        }
+        let id = format!("import:{}", e.event_id);
+        sqlx::query(
+            "INSERT INTO audit_entries (entry_id, organization_id, at, actor, action, target, remote_addr) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (entry_id) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(&e.organization_id)
+        .bind(e.at.unix_seconds())
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(&e.target)
+        .bind(&e.remote_addr)
+        .execute(&mut *tx)
+        .await?;
+        applied.audit_events += 1;
+    }
+    let summary = serde_json::to_string(&applied).unwrap_or_default();
+    for org in &touched {
+        crate::audit::append_tx(&mut tx, Some(org), now, &actor.name, "records.import", &summary, actor.remote_addr.as_deref()).await?;
+    }
+    tx.commit().await?;
+    Ok(applied)
+}

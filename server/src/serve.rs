@@ -1,0 +1,199 @@
+//! `vouch serve` and `vouch import`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use crate::app::{system_clock, App};
+use crate::db::{redact_url, sqlite_url, Db};
+use crate::files::{read_capped, read_private};
+use crate::import::{self, Actor};
+use crate::zones::Catalogue;
+use crate::Failure;
+
+/// Where the data lives: shared by `serve`, `import` and the key commands.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Data directory: the SQLite database and development keys.
+    #[arg(long, value_name = "DIR", env = "VOUCH_DATA_DIR", default_value = "./vouch-data")]
+    pub data_dir: PathBuf,
+    /// Database URL [default: a SQLite file in the data directory; postgres://... for PostgreSQL]
+    #[arg(long, value_name = "URL", env = "VOUCH_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+impl StoreArgs {
+    pub async fn open(&self) -> Result<Db> {
+        let url = match &self.database_url {
+            Some(u) => u.clone(),
+            None => {
+                std::fs::create_dir_all(&self.data_dir)
+                    .with_context(|| format!("cannot create the data directory {}", self.data_dir.display()))?;
+                sqlite_url(&self.data_dir)
+            }
+        };
+        Db::connect(&url).await
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", env = "VOUCH_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Ed25519 signing key (PKCS#8 PEM, mode 0600).
+    #[arg(long, value_name = "FILE", env = "VOUCH_SIGNING_KEY_FILE")]
+    signing_key_file: Option<PathBuf>,
+    /// HMAC key of the legacy report (text; surrounding whitespace trimmed).
+    #[arg(long, value_name = "FILE", env = "VOUCH_HMAC_KEY_FILE")]
+    hmac_key_file: Option<PathBuf>,
+    /// Bearer token of the admin API (mode 0600); without it the admin API is off.
+    #[arg(long, value_name = "FILE", env = "VOUCH_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// Framework YAML directory [default: the built-in frameworks]
+    #[arg(long, value_name = "DIR", env = "VOUCH_FRAMEWORKS_DIR")]
+    frameworks_dir: Option<PathBuf>,
+    /// Create the demo organizations, users and development keys.
+    #[arg(long)]
+    demo: bool,
+}
+
+fn read_secret_file(path: &Path, what: &str) -> Result<String> {
+    let text = read_private(path).with_context(|| format!("cannot use {what} {}", path.display()))?;
+    let trimmed = text.trim().to_owned();
+    if trimmed.is_empty() {
+        bail!("{what} {} is empty", path.display());
+    }
+    Ok(trimmed)
+}
+
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("VOUCH_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("VOUCH_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+pub fn serve(args: ServeArgs) -> Result<(), Failure> {
+    init_logging();
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| Failure::input(anyhow::Error::from(e)))?;
+    runtime.block_on(run(args)).map_err(Failure::input)
+}
+
+async fn run(mut args: ServeArgs) -> Result<()> {
+    let clock = system_clock();
+    let db = args.store.open().await?;
+    let zones = Catalogue::builtin()?;
+    let frameworks = crate::offline::load_frameworks(args.frameworks_dir.as_deref())
+        .map_err(|f| f.error)?;
+    if args.demo {
+        std::fs::create_dir_all(&args.store.data_dir)?;
+        let secrets = crate::demo::dev_secrets(&args.store.data_dir, clock())?;
+        crate::demo::seed(&db, &zones, clock()).await?;
+        if args.signing_key_file.is_none() {
+            tracing::warn!(file = %secrets.signing_key.display(), "DEMO: using a development signing key; never use it for real evidence");
+            args.signing_key_file = Some(secrets.signing_key.clone());
+        }
+        if args.hmac_key_file.is_none() {
+            tracing::warn!(file = %secrets.hmac_key.display(), "DEMO: using a development HMAC key");
+            args.hmac_key_file = Some(secrets.hmac_key.clone());
+        }
+        if args.admin_token_file.is_none() {
+            tracing::warn!(file = %secrets.admin_token.display(), "DEMO: using a development admin token");
+            args.admin_token_file = Some(secrets.admin_token.clone());
+        }
+    }
+    let admin_token = args
+        .admin_token_file
+        .as_deref()
+        .map(|p| read_secret_file(p, "the admin token file"))
+        .transpose()?;
+    let app = Arc::new(App::new(db.clone(), zones, frameworks, admin_token, clock)?);
+    let (addr, server) = warp::serve(crate::http::filter(app))
+        .try_bind_with_graceful_shutdown(args.listen, shutdown_signal())
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let backend = match &args.store.database_url {
+        Some(u) => redact_url(u),
+        None => sqlite_url(&args.store.data_dir),
+    };
+    tracing::info!(%addr, database = %backend, "vouch is listening");
+    if args.demo {
+        print_demo_banner(addr, &args.store.data_dir);
+    }
+    server.await;
+    db.pool.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+fn print_demo_banner(addr: SocketAddr, dir: &Path) {
+    println!(
+        "\nvouch demo on http://{addr}\n\
+         users (password `demo`): alice (owner of acme), bob (admin of acme), carol (member of acme), dave (owner of globex)\n\
+         development keys and admin token in {dir}/ (dev-signing-key.pem, dev-hmac.key, dev-admin-token)\n\n\
+         try:\n  \
+         curl -s http://{addr}/healthz\n  \
+         curl -s -u alice:demo http://{addr}/organizations/acme/records\n  \
+         curl -s -u dave:demo http://{addr}/organizations/acme/records     # 404: not dave's organization\n  \
+         curl -s -X POST -H \"Authorization: Bearer $(cat {dir}/dev-admin-token)\" --data-binary @examples/import/acme.json http://{addr}/admin/v1/records\n",
+        dir = dir.display()
+    );
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// A batch of platform records (JSON), the admin API's body.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+pub fn import(args: ImportArgs) -> Result<(), Failure> {
+    let bytes = read_capped(&args.file, 512 * 1024 * 1024)?;
+    let zones = Catalogue::builtin()?;
+    let batch = import::parse(&bytes, &zones)
+        .map_err(|e| Failure::input(anyhow::anyhow!("{} was refused, nothing was imported: {e}", args.file.display())))?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| Failure::input(anyhow::Error::from(e)))?;
+    let applied = runtime.block_on(async {
+        let db = args.store.open().await?;
+        let now = vouch_engine::Timestamp::from_datetime(chrono::Utc::now());
+        let actor = Actor { name: "cli:import".into(), remote_addr: None };
+        let r = import::apply(&db, batch, &actor, now).await;
+        db.pool.close().await;
+        r.map_err(|e| anyhow::anyhow!("{} was refused, nothing was imported: {e}", args.file.display()))
+    })?;
+    println!("{}", serde_json::to_string(&serde_json::json!({ "applied": applied }))?);
+    Ok(())
+}
