@@ -30,7 +30,9 @@ pub struct App {
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App").field("backend", &self.db.backend).finish_non_exhaustive()
+        f.debug_struct("App")
+            .field("backend", &self.db.backend)
+            .finish_non_exhaustive()
     }
 }
 
@@ -43,7 +45,13 @@ pub struct Caller {
 }
 
 impl App {
-    pub fn new(db: Db, zones: Catalogue, frameworks: FrameworkSet, admin_token: Option<String>, clock: Clock) -> anyhow::Result<Self> {
+    pub fn new(
+        db: Db,
+        zones: Catalogue,
+        frameworks: FrameworkSet,
+        admin_token: Option<String>,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
         Ok(App {
             db,
             zones,
@@ -62,13 +70,19 @@ impl App {
     /// The user behind the request's Basic credentials, or 401. Unknown users
     /// cost the same argon2 verification as wrong passwords.
     pub async fn authenticate(&self, req: &Request) -> Result<String, ApiError> {
-        let creds = req.header("authorization").and_then(parse_basic).ok_or_else(ApiError::unauthorized)?;
-        let stored: Option<(String,)> = sqlx::query_as("SELECT password_hash FROM users WHERE username = $1")
-            .bind(&creds.username)
-            .fetch_optional(&self.db.pool)
-            .await?;
+        let creds = req
+            .header("authorization")
+            .and_then(parse_basic)
+            .ok_or_else(ApiError::unauthorized)?;
+        let stored: Option<(String,)> =
+            sqlx::query_as("SELECT password_hash FROM users WHERE username = $1")
+                .bind(&creds.username)
+                .fetch_optional(&self.db.pool)
+                .await?;
         let known = stored.is_some();
-        let hash = stored.map(|s| s.0).unwrap_or_else(|| self.decoy_hash.clone());
+        let hash = stored
+            .map(|s| s.0)
+            .unwrap_or_else(|| self.decoy_hash.clone());
         let password = creds.password.clone();
         let ok = tokio::task::spawn_blocking(move || verify_password(&password.0, &hash))
             .await
@@ -83,15 +97,23 @@ impl App {
 
     /// The caller's role in `org_id`; 404 when they are not a member (whether
     /// or not the organization exists), 403 when the role is below `min`.
-    pub async fn authorize(&self, req: &Request, org_id: &str, min: Role) -> Result<Caller, ApiError> {
+    pub async fn authorize(
+        &self,
+        req: &Request,
+        org_id: &str,
+        min: Role,
+    ) -> Result<Caller, ApiError> {
         let username = self.authenticate(req).await?;
-        let role: Option<(String,)> =
-            sqlx::query_as("SELECT role FROM memberships WHERE organization_id = $1 AND username = $2")
-                .bind(org_id)
-                .bind(&username)
-                .fetch_optional(&self.db.pool)
-                .await?;
-        let role = role.and_then(|r| Role::parse(&r.0)).ok_or_else(ApiError::not_found)?;
+        let role: Option<(String,)> = sqlx::query_as(
+            "SELECT role FROM memberships WHERE organization_id = $1 AND username = $2",
+        )
+        .bind(org_id)
+        .bind(&username)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        let role = role
+            .and_then(|r| Role::parse(&r.0))
+            .ok_or_else(ApiError::not_found)?;
         if role < min {
             return Err(ApiError::forbidden(format!(
                 "this needs the {} role or higher; you are {} of this organization",
@@ -99,7 +121,11 @@ impl App {
                 role.as_str()
             )));
         }
-        Ok(Caller { username, org_id: org_id.to_owned(), role })
+        Ok(Caller {
+            username,
+            org_id: org_id.to_owned(),
+            role,
+        })
     }
 
     /// The admin bearer token, compared in constant time; 503 when none is configured.
@@ -110,7 +136,10 @@ impl App {
                 "the admin API is disabled: start vouch with VOUCH_ADMIN_TOKEN_FILE",
             ));
         };
-        let presented = req.header("authorization").and_then(parse_bearer).unwrap_or("");
+        let presented = req
+            .header("authorization")
+            .and_then(parse_bearer)
+            .unwrap_or("");
         if token_matches(presented, expected) {
             Ok(())
         } else {

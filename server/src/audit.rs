@@ -48,6 +48,15 @@ pub async fn append(
 ) -> Result<(), sqlx::Error> {
     let _turn = db.write_turn().await;
     let mut tx = db.pool.begin().await?;
-    append_tx(&mut tx, organization_id, at, actor, action, target, remote_addr).await?;
+    append_tx(
+        &mut tx,
+        organization_id,
+        at,
+        actor,
+        action,
+        target,
+        remote_addr,
+    )
+    .await?;
     tx.commit().await
 }

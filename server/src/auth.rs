@@ -130,7 +130,10 @@ mod tests {
         let c = parse_basic("Basic YWxpY2U6ZGVtbw==").unwrap();
         assert_eq!(c.username, "alice");
         assert_eq!(c.password.0, "demo");
-        assert_eq!(format!("{c:?}"), "Credentials { username: \"alice\", password: Secret(***) }");
+        assert_eq!(
+            format!("{c:?}"),
+            "Credentials { username: \"alice\", password: Secret(***) }"
+        );
         assert!(parse_basic("Bearer x").is_none());
         assert!(parse_basic("Basic !!!").is_none());
         assert!(parse_basic("Basic OmRlbW8=").is_none(), "empty user");

@@ -41,7 +41,12 @@ pub fn redact_url(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => {
             let creds = &url[scheme + 3..at];
             match creds.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &creds[..colon], &url[at..]),
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
                 None => url.to_owned(),
             }
         }
@@ -58,7 +63,10 @@ impl Db {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
         } else {
-            bail!("unsupported database URL `{}`: use sqlite://FILE or postgres://...", redact_url(url));
+            bail!(
+                "unsupported database URL `{}`: use sqlite://FILE or postgres://...",
+                redact_url(url)
+            );
         };
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
@@ -71,7 +79,9 @@ impl Db {
             .with_context(|| format!("cannot open the database {}", redact_url(url)))?;
         if backend == Backend::Sqlite {
             // WAL: readers never block the writer; it is a property of the file.
-            sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
+            sqlx::query("PRAGMA journal_mode=WAL")
+                .execute(&pool)
+                .await?;
         }
         MIGRATOR
             .run(&pool)
@@ -125,7 +135,10 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
     }
 }

@@ -19,16 +19,12 @@ fn at(secs: i64) -> String {
         .unwrap_or_default()
 }
 
-fn service(id: &str, org: &str, name: &str, db: &str, version: &str, zones: &[&str], storage: &str, backup_zone: &str, extra: Value) -> Value {
+/// A demo service: secure defaults, overridden by `fields`.
+fn service(id: &str, org: &str, fields: Value) -> Value {
     let mut s = json!({
         "service_id": id,
         "organization_id": org,
-        "name": name,
-        "database_type": db,
-        "version": version,
         "status": "running",
-        "zones": zones,
-        "storage_region": storage,
         "storage_encrypted": true,
         "backup_encryption_enabled": true,
         "tls_enabled": true,
@@ -37,12 +33,17 @@ fn service(id: &str, org: &str, name: &str, db: &str, version: &str, zones: &[&s
             "schedule_enabled": true,
             "schedule_cron": "0 2 * * *",
             "retention_days": 14,
-            "encryption_algorithm": "AES-256-GCM",
-            "storage_zone": backup_zone
+            "encryption_algorithm": "AES-256-GCM"
         }
     });
-    if let (Some(obj), Value::Object(more)) = (s.as_object_mut(), extra) {
-        obj.extend(more);
+    if let (Some(obj), Value::Object(more)) = (s.as_object_mut(), fields) {
+        for (k, v) in more {
+            if k == "backup_zone" {
+                obj["backup_policy"]["storage_zone"] = v;
+            } else {
+                obj.insert(k, v);
+            }
+        }
     }
     s
 }
@@ -53,18 +54,41 @@ fn service(id: &str, org: &str, name: &str, db: &str, version: &str, zones: &[&s
 pub fn batch(now: Timestamp) -> Value {
     let today = now.unix_seconds() - now.unix_seconds().rem_euclid(DAY);
     let acme = [
-        ("svc-acme-orders", "orders-db", "postgresql", "17", vec!["de-fra1", "nl-ams1"], "de-fra1", "fi-hel1",
-         json!({"data_categories": ["customer contact data", "order history"], "processing_purposes": ["database hosting", "encrypted backups"], "ict_function": "order management", "high_risk_ai": false})),
-        ("svc-acme-scoring", "scoring-features-db", "postgresql", "16", vec!["nl-ams1", "fi-hel1"], "nl-ams1", "de-fra1",
-         json!({"data_categories": ["credit application features"], "processing_purposes": ["database hosting", "encrypted backups"], "ict_function": "credit scoring model features", "high_risk_ai": true})),
-        ("svc-acme-sessions", "sessions-cache", "valkey", "8", vec!["fi-hel1"], "fi-hel1", "de-fra1",
-         json!({"data_categories": ["session identifiers"], "processing_purposes": ["database hosting"], "ict_function": "customer sign-in sessions", "high_risk_ai": false})),
+        (
+            "svc-acme-orders",
+            json!({
+                "name": "orders-db", "database_type": "postgresql", "version": "17",
+                "zones": ["de-fra1", "nl-ams1"], "storage_region": "de-fra1", "backup_zone": "fi-hel1",
+                "data_categories": ["customer contact data", "order history"],
+                "processing_purposes": ["database hosting", "encrypted backups"],
+                "ict_function": "order management", "high_risk_ai": false
+            }),
+        ),
+        (
+            "svc-acme-scoring",
+            json!({
+                "name": "scoring-features-db", "database_type": "postgresql", "version": "16",
+                "zones": ["nl-ams1", "fi-hel1"], "storage_region": "nl-ams1", "backup_zone": "de-fra1",
+                "data_categories": ["credit application features"],
+                "processing_purposes": ["database hosting", "encrypted backups"],
+                "ict_function": "credit scoring model features", "high_risk_ai": true
+            }),
+        ),
+        (
+            "svc-acme-sessions",
+            json!({
+                "name": "sessions-cache", "database_type": "valkey", "version": "8",
+                "zones": ["fi-hel1"], "storage_region": "fi-hel1", "backup_zone": "de-fra1",
+                "data_categories": ["session identifiers"], "processing_purposes": ["database hosting"],
+                "ict_function": "customer sign-in sessions", "high_risk_ai": false
+            }),
+        ),
     ];
     let mut services = vec![];
     let mut runs = vec![];
     let mut tests = vec![];
-    for (id, name, db, version, zones, storage, backup_zone, extra) in &acme {
-        services.push(service(id, "acme", name, db, version, zones, storage, backup_zone, extra.clone()));
+    for (id, fields) in acme {
+        services.push(service(id, "acme", fields));
         for d in 0..45 {
             let start = today - d * DAY + 2 * 3600;
             if start + 1200 > now.unix_seconds() {
@@ -86,10 +110,12 @@ pub fn batch(now: Timestamp) -> Value {
             "succeeded": true
         }));
     }
-    services.push(service(
-        "svc-globex-crm", "globex", "crm-db", "mysql", "8.4", &["us-east1"], "us-east1", "us-west1",
-        json!({"data_categories": ["customer contact data"], "processing_purposes": ["database hosting"], "ict_function": "sales CRM", "tls_enabled": false}),
-    ));
+    services.push(service("svc-globex-crm", "globex", json!({
+        "name": "crm-db", "database_type": "mysql", "version": "8.4",
+        "zones": ["us-east1"], "storage_region": "us-east1", "backup_zone": "us-west1",
+        "data_categories": ["customer contact data"], "processing_purposes": ["database hosting"],
+        "ict_function": "sales CRM", "tls_enabled": false
+    })));
     let mut events = vec![];
     for (org, days) in [("acme", 120), ("globex", 10)] {
         for d in 1..=days {
@@ -133,8 +159,13 @@ pub fn batch(now: Timestamp) -> Value {
 pub async fn seed(db: &Db, zones: &Catalogue, now: Timestamp) -> Result<()> {
     let bytes = serde_json::to_vec(&batch(now))?;
     let parsed = import::parse(&bytes, zones).map_err(|e| anyhow::anyhow!("demo records: {e}"))?;
-    let actor = Actor { name: "demo".into(), remote_addr: None };
-    import::apply(db, parsed, &actor, now).await.map_err(|e| anyhow::anyhow!("demo records: {e}"))?;
+    let actor = Actor {
+        name: "demo".into(),
+        remote_addr: None,
+    };
+    import::apply(db, parsed, &actor, now)
+        .await
+        .map_err(|e| anyhow::anyhow!("demo records: {e}"))?;
     Ok(())
 }
 

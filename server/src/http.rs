@@ -65,7 +65,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
@@ -74,7 +78,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
     }
     pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "authentication required: HTTP Basic with your username and password")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "authentication required: HTTP Basic with your username and password",
+        )
     }
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
@@ -85,7 +93,11 @@ impl ApiError {
     /// An internal failure: logged with its cause, answered without it.
     pub fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; the request id identifies it in the server log")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; the request id identifies it in the server log",
+        )
     }
 
     pub fn into_response(self) -> Response<Body> {
@@ -98,12 +110,24 @@ impl ApiError {
         struct Outer<'a> {
             error: Inner<'a>,
         }
-        let body = serde_json::to_vec(&Outer { error: Inner { code: self.code, message: &self.message } }).unwrap_or_default();
+        let body = serde_json::to_vec(&Outer {
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+            },
+        })
+        .unwrap_or_default();
         let mut resp = json_bytes(self.status, body);
         if self.code == "admin_unauthorized" {
-            resp.headers_mut().insert("www-authenticate", HeaderValue::from_static("Bearer realm=\"vouch-admin\""));
+            resp.headers_mut().insert(
+                "www-authenticate",
+                HeaderValue::from_static("Bearer realm=\"vouch-admin\""),
+            );
         } else if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert("www-authenticate", HeaderValue::from_static("Basic realm=\"vouch\", charset=\"UTF-8\""));
+            resp.headers_mut().insert(
+                "www-authenticate",
+                HeaderValue::from_static("Basic realm=\"vouch\", charset=\"UTF-8\""),
+            );
         }
         resp
     }
@@ -127,7 +151,8 @@ pub type HandlerResult = Result<Response<Body>, ApiError>;
 pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response<Body> {
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
-    resp.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+    resp.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
     resp
 }
 
@@ -137,20 +162,42 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> HandlerResult {
     Ok(json_bytes(status, body))
 }
 
-async fn read_body<S, B>(mut stream: S, limit: usize) -> Result<Bytes, ApiError>
+/// Reads a body of at most `limit` bytes. A larger one is answered 413; up to
+/// `DRAIN` bytes of it are read and discarded first, so that a client still
+/// sending it receives the answer instead of a broken connection.
+async fn read_body<S, B>(
+    mut stream: S,
+    declared: Option<u64>,
+    limit: usize,
+) -> Result<Bytes, ApiError>
 where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,
 {
+    const DRAIN: usize = 64 * 1024 * 1024;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the body is larger than {limit} bytes"),
+        )
+    };
+    if declared.is_some_and(|n| n > DRAIN as u64) {
+        return Err(too_large());
+    }
     let mut out = Vec::new();
+    let mut seen = 0usize;
     while let Some(chunk) = stream.next().await {
-        let mut chunk = chunk.map_err(|e| ApiError::bad_request("bad_body", format!("cannot read the body: {e}")))?;
-        if out.len() + chunk.remaining() > limit {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("the body is larger than {limit} bytes"),
-            ));
+        let mut chunk = chunk
+            .map_err(|e| ApiError::bad_request("bad_body", format!("cannot read the body: {e}")))?;
+        seen += chunk.remaining();
+        if seen > DRAIN {
+            return Err(too_large());
+        }
+        if seen > limit {
+            out = Vec::new();
+            chunk.advance(chunk.remaining());
+            continue;
         }
         while chunk.has_remaining() {
             let part = chunk.chunk();
@@ -158,6 +205,9 @@ where
             let n = part.len();
             chunk.advance(n);
         }
+    }
+    if seen > limit {
+        return Err(too_large());
     }
     Ok(Bytes::from(out))
 }
@@ -180,7 +230,9 @@ pub fn route_label(method: &Method, path: &str) -> String {
 }
 
 /// The warp filter serving everything.
-pub fn filter(app: Arc<App>) -> impl Filter<Extract = (Response<Body>,), Error = warp::Rejection> + Clone {
+pub fn filter(
+    app: Arc<App>,
+) -> impl Filter<Extract = (Response<Body>,), Error = warp::Rejection> + Clone {
     warp::method()
         .and(warp::path::full())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
@@ -200,7 +252,11 @@ pub fn filter(app: Arc<App>) -> impl Filter<Extract = (Response<Body>,), Error =
                 let route = route_label(&method, path.as_str());
                 let span = tracing::info_span!("request", id = %request_id, method = %method, route = %route);
                 let response = async {
-                    let body = match read_body(Box::pin(body), MAX_BODY).await {
+                    let declared = headers
+                        .get("content-length")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok());
+                    let body = match read_body(Box::pin(body), declared, MAX_BODY).await {
                         Ok(b) => b,
                         Err(e) => return e.into_response(),
                     };
@@ -242,7 +298,10 @@ mod tests {
     #[test]
     fn route_labels_hide_ids() {
         assert_eq!(
-            route_label(&Method::GET, "/organizations/acme/compliance-reports/r-1/pdf"),
+            route_label(
+                &Method::GET,
+                "/organizations/acme/compliance-reports/r-1/pdf"
+            ),
             "GET /organizations/{orgId}/compliance-reports/{reportId}/pdf"
         );
         assert_eq!(route_label(&Method::GET, "/healthz"), "GET /healthz");
@@ -250,10 +309,13 @@ mod tests {
 
     #[test]
     fn query_parameters_are_decoded() {
-        assert_eq!(serde_urlencoded_pairs("a=1%3A2&b=x+y&c"), vec![
-            ("a".into(), "1:2".into()),
-            ("b".into(), "x y".into()),
-            ("c".into(), "".into())
-        ]);
+        assert_eq!(
+            serde_urlencoded_pairs("a=1%3A2&b=x+y&c"),
+            vec![
+                ("a".into(), "1:2".into()),
+                ("b".into(), "x y".into()),
+                ("c".into(), "".into())
+            ]
+        );
     }
 }

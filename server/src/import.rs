@@ -33,7 +33,10 @@ pub enum ImportError {
 }
 
 fn invalid(path: impl Into<String>, message: impl Into<String>) -> ImportError {
-    ImportError::Invalid { path: path.into(), message: message.into() }
+    ImportError::Invalid {
+        path: path.into(),
+        message: message.into(),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -204,7 +207,10 @@ pub struct Actor {
 pub fn parse(bytes: &[u8], zones: &Catalogue) -> Result<Batch, ImportError> {
     let value: Value = parse_json_input(bytes)?;
     if !value.is_object() {
-        return Err(invalid("$", "a batch is a JSON object with lists such as `organizations` and `services`"));
+        return Err(invalid(
+            "$",
+            "a batch is a JSON object with lists such as `organizations` and `services`",
+        ));
     }
     let batch: Batch = from_clean_value(value)?;
     validate(&batch, zones)?;
@@ -216,7 +222,10 @@ const MAX_TEXT: usize = 2000;
 
 fn check_id(path: String, id: &str) -> Result<(), ImportError> {
     if id.trim().is_empty() || id.len() > MAX_ID || id != id.trim() {
-        return Err(invalid(path, format!("`{id}` is not an identifier: 1 to {MAX_ID} characters, no surrounding spaces")));
+        return Err(invalid(
+            path,
+            format!("`{id}` is not an identifier: 1 to {MAX_ID} characters, no surrounding spaces"),
+        ));
     }
     Ok(())
 }
@@ -232,7 +241,10 @@ fn check_zone(path: String, zone: &str, zones: &Catalogue) -> Result<(), ImportE
     if zones.get(zone).is_none() {
         return Err(invalid(
             path,
-            format!("unknown zone `{zone}`; the zone catalogue (frameworks/zones.yaml) has: {}", zones.names().join(", ")),
+            format!(
+                "unknown zone `{zone}`; the zone catalogue (frameworks/zones.yaml) has: {}",
+                zones.names().join(", ")
+            ),
         ));
     }
     Ok(())
@@ -242,7 +254,10 @@ fn unique<'a>(kind: &str, ids: impl Iterator<Item = &'a str>) -> Result<(), Impo
     let mut seen = BTreeSet::new();
     for (i, id) in ids.enumerate() {
         if !seen.insert(id) {
-            return Err(invalid(format!("$.{kind}[{i}]"), format!("`{id}` appears twice in this batch")));
+            return Err(invalid(
+                format!("$.{kind}[{i}]"),
+                format!("`{id}` appears twice in this batch"),
+            ));
         }
     }
     Ok(())
@@ -254,29 +269,56 @@ pub fn validate(b: &Batch, zones: &Catalogue) -> Result<(), ImportError> {
         check_text("$.platform.processor_name".into(), &p.processor_name)?;
         check_text("$.platform.contact_email".into(), &p.contact_email)?;
     }
-    unique("organizations", b.organizations.iter().map(|o| o.id.as_str()))?;
+    unique(
+        "organizations",
+        b.organizations.iter().map(|o| o.id.as_str()),
+    )?;
     for (i, o) in b.organizations.iter().enumerate() {
         check_id(format!("$.organizations[{i}].id"), &o.id)?;
         check_text(format!("$.organizations[{i}].name"), &o.name)?;
-        check_text(format!("$.organizations[{i}].billing_email"), &o.billing_email)?;
+        check_text(
+            format!("$.organizations[{i}].billing_email"),
+            &o.billing_email,
+        )?;
     }
     unique("users", b.users.iter().map(|u| u.username.as_str()))?;
     for (i, u) in b.users.iter().enumerate() {
         check_id(format!("$.users[{i}].username"), &u.username)?;
         if u.username.contains(':') {
-            return Err(invalid(format!("$.users[{i}].username"), "a username cannot contain `:` (HTTP Basic separates with it)"));
+            return Err(invalid(
+                format!("$.users[{i}].username"),
+                "a username cannot contain `:` (HTTP Basic separates with it)",
+            ));
         }
         match (&u.password, &u.password_hash) {
             (Some(p), None) if p.chars().count() >= 4 && p.len() <= 1024 => {}
-            (Some(_), None) => return Err(invalid(format!("$.users[{i}].password"), "a password has 4 to 1024 characters")),
+            (Some(_), None) => {
+                return Err(invalid(
+                    format!("$.users[{i}].password"),
+                    "a password has 4 to 1024 characters",
+                ))
+            }
             (None, Some(h)) if is_valid_hash(h) => {}
-            (None, Some(_)) => return Err(invalid(format!("$.users[{i}].password_hash"), "not an argon2 PHC string ($argon2id$...)")),
-            _ => return Err(invalid(format!("$.users[{i}]"), "give exactly one of `password` and `password_hash`")),
+            (None, Some(_)) => {
+                return Err(invalid(
+                    format!("$.users[{i}].password_hash"),
+                    "not an argon2 PHC string ($argon2id$...)",
+                ))
+            }
+            _ => {
+                return Err(invalid(
+                    format!("$.users[{i}]"),
+                    "give exactly one of `password` and `password_hash`",
+                ))
+            }
         }
     }
     for (i, m) in b.memberships.iter().enumerate() {
         if Role::parse(&m.role).is_none() {
-            return Err(invalid(format!("$.memberships[{i}].role"), format!("`{}` is not a role: owner, admin or member", m.role)));
+            return Err(invalid(
+                format!("$.memberships[{i}].role"),
+                format!("`{}` is not a role: owner, admin or member", m.role),
+            ));
         }
     }
     unique("services", b.services.iter().map(|s| s.service_id.as_str()))?;
@@ -295,27 +337,48 @@ pub fn validate(b: &Batch, zones: &Catalogue) -> Result<(), ImportError> {
             check_zone(at("backup_policy.storage_zone"), z, zones)?;
         }
     }
-    unique("backup_runs", b.backup_runs.iter().map(|r| r.run_id.as_str()))?;
+    unique(
+        "backup_runs",
+        b.backup_runs.iter().map(|r| r.run_id.as_str()),
+    )?;
     for (i, r) in b.backup_runs.iter().enumerate() {
         check_id(format!("$.backup_runs[{i}].run_id"), &r.run_id)?;
         if !matches!(r.status.as_str(), "succeeded" | "failed" | "running") {
-            return Err(invalid(format!("$.backup_runs[{i}].status"), format!("`{}` is not a run status: succeeded, failed or running", r.status)));
+            return Err(invalid(
+                format!("$.backup_runs[{i}].status"),
+                format!(
+                    "`{}` is not a run status: succeeded, failed or running",
+                    r.status
+                ),
+            ));
         }
         match r.completed_at {
             Some(c) if c < r.started_at => {
-                return Err(invalid(format!("$.backup_runs[{i}].completed_at"), "completed before it started"));
+                return Err(invalid(
+                    format!("$.backup_runs[{i}].completed_at"),
+                    "completed before it started",
+                ));
             }
             None if r.status == "succeeded" => {
-                return Err(invalid(format!("$.backup_runs[{i}].completed_at"), "a succeeded run has a completed_at"));
+                return Err(invalid(
+                    format!("$.backup_runs[{i}].completed_at"),
+                    "a succeeded run has a completed_at",
+                ));
             }
             _ => {}
         }
     }
-    unique("restore_tests", b.restore_tests.iter().map(|t| t.test_id.as_str()))?;
+    unique(
+        "restore_tests",
+        b.restore_tests.iter().map(|t| t.test_id.as_str()),
+    )?;
     for (i, t) in b.restore_tests.iter().enumerate() {
         check_id(format!("$.restore_tests[{i}].test_id"), &t.test_id)?;
     }
-    unique("audit_events", b.audit_events.iter().map(|e| e.event_id.as_str()))?;
+    unique(
+        "audit_events",
+        b.audit_events.iter().map(|e| e.event_id.as_str()),
+    )?;
     for (i, e) in b.audit_events.iter().enumerate() {
         check_id(format!("$.audit_events[{i}].event_id"), &e.event_id)?;
         check_text(format!("$.audit_events[{i}].action"), &e.action)?;
@@ -324,7 +387,8 @@ pub fn validate(b: &Batch, zones: &Catalogue) -> Result<(), ImportError> {
 }
 
 fn list_json(list: &Option<Vec<String>>) -> Option<String> {
-    list.as_ref().map(|l| serde_json::to_string(l).unwrap_or_else(|_| "[]".into()))
+    list.as_ref()
+        .map(|l| serde_json::to_string(l).unwrap_or_else(|_| "[]".into()))
 }
 
 /// Looks up which organization each of `ids` belongs to (within the transaction).
@@ -335,7 +399,11 @@ async fn owners(
 ) -> Result<BTreeMap<String, String>, sqlx::Error> {
     let mut out = BTreeMap::new();
     for id in ids {
-        if let Some(row) = sqlx::query_as::<_, (String,)>(sql).bind(*id).fetch_optional(&mut **tx).await? {
+        if let Some(row) = sqlx::query_as::<_, (String,)>(sql)
+            .bind(*id)
+            .fetch_optional(&mut **tx)
+            .await?
+        {
             out.insert((*id).to_owned(), row.0);
         }
     }
@@ -343,12 +411,21 @@ async fn owners(
 }
 
 async fn exists(tx: &mut Transaction<'_, Any>, sql: &str, id: &str) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(sql).bind(id).fetch_optional(&mut **tx).await?.is_some())
+    Ok(sqlx::query(sql)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .is_some())
 }
 
 /// Applies a validated batch in one transaction, with vouch's own audit entry
 /// for every organization it touched. `now` is the caller's clock.
-pub async fn apply(db: &Db, batch: Batch, actor: &Actor, now: Timestamp) -> Result<Applied, ImportError> {
+pub async fn apply(
+    db: &Db,
+    batch: Batch,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<Applied, ImportError> {
     // argon2 is slow on purpose: hash before taking the write turn.
     let mut hashes = Vec::with_capacity(batch.users.len());
     for u in &batch.users {
@@ -410,11 +487,29 @@ pub async fn apply(db: &Db, batch: Batch, actor: &Actor, now: Timestamp) -> Resu
         applied.users += 1;
     }
     for (i, m) in batch.memberships.iter().enumerate() {
-        if !exists(&mut tx, "SELECT 1 FROM organizations WHERE id = $1", &m.organization_id).await? {
-            return Err(invalid(format!("$.memberships[{i}].organization_id"), format!("unknown organization `{}`", m.organization_id)));
+        if !exists(
+            &mut tx,
+            "SELECT 1 FROM organizations WHERE id = $1",
+            &m.organization_id,
+        )
+        .await?
+        {
+            return Err(invalid(
+                format!("$.memberships[{i}].organization_id"),
+                format!("unknown organization `{}`", m.organization_id),
+            ));
         }
-        if !exists(&mut tx, "SELECT 1 FROM users WHERE username = $1", &m.username).await? {
-            return Err(invalid(format!("$.memberships[{i}].username"), format!("unknown user `{}`", m.username)));
+        if !exists(
+            &mut tx,
+            "SELECT 1 FROM users WHERE username = $1",
+            &m.username,
+        )
+        .await?
+        {
+            return Err(invalid(
+                format!("$.memberships[{i}].username"),
+                format!("unknown user `{}`", m.username),
+            ));
         }
         sqlx::query(
             "INSERT INTO memberships (organization_id, username, role, created_at) VALUES ($1, $2, $3, $4) \
@@ -429,11 +524,29 @@ pub async fn apply(db: &Db, batch: Batch, actor: &Actor, now: Timestamp) -> Resu
         touched.insert(m.organization_id.clone());
         applied.memberships += 1;
     }
-    let service_ids: BTreeSet<&str> = batch.services.iter().map(|s| s.service_id.as_str()).collect();
-    let existing = owners(&mut tx, "SELECT organization_id FROM services WHERE service_id = $1", &service_ids).await?;
+    let service_ids: BTreeSet<&str> = batch
+        .services
+        .iter()
+        .map(|s| s.service_id.as_str())
+        .collect();
+    let existing = owners(
+        &mut tx,
+        "SELECT organization_id FROM services WHERE service_id = $1",
+        &service_ids,
+    )
+    .await?;
     for (i, s) in batch.services.iter().enumerate() {
-        if !exists(&mut tx, "SELECT 1 FROM organizations WHERE id = $1", &s.organization_id).await? {
-            return Err(invalid(format!("$.services[{i}].organization_id"), format!("unknown organization `{}`", s.organization_id)));
+        if !exists(
+            &mut tx,
+            "SELECT 1 FROM organizations WHERE id = $1",
+            &s.organization_id,
+        )
+        .await?
+        {
+            return Err(invalid(
+                format!("$.services[{i}].organization_id"),
+                format!("unknown organization `{}`", s.organization_id),
+            ));
         }
         if let Some(owner) = existing.get(&s.service_id) {
             if owner != &s.organization_id {
@@ -492,10 +605,18 @@ pub async fn apply(db: &Db, batch: Batch, actor: &Actor, now: Timestamp) -> Resu
         .map(|r| r.service_id.as_str())
         .chain(batch.restore_tests.iter().map(|r| r.service_id.as_str()))
         .collect();
-    let service_org = owners(&mut tx, "SELECT organization_id FROM services WHERE service_id = $1", &run_services).await?;
+    let service_org = owners(
+        &mut tx,
+        "SELECT organization_id FROM services WHERE service_id = $1",
+        &run_services,
+    )
+    .await?;
     for (i, r) in batch.backup_runs.iter().enumerate() {
         let Some(org) = service_org.get(&r.service_id) else {
-            return Err(invalid(format!("$.backup_runs[{i}].service_id"), format!("unknown service `{}`", r.service_id)));
+            return Err(invalid(
+                format!("$.backup_runs[{i}].service_id"),
+                format!("unknown service `{}`", r.service_id),
+            ));
         };
         sqlx::query(
             "INSERT INTO backup_runs (run_id, service_id, organization_id, started_at, completed_at, status, backup_type) \
@@ -516,7 +637,10 @@ pub async fn apply(db: &Db, batch: Batch, actor: &Actor, now: Timestamp) -> Resu
     }
     for (i, r) in batch.restore_tests.iter().enumerate() {
         let Some(org) = service_org.get(&r.service_id) else {
-            return Err(invalid(format!("$.restore_tests[{i}].service_id"), format!("unknown service `{}`", r.service_id)));
+            return Err(invalid(
+                format!("$.restore_tests[{i}].service_id"),
+                format!("unknown service `{}`", r.service_id),
+            ));
         };
         sqlx::query(
             "INSERT INTO restore_tests (test_id, service_id, organization_id, performed_at, succeeded) VALUES ($1, $2, $3, $4, $5) \
@@ -533,8 +657,17 @@ pub async fn apply(db: &Db, batch: Batch, actor: &Actor, now: Timestamp) -> Resu
         applied.restore_tests += 1;
     }
     for (i, e) in batch.audit_events.iter().enumerate() {
-        if !exists(&mut tx, "SELECT 1 FROM organizations WHERE id = $1", &e.organization_id).await? {
-            return Err(invalid(format!("$.audit_events[{i}].organization_id"), format!("unknown organization `{}`", e.organization_id)));
+        if !exists(
+            &mut tx,
+            "SELECT 1 FROM organizations WHERE id = $1",
+            &e.organization_id,
+        )
+        .await?
+        {
+            return Err(invalid(
+                format!("$.audit_events[{i}].organization_id"),
+                format!("unknown organization `{}`", e.organization_id),
+            ));
         }
         let id = format!("import:{}", e.event_id);
         sqlx::query(
@@ -550,11 +683,21 @@ pub async fn apply(db: &Db, batch: Batch, actor: &Actor, now: Timestamp) -> Resu
         .bind(&e.remote_addr)
         .execute(&mut *tx)
         .await?;
+        touched.insert(e.organization_id.clone());
         applied.audit_events += 1;
     }
     let summary = serde_json::to_string(&applied).unwrap_or_default();
     for org in &touched {
-        crate::audit::append_tx(&mut tx, Some(org), now, &actor.name, "records.import", &summary, actor.remote_addr.as_deref()).await?;
+        crate::audit::append_tx(
+            &mut tx,
+            Some(org),
+            now,
+            &actor.name,
+            "records.import",
+            &summary,
+            actor.remote_addr.as_deref(),
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(applied)

@@ -12,20 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-mod app;
-mod audit;
-mod auth;
-mod db;
-mod demo;
-mod files;
-mod http;
-mod import;
-mod metrics;
-mod offline;
-mod routes;
-mod serve;
-mod snapshot;
-mod zones;
+use vouch::{offline, serve};
 
 /// vouch turns a managed-database platform's records into signed, auditor-grade compliance evidence.
 #[derive(Parser, Debug)]
@@ -82,36 +69,6 @@ enum FrameworksCommand {
 struct FrameworksCheckArgs {
     /// Directory of `*.yaml` framework files [default: $VOUCH_FRAMEWORKS_DIR, else the built-in frameworks]
     dir: Option<PathBuf>,
-}
-
-/// A failure with the exit code it maps to.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: u8,
-    pub error: anyhow::Error,
-}
-
-impl Failure {
-    /// A negative answer (exit 1).
-    pub fn negative(error: impl Into<anyhow::Error>) -> Self {
-        Failure {
-            code: 1,
-            error: error.into(),
-        }
-    }
-    /// Unreadable or malformed input (exit 3).
-    pub fn input(error: impl Into<anyhow::Error>) -> Self {
-        Failure {
-            code: 3,
-            error: error.into(),
-        }
-    }
-}
-
-impl<E: Into<anyhow::Error>> From<E> for Failure {
-    fn from(e: E) -> Self {
-        Failure::input(e)
-    }
 }
 
 fn main() -> ExitCode {

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -16,27 +18,47 @@ impl Metrics {
     pub fn new() -> anyhow::Result<Self> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("vouch_http_requests_total", "HTTP requests by route and status"),
+            Opts::new(
+                "vouch_http_requests_total",
+                "HTTP requests by route and status",
+            ),
             &["route", "status"],
         )?;
         let latency = HistogramVec::new(
-            HistogramOpts::new("vouch_http_request_duration_seconds", "HTTP request latency by route")
-                .buckets(vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            HistogramOpts::new(
+                "vouch_http_request_duration_seconds",
+                "HTTP request latency by route",
+            )
+            .buckets(vec![
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
             &["route"],
         )?;
         let packets = IntCounterVec::new(
-            Opts::new("vouch_packets_generated_total", "Evidence packets generated, by framework and status"),
+            Opts::new(
+                "vouch_packets_generated_total",
+                "Evidence packets generated, by framework and status",
+            ),
             &["framework", "status"],
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(packets.clone()))?;
-        Ok(Metrics { registry, requests, latency, packets })
+        Ok(Metrics {
+            registry,
+            requests,
+            latency,
+            packets,
+        })
     }
 
     pub fn observe(&self, route: &str, status: u16, elapsed: Duration) {
-        self.requests.with_label_values(&[route, &status.to_string()]).inc();
-        self.latency.with_label_values(&[route]).observe(elapsed.as_secs_f64());
+        self.requests
+            .with_label_values(&[route, &status.to_string()])
+            .inc();
+        self.latency
+            .with_label_values(&[route])
+            .observe(elapsed.as_secs_f64());
     }
 
     /// The text exposition format.

@@ -14,13 +14,18 @@ pub async fn dispatch(app: &App, req: &Request) -> HandlerResult {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let m = &req.method;
     match segs.as_slice() {
-        ["healthz"] => only(m, &[Method::GET], || json(StatusCode::OK, &json!({"status": "ok"}))),
+        ["healthz"] => only(m, &[Method::GET], || {
+            json(StatusCode::OK, &json!({"status": "ok"}))
+        }),
         ["readyz"] => {
             allow(m, &[Method::GET])?;
             if app.db.ping().await {
                 json(StatusCode::OK, &json!({"status": "ready"}))
             } else {
-                Err(ApiError::unavailable("database_unreachable", "the database does not answer"))
+                Err(ApiError::unavailable(
+                    "database_unreachable",
+                    "the database does not answer",
+                ))
             }
         }
         ["metrics"] => {
@@ -75,8 +80,13 @@ fn import_error(e: ImportError) -> ApiError {
 async fn admin_records(app: &App, req: &Request) -> HandlerResult {
     app.authorize_admin(req)?;
     let batch = import::parse(&req.body, &app.zones).map_err(import_error)?;
-    let actor = Actor { name: "admin-api".into(), remote_addr: req.remote_ip() };
-    let applied = import::apply(&app.db, batch, &actor, app.now()).await.map_err(import_error)?;
+    let actor = Actor {
+        name: "admin-api".into(),
+        remote_addr: req.remote_ip(),
+    };
+    let applied = import::apply(&app.db, batch, &actor, app.now())
+        .await
+        .map_err(import_error)?;
     json(StatusCode::OK, &json!({ "applied": applied }))
 }
 
@@ -85,12 +95,17 @@ async fn admin_records(app: &App, req: &Request) -> HandlerResult {
 pub fn period_from(app: &App, req: &Request) -> Result<vouch_engine::Period, ApiError> {
     let parse = |name: &str| -> Result<Option<vouch_engine::Timestamp>, ApiError> {
         req.query_param(name)
-            .map(|v| v.parse().map_err(|e: vouch_engine::time::TimestampError| ApiError::bad_request("bad_period", format!("{name}: {e}"))))
+            .map(|v| {
+                v.parse().map_err(|e: vouch_engine::time::TimestampError| {
+                    ApiError::bad_request("bad_period", format!("{name}: {e}"))
+                })
+            })
             .transpose()
     };
     let end = parse("period_end")?.unwrap_or_else(|| app.now());
     match parse("period_start")? {
-        Some(start) => vouch_engine::Period::new(start, end).map_err(|e| ApiError::bad_request("bad_period", e.to_string())),
+        Some(start) => vouch_engine::Period::new(start, end)
+            .map_err(|e| ApiError::bad_request("bad_period", e.to_string())),
         None => Ok(vouch_engine::Period::month_ending_at(end)),
     }
 }
@@ -102,6 +117,15 @@ async fn records(app: &App, req: &Request, org: &str) -> HandlerResult {
     let doc = crate::snapshot::snapshot(&app.db, &app.zones, org, &period)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    crate::audit::append(&app.db, Some(org), app.now(), &caller.username, "records.read", org, req.remote_ip().as_deref()).await?;
+    crate::audit::append(
+        &app.db,
+        Some(org),
+        app.now(),
+        &caller.username,
+        "records.read",
+        org,
+        req.remote_ip().as_deref(),
+    )
+    .await?;
     json(StatusCode::OK, &doc)
 }

@@ -18,10 +18,20 @@ use crate::Failure;
 #[derive(Args, Debug, Clone)]
 pub struct StoreArgs {
     /// Data directory: the SQLite database and development keys.
-    #[arg(long, value_name = "DIR", env = "VOUCH_DATA_DIR", default_value = "./vouch-data")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "VOUCH_DATA_DIR",
+        default_value = "./vouch-data"
+    )]
     pub data_dir: PathBuf,
     /// Database URL [default: a SQLite file in the data directory; postgres://... for PostgreSQL]
-    #[arg(long, value_name = "URL", env = "VOUCH_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "VOUCH_DATABASE_URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
 }
 
@@ -30,8 +40,12 @@ impl StoreArgs {
         let url = match &self.database_url {
             Some(u) => u.clone(),
             None => {
-                std::fs::create_dir_all(&self.data_dir)
-                    .with_context(|| format!("cannot create the data directory {}", self.data_dir.display()))?;
+                std::fs::create_dir_all(&self.data_dir).with_context(|| {
+                    format!(
+                        "cannot create the data directory {}",
+                        self.data_dir.display()
+                    )
+                })?;
                 sqlite_url(&self.data_dir)
             }
         };
@@ -44,7 +58,12 @@ pub struct ServeArgs {
     #[command(flatten)]
     store: StoreArgs,
     /// Address to listen on.
-    #[arg(long, value_name = "ADDR", env = "VOUCH_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "VOUCH_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
     listen: SocketAddr,
     /// Ed25519 signing key (PKCS#8 PEM, mode 0600).
     #[arg(long, value_name = "FILE", env = "VOUCH_SIGNING_KEY_FILE")]
@@ -64,7 +83,8 @@ pub struct ServeArgs {
 }
 
 fn read_secret_file(path: &Path, what: &str) -> Result<String> {
-    let text = read_private(path).with_context(|| format!("cannot use {what} {}", path.display()))?;
+    let text =
+        read_private(path).with_context(|| format!("cannot use {what} {}", path.display()))?;
     let trimmed = text.trim().to_owned();
     if trimmed.is_empty() {
         bail!("{what} {} is empty", path.display());
@@ -74,8 +94,11 @@ fn read_secret_file(path: &Path, what: &str) -> Result<String> {
 
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("VOUCH_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_env("VOUCH_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::env::var("VOUCH_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();
     } else {
@@ -85,7 +108,8 @@ pub fn init_logging() {
 
 pub fn serve(args: ServeArgs) -> Result<(), Failure> {
     init_logging();
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| Failure::input(anyhow::Error::from(e)))?;
+    let runtime =
+        tokio::runtime::Runtime::new().map_err(|e| Failure::input(anyhow::Error::from(e)))?;
     runtime.block_on(run(args)).map_err(Failure::input)
 }
 
@@ -93,8 +117,8 @@ async fn run(mut args: ServeArgs) -> Result<()> {
     let clock = system_clock();
     let db = args.store.open().await?;
     let zones = Catalogue::builtin()?;
-    let frameworks = crate::offline::load_frameworks(args.frameworks_dir.as_deref())
-        .map_err(|f| f.error)?;
+    let frameworks =
+        crate::offline::load_frameworks(args.frameworks_dir.as_deref()).map_err(|f| f.error)?;
     if args.demo {
         std::fs::create_dir_all(&args.store.data_dir)?;
         let secrets = crate::demo::dev_secrets(&args.store.data_dir, clock())?;
@@ -166,7 +190,7 @@ fn print_demo_banner(addr: SocketAddr, dir: &Path) {
          curl -s http://{addr}/healthz\n  \
          curl -s -u alice:demo http://{addr}/organizations/acme/records\n  \
          curl -s -u dave:demo http://{addr}/organizations/acme/records     # 404: not dave's organization\n  \
-         curl -s -X POST -H \"Authorization: Bearer $(cat {dir}/dev-admin-token)\" --data-binary @examples/import/acme.json http://{addr}/admin/v1/records\n",
+         curl -s -X POST -H \"Authorization: Bearer $(cat {dir}/dev-admin-token)\" --data-binary @examples/import/initech.json http://{addr}/admin/v1/records\n",
         dir = dir.display()
     );
 }
@@ -183,17 +207,33 @@ pub struct ImportArgs {
 pub fn import(args: ImportArgs) -> Result<(), Failure> {
     let bytes = read_capped(&args.file, 512 * 1024 * 1024)?;
     let zones = Catalogue::builtin()?;
-    let batch = import::parse(&bytes, &zones)
-        .map_err(|e| Failure::input(anyhow::anyhow!("{} was refused, nothing was imported: {e}", args.file.display())))?;
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| Failure::input(anyhow::Error::from(e)))?;
+    let batch = import::parse(&bytes, &zones).map_err(|e| {
+        Failure::input(anyhow::anyhow!(
+            "{} was refused, nothing was imported: {e}",
+            args.file.display()
+        ))
+    })?;
+    let runtime =
+        tokio::runtime::Runtime::new().map_err(|e| Failure::input(anyhow::Error::from(e)))?;
     let applied = runtime.block_on(async {
         let db = args.store.open().await?;
         let now = vouch_engine::Timestamp::from_datetime(chrono::Utc::now());
-        let actor = Actor { name: "cli:import".into(), remote_addr: None };
+        let actor = Actor {
+            name: "cli:import".into(),
+            remote_addr: None,
+        };
         let r = import::apply(&db, batch, &actor, now).await;
         db.pool.close().await;
-        r.map_err(|e| anyhow::anyhow!("{} was refused, nothing was imported: {e}", args.file.display()))
+        r.map_err(|e| {
+            anyhow::anyhow!(
+                "{} was refused, nothing was imported: {e}",
+                args.file.display()
+            )
+        })
     })?;
-    println!("{}", serde_json::to_string(&serde_json::json!({ "applied": applied }))?);
+    println!(
+        "{}",
+        serde_json::to_string(&serde_json::json!({ "applied": applied }))?
+    );
     Ok(())
 }

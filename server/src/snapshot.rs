@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use sqlx::Row;
 use vouch_engine::records::{
-    AuditLog, BackupRun, Backups, Member, Organization, Processor, RecordsDocument, RestoreTest, Service,
+    AuditLog, BackupRun, Backups, Member, Organization, Processor, RecordsDocument, RestoreTest,
+    Service,
 };
 use vouch_engine::{Period, Timestamp};
 
@@ -24,7 +25,12 @@ fn ts(secs: i64) -> Result<Timestamp> {
 }
 
 /// `None` when the organization does not exist.
-pub async fn snapshot(db: &Db, zones: &Catalogue, org_id: &str, period: &Period) -> Result<Option<RecordsDocument>> {
+pub async fn snapshot(
+    db: &Db,
+    zones: &Catalogue,
+    org_id: &str,
+    period: &Period,
+) -> Result<Option<RecordsDocument>> {
     let end = period.end.unix_seconds();
     let start = period.start.unix_seconds();
     let Some(org) = sqlx::query(
@@ -44,18 +50,20 @@ pub async fn snapshot(db: &Db, zones: &Catalogue, org_id: &str, period: &Period)
         privacy_contact_email: org.try_get("privacy_contact_email")?,
     };
 
-    let processor = sqlx::query("SELECT processor_name, contact_email, address, dpo_email FROM platform WHERE id = 1")
-        .fetch_optional(&db.pool)
-        .await?
-        .map(|r| -> Result<Processor> {
-            Ok(Processor {
-                name: r.try_get("processor_name")?,
-                contact_email: r.try_get("contact_email")?,
-                address: r.try_get("address")?,
-                dpo_email: r.try_get("dpo_email")?,
-            })
+    let processor = sqlx::query(
+        "SELECT processor_name, contact_email, address, dpo_email FROM platform WHERE id = 1",
+    )
+    .fetch_optional(&db.pool)
+    .await?
+    .map(|r| -> Result<Processor> {
+        Ok(Processor {
+            name: r.try_get("processor_name")?,
+            contact_email: r.try_get("contact_email")?,
+            address: r.try_get("address")?,
+            dpo_email: r.try_get("dpo_email")?,
         })
-        .transpose()?;
+    })
+    .transpose()?;
 
     // Runs of the period, by service.
     let mut runs: BTreeMap<String, Vec<BackupRun>> = BTreeMap::new();
@@ -123,7 +131,8 @@ pub async fn snapshot(db: &Db, zones: &Catalogue, org_id: &str, period: &Period)
         .await?
     {
         let service_id: String = r.try_get("service_id")?;
-        let zones_list: Vec<String> = serde_json::from_str(&r.try_get::<String, _>("zones")?).unwrap_or_default();
+        let zones_list: Vec<String> =
+            serde_json::from_str(&r.try_get::<String, _>("zones")?).unwrap_or_default();
         let storage_region: String = r.try_get("storage_region")?;
         let storage_zone: Option<String> = r.try_get("backup_storage_zone")?;
         let region = zones_list
@@ -133,8 +142,14 @@ pub async fn snapshot(db: &Db, zones: &Catalogue, org_id: &str, period: &Period)
             .unwrap_or_else(|| "unknown".into());
         // Residency covers every place the data lives: the zones, the storage
         // region and the backup copies.
-        let eu_residency = zones_list.iter().chain(std::iter::once(&storage_region)).chain(storage_zone.iter()).all(|z| zones.is_eu(z));
-        let segregated = storage_zone.as_ref().map(|z| !zones_list.contains(z) && z != &storage_region);
+        let eu_residency = zones_list
+            .iter()
+            .chain(std::iter::once(&storage_region))
+            .chain(storage_zone.iter())
+            .all(|z| zones.is_eu(z));
+        let segregated = storage_zone
+            .as_ref()
+            .map(|z| !zones_list.contains(z) && z != &storage_region);
         let retention: Option<i64> = r.try_get("backup_retention_days")?;
         let encryption_enabled = get_flag(&r, "backup_encryption_enabled")?;
         let (last_completed_at, last_backup_type) = match last.remove(&service_id) {

@@ -1,0 +1,344 @@
+//! Starting the real `vouch` binary for end-to-end tests, on SQLite or on a
+//! fresh PostgreSQL database, and talking HTTP to it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_vouch");
+
+/// The PostgreSQL server for tests, from `VOUCH_TEST_POSTGRES_URL` (set by `.ci/run`).
+pub fn postgres_url() -> Option<String> {
+    std::env::var("VOUCH_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// The backends a test runs on: SQLite always, PostgreSQL when configured.
+pub fn backends(test: &str) -> Vec<Backend> {
+    let mut out = vec![Backend::Sqlite];
+    match postgres_url() {
+        Some(_) => out.push(Backend::Postgres),
+        None => eprintln!(
+            "SKIPPED on PostgreSQL ({test}): VOUCH_TEST_POSTGRES_URL is not set; .ci/run sets it"
+        ),
+    }
+    out
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A new, empty PostgreSQL database; its URL.
+pub fn fresh_postgres() -> String {
+    let base = postgres_url().expect("VOUCH_TEST_POSTGRES_URL");
+    let name = format!("vouch_test_{}", uuid::Uuid::new_v4().simple());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&base)
+            .await
+            .expect("connect to the test PostgreSQL");
+        sqlx::Executor::execute(&mut c, format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
+    });
+    let (prefix, _) = base
+        .rsplit_once('/')
+        .expect("a database URL ends in /DBNAME");
+    format!("{prefix}/{name}")
+}
+
+/// Where a server keeps its data: a data directory, and a database URL for PostgreSQL.
+pub struct Store {
+    pub dir: tempfile::TempDir,
+    pub database_url: Option<String>,
+}
+
+impl Store {
+    pub fn new(backend: Backend) -> Store {
+        Store {
+            dir: tempfile::tempdir().unwrap(),
+            database_url: (backend == Backend::Postgres).then(fresh_postgres),
+        }
+    }
+
+    /// Another store on the same database (a second server sharing it).
+    pub fn sharing(&self) -> Store {
+        Store {
+            dir: tempfile::tempdir().unwrap(),
+            database_url: self.database_url.clone(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a private (0600) file in the data directory.
+    pub fn secret(&self, name: &str, content: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        p
+    }
+
+    /// A `vouch` command with this store's data directory and database.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args).arg("--data-dir").arg(self.dir.path());
+        c.env_remove("VOUCH_DATABASE_URL");
+        if let Some(url) = &self.database_url {
+            c.env("VOUCH_DATABASE_URL", url);
+        }
+        c
+    }
+}
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// A running `vouch serve`.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+    pub log: mpsc::Receiver<String>,
+}
+
+pub struct Options<'a> {
+    pub demo: bool,
+    pub admin: bool,
+    pub env: Vec<(&'a str, String)>,
+}
+
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Options {
+            demo: true,
+            admin: true,
+            env: vec![],
+        }
+    }
+}
+
+impl Server {
+    pub fn start(store: &Store) -> Server {
+        Self::start_with(store, Options::default())
+    }
+
+    pub fn start_with(store: &Store, opts: Options<'_>) -> Server {
+        let mut cmd = store.command(&["serve", "--listen", "127.0.0.1:0"]);
+        if opts.demo {
+            cmd.arg("--demo");
+        }
+        if opts.admin {
+            let token = store.secret("admin-token", ADMIN_TOKEN);
+            cmd.env("VOUCH_ADMIN_TOKEN_FILE", token);
+        } else {
+            cmd.env_remove("VOUCH_ADMIN_TOKEN_FILE");
+        }
+        for (k, v) in opts.env {
+            cmd.env(k, v);
+        }
+        cmd.env("VOUCH_LOG_FORMAT", "json").env("VOUCH_LOG", "info");
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(addr) = listening_addr(&line) {
+                        return Server {
+                            child,
+                            addr,
+                            log: rx,
+                        };
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("vouch serve did not start: {:?}", child.wait());
+                }
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        #[cfg(unix)]
+        {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status();
+        }
+        #[cfg(not(unix))]
+        let _ = self.child.kill();
+        let status = self.child.wait().unwrap();
+        std::mem::forget(self);
+        status
+    }
+
+    /// Everything logged so far.
+    pub fn drain_log(&self) -> Vec<String> {
+        self.log.try_iter().collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn listening_addr(line: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    if v["fields"]["message"] == "vouch is listening" {
+        v["fields"]["addr"].as_str().map(str::to_owned)
+    } else {
+        None
+    }
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    /// The JSON error code.
+    pub fn code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+pub enum Auth<'a> {
+    None,
+    Basic(&'a str, &'a str),
+    Bearer(&'a str),
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+pub fn request(
+    method: &str,
+    url: &str,
+    auth: Auth<'_>,
+    body: Option<&[u8]>,
+    headers: &[(&str, &str)],
+) -> Reply {
+    use base64::Engine as _;
+    let mut req = ureq::http::Request::builder().method(method).uri(url);
+    match auth {
+        Auth::None => {}
+        Auth::Basic(u, p) => {
+            let v = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+            req = req.header("authorization", format!("Basic {v}"));
+        }
+        Auth::Bearer(t) => req = req.header("authorization", format!("Bearer {t}")),
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req
+        .body(body.map(<[u8]>::to_vec).unwrap_or_default())
+        .unwrap();
+    let resp = agent()
+        .run(req)
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
+        .collect();
+    let body = resp
+        .into_body()
+        .with_config()
+        .limit(256 * 1024 * 1024)
+        .read_to_vec()
+        .unwrap();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+impl Server {
+    pub fn get(&self, path: &str, auth: Auth<'_>) -> Reply {
+        request("GET", &self.url(path), auth, None, &[])
+    }
+    pub fn send(&self, method: &str, path: &str, auth: Auth<'_>, body: &[u8]) -> Reply {
+        request(
+            method,
+            &self.url(path),
+            auth,
+            Some(body),
+            &[("content-type", "application/json")],
+        )
+    }
+    pub fn admin(&self, batch: &serde_json::Value) -> Reply {
+        self.send(
+            "POST",
+            "/admin/v1/records",
+            Auth::Bearer(ADMIN_TOKEN),
+            &serde_json::to_vec(batch).unwrap(),
+        )
+    }
+}
