@@ -62,6 +62,32 @@ pub fn fresh_postgres() -> String {
 pub struct Store {
     pub dir: tempfile::TempDir,
     pub database_url: Option<String>,
+    /// Drop the PostgreSQL database with the store (not for a sharing store).
+    owns_database: bool,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let (Some(url), true) = (&self.database_url, self.owns_database) else {
+            return;
+        };
+        let Some(base) = postgres_url() else { return };
+        let Some((_, name)) = url.rsplit_once('/') else {
+            return;
+        };
+        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut c) = sqlx::PgConnection::connect(&base).await {
+                    let _ = sqlx::Executor::execute(&mut c, sql.as_str()).await;
+                }
+            });
+        }
+    }
 }
 
 impl Store {
@@ -69,6 +95,7 @@ impl Store {
         Store {
             dir: tempfile::tempdir().unwrap(),
             database_url: (backend == Backend::Postgres).then(fresh_postgres),
+            owns_database: backend == Backend::Postgres,
         }
     }
 
@@ -77,6 +104,7 @@ impl Store {
         Store {
             dir: tempfile::tempdir().unwrap(),
             database_url: self.database_url.clone(),
+            owns_database: false,
         }
     }
 
