@@ -20,6 +20,9 @@ pub fn system_clock() -> Clock {
 
 pub struct App {
     pub db: Db,
+    pub keys: crate::keys::KeySource,
+    /// The legacy report's HMAC key; `None` answers 503.
+    pub hmac_key: Option<Vec<u8>>,
     pub zones: Catalogue,
     pub frameworks: FrameworkSet,
     pub metrics: Metrics,
@@ -45,15 +48,20 @@ pub struct Caller {
 }
 
 impl App {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         db: Db,
         zones: Catalogue,
         frameworks: FrameworkSet,
         admin_token: Option<String>,
+        keys: crate::keys::KeySource,
+        hmac_key: Option<Vec<u8>>,
         clock: Clock,
     ) -> anyhow::Result<Self> {
         Ok(App {
             db,
+            keys,
+            hmac_key,
             zones,
             frameworks,
             metrics: Metrics::new()?,

@@ -5,17 +5,22 @@
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod compliance;
 pub mod db;
 pub mod demo;
 pub mod files;
 pub mod http;
 pub mod import;
+pub mod keys;
 pub mod metrics;
 pub mod offline;
 pub mod routes;
 pub mod serve;
 pub mod snapshot;
 pub mod zones;
+
+/// The OpenAPI 3.1 document of the HTTP API, served at `/openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// A failure with the exit code it maps to.
 #[derive(Debug)]

@@ -43,7 +43,7 @@ enum Command {
     Generate(offline::GenerateArgs),
     /// Verify a packet (the output of `generate` or a server download) against published keys.
     Verify(offline::VerifyArgs),
-    /// Create signing keys and publish their public half.
+    /// Signing keys: create, publish, rotate, retire, revoke, list.
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Validate framework definitions.
@@ -57,6 +57,14 @@ enum KeysCommand {
     Generate(offline::KeysGenerateArgs),
     /// Print the keys document (as the server publishes it) for a key file, for offline verification.
     Public(offline::KeysPublicArgs),
+    /// Replace the server's signing key with a new one; the old key is retired and stays published.
+    Rotate(serve::RotateArgs),
+    /// Retire a key: it stays published and verifies packets generated before now.
+    Retire(serve::MarkArgs),
+    /// Revoke a compromised key: none of its packets verify any more.
+    Revoke(serve::MarkArgs),
+    /// List the key history in the database.
+    List(serve::ListArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -80,6 +88,10 @@ fn main() -> ExitCode {
         Command::Verify(a) => offline::verify(a),
         Command::Keys(KeysCommand::Generate(a)) => offline::keys_generate(a),
         Command::Keys(KeysCommand::Public(a)) => offline::keys_public(a),
+        Command::Keys(KeysCommand::Rotate(a)) => serve::keys_rotate(a),
+        Command::Keys(KeysCommand::Retire(a)) => serve::keys_mark(a, false),
+        Command::Keys(KeysCommand::Revoke(a)) => serve::keys_mark(a, true),
+        Command::Keys(KeysCommand::List(a)) => serve::keys_list(a),
         Command::Frameworks(FrameworksCommand::Check(a)) => offline::frameworks_check(a.dir),
     };
     match result {

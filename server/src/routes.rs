@@ -5,6 +5,7 @@ use warp::http::{Method, StatusCode};
 
 use crate::app::App;
 use crate::auth::Role;
+use crate::compliance;
 use crate::http::{json, json_bytes, ApiError, HandlerResult, Request};
 use crate::import::{self, Actor, ImportError};
 
@@ -45,20 +46,57 @@ pub async fn dispatch(app: &App, req: &Request) -> HandlerResult {
             allow(m, &[Method::GET])?;
             records(app, req, org).await
         }
+        [".well-known", "compliance-signing-keys"] => {
+            allow(m, &[Method::GET])?;
+            compliance::well_known_keys(app, req).await
+        }
+        ["organizations", org, "compliance-subscriptions"] => {
+            allow(m, &[Method::GET])?;
+            compliance::list_subscriptions(app, req, org).await
+        }
+        ["organizations", org, "compliance-subscriptions", framework] => match *m {
+            Method::PUT => compliance::subscribe(app, req, org, framework).await,
+            Method::DELETE => compliance::unsubscribe(app, req, org, framework).await,
+            _ => Err(method_not_allowed(&[Method::PUT, Method::DELETE])),
+        },
+        ["organizations", org, "compliance-reports"] => match *m {
+            Method::GET => compliance::list_reports(app, req, org).await,
+            Method::POST => compliance::generate(app, req, org).await,
+            _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
+        },
+        ["organizations", org, "compliance-reports", report] => {
+            allow(m, &[Method::GET])?;
+            compliance::download(app, req, org, report).await
+        }
+        ["organizations", org, "compliance-report"] => {
+            allow(m, &[Method::GET])?;
+            compliance::legacy_report(app, req, org).await
+        }
+        ["openapi.json"] => {
+            allow(m, &[Method::GET])?;
+            Ok(json_bytes(
+                StatusCode::OK,
+                crate::OPENAPI.as_bytes().to_vec(),
+            ))
+        }
         _ => Err(ApiError::not_found()),
     }
+}
+
+fn method_not_allowed(allowed: &[Method]) -> ApiError {
+    let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("use {}", names.join(" or ")),
+    )
 }
 
 fn allow(m: &Method, allowed: &[Method]) -> Result<(), ApiError> {
     if allowed.contains(m) {
         Ok(())
     } else {
-        let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
-        Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            format!("use {}", names.join(" or ")),
-        ))
+        Err(method_not_allowed(allowed))
     }
 }
 

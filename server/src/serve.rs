@@ -141,7 +141,39 @@ async fn run(mut args: ServeArgs) -> Result<()> {
         .as_deref()
         .map(|p| read_secret_file(p, "the admin token file"))
         .transpose()?;
-    let app = Arc::new(App::new(db.clone(), zones, frameworks, admin_token, clock)?);
+    let hmac_key = args
+        .hmac_key_file
+        .as_deref()
+        .map(|p| read_secret_file(p, "the HMAC key file").map(String::into_bytes))
+        .transpose()?;
+    let keys = crate::keys::KeySource {
+        path: args.signing_key_file.clone(),
+    };
+    match &args.signing_key_file {
+        Some(path) => {
+            // Fail at start, not at the first request, when the key is unusable.
+            let (key, id) = crate::keys::load_key_file(path, clock())?;
+            crate::keys::ensure_active(&db, &key, &id, clock()).await?;
+            tracing::info!(key_id = %id, "signing with this key");
+        }
+        None => tracing::warn!(
+            "no signing key configured (VOUCH_SIGNING_KEY_FILE): packet generation answers 503"
+        ),
+    }
+    if hmac_key.is_none() {
+        tracing::warn!(
+            "no HMAC key configured (VOUCH_HMAC_KEY_FILE): the legacy report answers 503"
+        );
+    }
+    let app = Arc::new(App::new(
+        db.clone(),
+        zones,
+        frameworks,
+        admin_token,
+        keys,
+        hmac_key,
+        clock,
+    )?);
     let (addr, server) = warp::serve(crate::http::filter(app))
         .try_bind_with_graceful_shutdown(args.listen, shutdown_signal())
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -235,5 +267,109 @@ pub fn import(args: ImportArgs) -> Result<(), Failure> {
         "{}",
         serde_json::to_string(&serde_json::json!({ "applied": applied }))?
     );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct RotateArgs {
+    /// The server's signing key file, replaced atomically by the new key.
+    #[arg(long, value_name = "FILE", env = "VOUCH_SIGNING_KEY_FILE")]
+    key_file: PathBuf,
+    /// Id of the new key [default: key-YYYY-MM-<8 hex of its public key>]
+    #[arg(long, value_name = "ID")]
+    key_id: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct MarkArgs {
+    /// The key to mark, as `vouch keys list` shows it.
+    #[arg(value_name = "KEY_ID")]
+    key_id: String,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T, Failure> {
+    let runtime =
+        tokio::runtime::Runtime::new().map_err(|e| Failure::input(anyhow::Error::from(e)))?;
+    runtime.block_on(f).map_err(Failure::input)
+}
+
+fn now() -> vouch_engine::Timestamp {
+    vouch_engine::Timestamp::from_datetime(chrono::Utc::now())
+}
+
+pub fn keys_rotate(a: RotateArgs) -> Result<(), Failure> {
+    let id = block_on(async {
+        let db = a.store.open().await?;
+        // The key being replaced is registered first, so that it is retired, not forgotten.
+        if a.key_file.exists() {
+            let (old, old_id) = crate::keys::load_key_file(&a.key_file, now())?;
+            crate::keys::ensure_active(&db, &old, &old_id, now()).await?;
+        }
+        let id = crate::keys::rotate(&db, &a.key_file, a.key_id.clone(), now()).await?;
+        db.pool.close().await;
+        Ok(id)
+    })?;
+    println!("{id}");
+    Ok(())
+}
+
+pub fn keys_mark(a: MarkArgs, revoke: bool) -> Result<(), Failure> {
+    block_on(async {
+        let db = a.store.open().await?;
+        crate::keys::mark(&db, &a.key_id, revoke, now()).await?;
+        db.pool.close().await;
+        Ok(())
+    })?;
+    println!(
+        "{} {}",
+        a.key_id,
+        if revoke { "revoked" } else { "retired" }
+    );
+    Ok(())
+}
+
+pub fn keys_list(a: ListArgs) -> Result<(), Failure> {
+    let keys = block_on(async {
+        let db = a.store.open().await?;
+        let k = crate::keys::history(&db).await?;
+        db.pool.close().await;
+        Ok(k)
+    })?;
+    let show = |t: Option<i64>| {
+        t.and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+            .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_else(|| "-".into())
+    };
+    println!(
+        "{:<32} {:<8} {:<21} {:<21} {:<21}",
+        "KEY_ID", "STATE", "VALID_FROM", "RETIRED_AT", "REVOKED_AT"
+    );
+    for k in keys {
+        let state = if k.revoked_at.is_some() {
+            "revoked"
+        } else if k.retired_at.is_some() {
+            "retired"
+        } else {
+            "active"
+        };
+        println!(
+            "{:<32} {:<8} {:<21} {:<21} {:<21}",
+            k.key_id,
+            state,
+            show(Some(k.valid_from)),
+            show(k.retired_at),
+            show(k.revoked_at)
+        );
+    }
     Ok(())
 }
