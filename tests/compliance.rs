@@ -1,0 +1,951 @@
+//! End-to-end tests of the compliance API against the real binary: the
+//! authorization matrix, generation and its failure modes, idempotency,
+//! pagination, byte-identical downloads, key rotation and revocation, hostile
+//! records, and the seed documents' own Python verifiers. Every answer is
+//! checked against the committed OpenAPI document.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::{json, Value};
+use support::*;
+
+// ---------------------------------------------------------------------------
+// OpenAPI conformance
+
+fn openapi() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    })
+}
+
+fn pointer_escape(s: &str) -> String {
+    s.replace('~', "~0")
+        .replace('/', "~1")
+        .replace('{', "%7B")
+        .replace('}', "%7D")
+}
+
+/// Fails when `reply` to `method template` is not what the OpenAPI document says.
+fn conforms(method: &str, template: &str, reply: &Reply) {
+    let doc = openapi();
+    let op = &doc["paths"][template][method.to_lowercase()];
+    assert!(op.is_object(), "OpenAPI has no {method} {template}");
+    let status = reply.status.to_string();
+    let response = &op["responses"][&status];
+    assert!(
+        response.is_object(),
+        "{method} {template} answered {status}, which the OpenAPI document does not list: {}",
+        reply.text()
+    );
+    let Some(content) = response.get("content") else {
+        return;
+    };
+    if content.get("application/json").is_none() {
+        return;
+    }
+    assert!(
+        reply
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("application/json")),
+        "{method} {template} {status}: content-type {:?}",
+        reply.header("content-type")
+    );
+    let pointer = format!(
+        "#/paths/{}/{}/responses/{status}/content/application~1json/schema",
+        pointer_escape(template),
+        method.to_lowercase()
+    );
+    let mut schema = doc.clone();
+    schema["$ref"] = json!(pointer);
+    schema["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
+    let validator = jsonschema::validator_for(&schema)
+        .unwrap_or_else(|e| panic!("OpenAPI schema for {pointer}: {e}"));
+    let body: Value = serde_json::from_slice(&reply.body)
+        .unwrap_or_else(|e| panic!("{method} {template}: not JSON ({e})"));
+    let errors: Vec<String> = validator
+        .iter_errors(&body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {template} {status} leaves the OpenAPI document:\n{}\n{}",
+        errors.join("\n"),
+        reply.text()
+    );
+}
+
+/// A request whose answer must conform to the OpenAPI document.
+fn call(
+    s: &Server,
+    method: &str,
+    path: &str,
+    template: &str,
+    auth: Auth<'_>,
+    body: Option<&[u8]>,
+) -> Reply {
+    let reply = request(
+        method,
+        &s.url(path),
+        auth,
+        body,
+        &[("content-type", "application/json")],
+    );
+    conforms(method, template, &reply);
+    reply
+}
+
+const SUBS: &str = "/organizations/{orgId}/compliance-subscriptions";
+const SUB: &str = "/organizations/{orgId}/compliance-subscriptions/{framework}";
+const REPORTS: &str = "/organizations/{orgId}/compliance-reports";
+const REPORT: &str = "/organizations/{orgId}/compliance-reports/{reportId}";
+const LEGACY: &str = "/organizations/{orgId}/compliance-report";
+const KEYS: &str = "/.well-known/compliance-signing-keys";
+
+fn subscribe(s: &Server, org: &str, fw: &str, user: &str) {
+    let r = call(
+        s,
+        "PUT",
+        &format!("/organizations/{org}/compliance-subscriptions/{fw}"),
+        SUB,
+        Auth::Basic(user, "demo"),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+fn generate(s: &Server, org: &str, user: &str, pass: &str, body: &Value) -> Reply {
+    call(
+        s,
+        "POST",
+        &format!("/organizations/{org}/compliance-reports"),
+        REPORTS,
+        Auth::Basic(user, pass),
+        Some(&serde_json::to_vec(body).unwrap()),
+    )
+}
+
+fn python_with_cryptography() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import cryptography"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide python3 with cryptography"
+        );
+        eprintln!("SKIPPED: python3 with `cryptography` is not installed; .ci/run installs it");
+    }
+    ok
+}
+
+fn repo(rel: &str) -> String {
+    format!("{}/../{rel}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run_python(script: &str, args: &[&str]) -> (bool, String) {
+    let o = Command::new("python3")
+        .arg(repo(script))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+fn vouch_verify(file: &std::path::Path, keys_url: &str) -> (i32, String) {
+    let o = Command::new(BIN)
+        .arg("verify")
+        .arg(file)
+        .arg("--keys")
+        .arg(keys_url)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+// ---------------------------------------------------------------------------
+
+#[test]
+fn authorization_matrix() {
+    for backend in backends("authorization_matrix") {
+        let store = Store::new(backend);
+        let s = Server::start(&store);
+        subscribe(&s, "acme", "soc2", "alice");
+        subscribe(&s, "globex", "soc2", "dave");
+        let acme_report = generate(&s, "acme", "carol", "demo", &json!({"framework": "soc2"}))
+            .json()["report_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let globex_report = generate(&s, "globex", "dave", "demo", &json!({"framework": "soc2"}))
+            .json()["report_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        let callers: [(&str, Auth<'static>); 5] = [
+            ("owner", Auth::Basic("alice", "demo")),
+            ("admin", Auth::Basic("bob", "demo")),
+            ("member", Auth::Basic("carol", "demo")),
+            ("other organization", Auth::Basic("dave", "demo")),
+            ("anonymous", Auth::None),
+        ];
+        let gen = br#"{"framework":"soc2"}"#.to_vec();
+        let acme_rep = format!("/organizations/acme/compliance-reports/{acme_report}");
+        let foreign_rep = format!("/organizations/acme/compliance-reports/{globex_report}");
+        // (method, path, template, body, expected status for owner, admin, member, other, anonymous)
+        let rows: Vec<(&str, String, &str, Option<Vec<u8>>, [u16; 5])> = vec![
+            (
+                "GET",
+                "/organizations/acme/compliance-subscriptions".into(),
+                SUBS,
+                None,
+                [200, 200, 200, 404, 401],
+            ),
+            (
+                "PUT",
+                "/organizations/acme/compliance-subscriptions/gdpr_ropa".into(),
+                SUB,
+                None,
+                [200, 200, 403, 404, 401],
+            ),
+            (
+                "DELETE",
+                "/organizations/acme/compliance-subscriptions/dora".into(),
+                SUB,
+                None,
+                [200, 200, 403, 404, 401],
+            ),
+            (
+                "POST",
+                "/organizations/acme/compliance-reports".into(),
+                REPORTS,
+                Some(gen.clone()),
+                [201, 201, 201, 404, 401],
+            ),
+            (
+                "GET",
+                "/organizations/acme/compliance-reports".into(),
+                REPORTS,
+                None,
+                [200, 200, 200, 404, 401],
+            ),
+            (
+                "GET",
+                acme_rep.clone(),
+                REPORT,
+                None,
+                [200, 200, 200, 404, 401],
+            ),
+            (
+                "GET",
+                foreign_rep.clone(),
+                REPORT,
+                None,
+                [404, 404, 404, 404, 401],
+            ),
+            (
+                "GET",
+                "/organizations/acme/compliance-report".into(),
+                LEGACY,
+                None,
+                [200, 200, 200, 404, 401],
+            ),
+            (
+                "GET",
+                "/organizations/acme/records".into(),
+                "/organizations/{orgId}/records",
+                None,
+                [200, 200, 200, 404, 401],
+            ),
+            (
+                "GET",
+                "/.well-known/compliance-signing-keys".into(),
+                KEYS,
+                None,
+                [200, 200, 200, 200, 200],
+            ),
+        ];
+        let mut failures = vec![];
+        for (method, path, template, body, expected) in &rows {
+            for ((who, auth), want) in callers.iter().zip(expected) {
+                let auth = match auth {
+                    Auth::Basic(u, p) => Auth::Basic(u, p),
+                    Auth::Bearer(t) => Auth::Bearer(t),
+                    Auth::None => Auth::None,
+                };
+                let r = call(&s, method, path, template, auth, body.as_deref());
+                if r.status != *want {
+                    failures.push(format!(
+                        "{backend:?} {method} {path} as {who}: {} (expected {want}) {}",
+                        r.status,
+                        r.text()
+                    ));
+                }
+                if r.status == 401 {
+                    assert!(r
+                        .header("www-authenticate")
+                        .is_some_and(|h| h.starts_with("Basic")));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        // A report of one organization is invisible through another's paths,
+        // whichever way round, and looks exactly like a report that does not exist.
+        let r = call(
+            &s,
+            "GET",
+            &format!("/organizations/globex/compliance-reports/{acme_report}"),
+            REPORT,
+            Auth::Basic("dave", "demo"),
+            None,
+        );
+        let missing = call(
+            &s,
+            "GET",
+            "/organizations/globex/compliance-reports/r-does-not-exist",
+            REPORT,
+            Auth::Basic("dave", "demo"),
+            None,
+        );
+        assert_eq!((r.status, &r.body), (404, &missing.body));
+    }
+}
+
+#[test]
+fn generation_answers_each_failure_with_its_status() {
+    let store = Store::new(Backend::Sqlite);
+    let s = Server::start(&store);
+    let r = generate(&s, "acme", "carol", "demo", &json!({"framework": "soc2"}));
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (402, "subscription_required")
+    );
+    let r = generate(
+        &s,
+        "acme",
+        "carol",
+        "demo",
+        &json!({"framework": "iso27001"}),
+    );
+    assert_eq!((r.status, r.code().as_str()), (404, "unknown_framework"));
+    subscribe(&s, "acme", "soc2", "bob");
+    let bad: Vec<(Vec<u8>, &str)> = vec![
+        (b"".to_vec(), "bad_body"),
+        (b"not json".to_vec(), "bad_body"),
+        (b"[]".to_vec(), "bad_body"),
+        (br#"{}"#.to_vec(), "bad_body"),
+        (br#"{"framework":"soc2","colour":"red"}"#.to_vec(), "bad_body"),
+        (br#"{"framework":1}"#.to_vec(), "bad_body"),
+        (br#"{"framework":"soc2","period_end":"yesterday"}"#.to_vec(), "bad_body"),
+        (br#"{"framework":"soc2","period_start":"2026-06-01T00:00:00Z","period_end":"2026-05-01T00:00:00Z"}"#.to_vec(), "bad_period"),
+        (br#"{"framework":"soc2","period_end":"2999-01-01T00:00:00Z"}"#.to_vec(), "bad_period"),
+        (br#"{"framework":"soc2","x":1.5}"#.to_vec(), "bad_body"),
+    ];
+    for (body, code) in bad {
+        let r = call(
+            &s,
+            "POST",
+            "/organizations/acme/compliance-reports",
+            REPORTS,
+            Auth::Basic("carol", "demo"),
+            Some(&body),
+        );
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (400, code),
+            "{}: {}",
+            String::from_utf8_lossy(&body),
+            r.text()
+        );
+    }
+    let list = call(
+        &s,
+        "GET",
+        "/organizations/acme/compliance-reports",
+        REPORTS,
+        Auth::Basic("carol", "demo"),
+        None,
+    )
+    .json();
+    assert_eq!(
+        list["reports"].as_array().unwrap().len(),
+        0,
+        "nothing was stored for refused requests"
+    );
+    // An explicit period is honoured.
+    let r = generate(
+        &s,
+        "acme",
+        "carol",
+        "demo",
+        &json!({"framework": "soc2", "period_start": "2026-01-01T00:00:00Z", "period_end": "2026-02-01T00:00:00+01:00"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["packet"]["period_end"], "2026-01-31T23:00:00Z");
+}
+
+#[test]
+fn without_keys_generation_and_the_legacy_report_answer_503() {
+    let store = Store::new(Backend::Sqlite);
+    let s = Server::start_with(
+        &store,
+        Options {
+            demo: false,
+            ..Options::default()
+        },
+    );
+    let mut batch: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("examples/import/initech.json")).unwrap(),
+    )
+    .unwrap();
+    batch["users"][0]["password"] = json!("demo");
+    assert_eq!(s.admin(&batch).status, 200);
+    subscribe(&s, "initech", "soc2", "peter");
+    let r = generate(
+        &s,
+        "initech",
+        "peter",
+        "demo",
+        &json!({"framework": "soc2"}),
+    );
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (503, "signing_key_unavailable")
+    );
+    let r = call(
+        &s,
+        "GET",
+        "/organizations/initech/compliance-report",
+        LEGACY,
+        Auth::Basic("peter", "demo"),
+        None,
+    );
+    assert_eq!((r.status, r.code().as_str()), (503, "hmac_key_unavailable"));
+    let keys = call(&s, "GET", KEYS, KEYS, Auth::None, None).json();
+    assert_eq!(keys["keys"], json!([]));
+}
+
+#[test]
+fn idempotency_key_returns_the_same_report() {
+    let store = Store::new(Backend::Sqlite);
+    let s = Server::start(&store);
+    subscribe(&s, "acme", "dora", "alice");
+    let body = br#"{"framework":"dora"}"#;
+    let post = |key: &str, body: &[u8]| {
+        let r = request(
+            "POST",
+            &s.url("/organizations/acme/compliance-reports"),
+            Auth::Basic("carol", "demo"),
+            Some(body),
+            &[("idempotency-key", key)],
+        );
+        conforms("POST", REPORTS, &r);
+        r
+    };
+    let first = post("retry-1", body);
+    assert_eq!(first.status, 201, "{}", first.text());
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let again = post("retry-1", body);
+    assert_eq!(again.status, 201);
+    assert_eq!(
+        first.body, again.body,
+        "a retried POST answers the same report, byte for byte"
+    );
+    let other = post(
+        "retry-1",
+        br#"{"framework":"dora","period_end":"2026-01-01T00:00:00Z"}"#,
+    );
+    assert_eq!(
+        (other.status, other.code().as_str()),
+        (409, "idempotency_key_reused")
+    );
+    let list = call(
+        &s,
+        "GET",
+        "/organizations/acme/compliance-reports",
+        REPORTS,
+        Auth::Basic("carol", "demo"),
+        None,
+    )
+    .json();
+    assert_eq!(list["reports"].as_array().unwrap().len(), 1);
+    let r = request(
+        "POST",
+        &s.url("/organizations/acme/compliance-reports"),
+        Auth::Basic("carol", "demo"),
+        Some(body),
+        &[("idempotency-key", "")],
+    );
+    assert_eq!(r.status, 400);
+}
+
+#[test]
+fn listing_pages_stay_correct_while_reports_arrive() {
+    for backend in backends("listing_pages_stay_correct_while_reports_arrive") {
+        let store = Store::new(backend);
+        let s = Server::start(&store);
+        for fw in ["soc2", "gdpr_ropa", "dora", "eu_ai_act"] {
+            subscribe(&s, "acme", fw, "alice");
+        }
+        let mut made = vec![];
+        for fw in ["soc2", "gdpr_ropa", "dora", "eu_ai_act", "soc2"] {
+            let r = generate(&s, "acme", "carol", "demo", &json!({"framework": fw}));
+            assert_eq!(r.status, 201);
+            made.push(r.json()["report_id"].as_str().unwrap().to_owned());
+        }
+        let page = |cursor: Option<&str>| {
+            let path = match cursor {
+                Some(c) => format!("/organizations/acme/compliance-reports?limit=2&cursor={c}"),
+                None => "/organizations/acme/compliance-reports?limit=2".into(),
+            };
+            call(
+                &s,
+                "GET",
+                &path,
+                REPORTS,
+                Auth::Basic("carol", "demo"),
+                None,
+            )
+            .json()
+        };
+        let mut seen = vec![];
+        let mut cursor: Option<String> = None;
+        loop {
+            let p = page(cursor.as_deref());
+            for r in p["reports"].as_array().unwrap() {
+                seen.push(r["report_id"].as_str().unwrap().to_owned());
+                assert_eq!(r["status"], "complete");
+                assert_eq!(r["schema_version"], "1.0");
+            }
+            if seen.len() == 2 {
+                // A report arrives between two pages.
+                assert_eq!(
+                    generate(&s, "acme", "carol", "demo", &json!({"framework": "dora"})).status,
+                    201
+                );
+            }
+            match p["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        let mut expected = made.clone();
+        expected.reverse();
+        assert_eq!(
+            seen, expected,
+            "{backend:?}: most recent first, none lost, none twice"
+        );
+        let soc2 = call(
+            &s,
+            "GET",
+            "/organizations/acme/compliance-reports?framework=soc2",
+            REPORTS,
+            Auth::Basic("carol", "demo"),
+            None,
+        )
+        .json();
+        assert_eq!(soc2["reports"].as_array().unwrap().len(), 2);
+        for (q, code) in [
+            ("limit=0", "bad_limit"),
+            ("limit=x", "bad_limit"),
+            ("cursor=%%%", "bad_cursor"),
+        ] {
+            let r = call(
+                &s,
+                "GET",
+                &format!("/organizations/acme/compliance-reports?{q}"),
+                REPORTS,
+                Auth::Basic("carol", "demo"),
+                None,
+            );
+            assert_eq!((r.status, r.code().as_str()), (400, code), "{q}");
+        }
+        let r = call(
+            &s,
+            "GET",
+            "/organizations/acme/compliance-reports?framework=iso27001",
+            REPORTS,
+            Auth::Basic("carol", "demo"),
+            None,
+        );
+        assert_eq!(r.status, 404);
+    }
+}
+
+#[test]
+fn download_is_byte_identical_and_survives_unsubscribing() {
+    let store = Store::new(Backend::Sqlite);
+    let s = Server::start(&store);
+    subscribe(&s, "acme", "gdpr_ropa", "bob");
+    let made = generate(
+        &s,
+        "acme",
+        "carol",
+        "demo",
+        &json!({"framework": "gdpr_ropa"}),
+    );
+    assert_eq!(made.status, 201);
+    let id = made.json()["report_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        made.header("location"),
+        Some(format!("/organizations/acme/compliance-reports/{id}").as_str())
+    );
+    let path = format!("/organizations/acme/compliance-reports/{id}");
+    let got = call(&s, "GET", &path, REPORT, Auth::Basic("carol", "demo"), None);
+    assert_eq!(got.body, made.body);
+    let r = call(
+        &s,
+        "DELETE",
+        "/organizations/acme/compliance-subscriptions/gdpr_ropa",
+        SUB,
+        Auth::Basic("bob", "demo"),
+        None,
+    );
+    assert_eq!((r.status, r.json()["enabled"].clone()), (200, json!(false)));
+    assert!(r.json()["cancelled_at"].is_string());
+    assert_eq!(
+        call(&s, "GET", &path, REPORT, Auth::Basic("carol", "demo"), None).body,
+        made.body,
+        "past packets stay readable"
+    );
+    assert_eq!(
+        generate(
+            &s,
+            "acme",
+            "carol",
+            "demo",
+            &json!({"framework": "gdpr_ropa"})
+        )
+        .status,
+        402
+    );
+    subscribe(&s, "acme", "gdpr_ropa", "bob");
+    assert_eq!(
+        generate(
+            &s,
+            "acme",
+            "carol",
+            "demo",
+            &json!({"framework": "gdpr_ropa"})
+        )
+        .status,
+        201,
+        "reinstated"
+    );
+    // Subscribing twice is one subscription.
+    let subs = call(
+        &s,
+        "GET",
+        SUBS.replace("{orgId}", "acme").as_str(),
+        SUBS,
+        Auth::Basic("carol", "demo"),
+        None,
+    )
+    .json();
+    let gdpr: Vec<&Value> = subs["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["framework"] == "gdpr_ropa")
+        .collect();
+    assert_eq!(gdpr.len(), 1);
+    assert_eq!(gdpr[0]["enabled"], true);
+    assert_eq!(gdpr[0]["monthly_price_eur"], 290);
+    let r = call(
+        &s,
+        "PUT",
+        "/organizations/acme/compliance-subscriptions/iso27001",
+        SUB,
+        Auth::Basic("bob", "demo"),
+        None,
+    );
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn well_known_keys_are_cacheable() {
+    let store = Store::new(Backend::Sqlite);
+    let s = Server::start(&store);
+    let r = call(&s, "GET", KEYS, KEYS, Auth::None, None);
+    assert_eq!(r.header("cache-control"), Some("public, max-age=300"));
+    let etag = r.header("etag").unwrap().to_owned();
+    let again = request(
+        "GET",
+        &s.url(KEYS),
+        Auth::None,
+        None,
+        &[("if-none-match", &etag)],
+    );
+    assert_eq!(again.status, 304);
+    let k = &r.json()["keys"][0];
+    assert_eq!(k["active"], true);
+    assert_eq!(k["jwk"]["kid"], k["key_id"]);
+}
+
+#[test]
+fn seed_snippets_verify_live_answers() {
+    if !python_with_cryptography() {
+        return;
+    }
+    for backend in backends("seed_snippets_verify_live_answers") {
+        let store = Store::new(backend);
+        let s = Server::start(&store);
+        subscribe(&s, "acme", "soc2", "alice");
+        let made = generate(&s, "acme", "carol", "demo", &json!({"framework": "soc2"}));
+        let packet = store.path().join("packet.json");
+        std::fs::write(&packet, &made.body).unwrap();
+        let (ok, out) = run_python(
+            "tests/seed000_verify.py",
+            &[packet.to_str().unwrap(), &s.url(KEYS)],
+        );
+        assert!(
+            ok && out.contains("Packet is authentic"),
+            "{backend:?}: {out}"
+        );
+        let legacy = call(
+            &s,
+            "GET",
+            "/organizations/acme/compliance-report",
+            LEGACY,
+            Auth::Basic("carol", "demo"),
+            None,
+        );
+        let body = store.path().join("legacy.json");
+        std::fs::write(&body, &legacy.body).unwrap();
+        let key = store.path().join("dev-hmac.key");
+        let (ok, out) = run_python(
+            "tests/seed001_verify.py",
+            &[body.to_str().unwrap(), key.to_str().unwrap()],
+        );
+        assert!(ok && out.contains("Signature valid"), "{backend:?}: {out}");
+        // And a tampered legacy report does not verify.
+        let tampered = String::from_utf8(legacy.body.clone()).unwrap().replacen(
+            "Acme Engineering",
+            "Acme Engineerinh",
+            1,
+        );
+        std::fs::write(&body, tampered).unwrap();
+        let (ok, out) = run_python(
+            "tests/seed001_verify.py",
+            &[body.to_str().unwrap(), key.to_str().unwrap()],
+        );
+        assert!(!ok && out.contains("Signature mismatch"), "{out}");
+    }
+}
+
+#[test]
+fn rotation_keeps_old_packets_verifiable_and_revocation_ends_them() {
+    for backend in backends("rotation_keeps_old_packets_verifiable_and_revocation_ends_them") {
+        let store = Store::new(backend);
+        let s = Server::start(&store);
+        subscribe(&s, "acme", "soc2", "alice");
+        let before = generate(&s, "acme", "carol", "demo", &json!({"framework": "soc2"}));
+        let old_key = before.json()["signature"]["key_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let before_file = store.path().join("before.json");
+        std::fs::write(&before_file, &before.body).unwrap();
+        let keys_url = s.url(KEYS);
+
+        // Generations keep going while the key rotates: none fails.
+        let key_file = store.path().join("dev-signing-key.pem");
+        let url = s.url("/organizations/acme/compliance-reports");
+        let statuses = std::thread::scope(|scope| {
+            let load = scope.spawn(|| {
+                (0..12)
+                    .map(|_| {
+                        request(
+                            "POST",
+                            &url,
+                            Auth::Basic("carol", "demo"),
+                            Some(br#"{"framework":"soc2"}"#),
+                            &[],
+                        )
+                        .status
+                    })
+                    .collect::<Vec<_>>()
+            });
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let o = store
+                .command(&["keys", "rotate", "--key-file", key_file.to_str().unwrap()])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            load.join().unwrap()
+        });
+        assert!(
+            statuses.iter().all(|s| *s == 201),
+            "{backend:?}: {statuses:?}"
+        );
+        let after = generate(&s, "acme", "carol", "demo", &json!({"framework": "soc2"}));
+        let new_key = after.json()["signature"]["key_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_ne!(old_key, new_key, "the running server picked up the new key");
+        let after_file = store.path().join("after.json");
+        std::fs::write(&after_file, &after.body).unwrap();
+
+        let keys = call(&s, "GET", KEYS, KEYS, Auth::None, None).json();
+        let old = keys["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["key_id"] == old_key.as_str())
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (old["active"].clone(), old["retired_at"].is_string()),
+            (json!(false), true)
+        );
+        assert_eq!(
+            vouch_verify(&before_file, &keys_url).0,
+            0,
+            "a packet signed before the rotation still verifies"
+        );
+        assert_eq!(vouch_verify(&after_file, &keys_url).0, 0);
+        if python_with_cryptography() {
+            let (ok, out) = run_python(
+                "tests/seed000_verify.py",
+                &[before_file.to_str().unwrap(), &keys_url],
+            );
+            assert!(ok, "{out}");
+        }
+        let o = store.command(&["keys", "list"]).output().unwrap();
+        let listing = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            listing.contains(&old_key) && listing.contains("retired") && listing.contains("active"),
+            "{listing}"
+        );
+
+        let o = store
+            .command(&["keys", "revoke", &old_key])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let (code, out) = vouch_verify(&before_file, &keys_url);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("revoked"), "{out}");
+        assert_eq!(
+            vouch_verify(&after_file, &keys_url).0,
+            0,
+            "the new key's packets are unaffected"
+        );
+        let o = store
+            .command(&["keys", "revoke", "key-that-never-was"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(3));
+    }
+}
+
+#[test]
+fn hostile_records_give_packets_and_reports_that_verify() {
+    let store = Store::new(Backend::Sqlite);
+    let s = Server::start(&store);
+    let hostile_names = [
+        "quote \" and \\ backslash",
+        "\",\"signature\":{\"value\":\"forged\"}",
+        "Cafe\u{301} (NFD)",
+        "emoji \u{1F600}\u{1F3F3}\u{FE0F}\u{200D}\u{1F308}",
+        "</script><script>alert(1)</script>",
+        "#panic() *x* ] $ @label",
+        ",\"signature\"",
+    ];
+    let services: Vec<Value> = hostile_names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| json!({
+            "service_id": format!("svc-h{i}"), "organization_id": "hostile", "name": name, "database_type": "postgresql",
+            "version": "17", "status": "running", "zones": ["de-fra1", "nl-ams1"], "storage_region": "de-fra1",
+            "storage_encrypted": true, "backup_encryption_enabled": true, "tls_enabled": i % 2 == 0,
+            "backup_policy": {"schedule_enabled": true, "retention_days": 7}
+        }))
+        .collect();
+    let batch = json!({
+        "organizations": [{"id": "hostile", "name": "Org \",\"signature\" Cafe\u{301}", "billing_email": "a\"b@example.com"}],
+        "users": [{"username": "mallory", "password": "demo"}],
+        "memberships": [{"organization_id": "hostile", "username": "mallory", "role": "owner"}],
+        "services": services
+    });
+    let r = s.admin(&batch);
+    assert_eq!(r.status, 200, "{}", r.text());
+    subscribe(&s, "hostile", "soc2", "mallory");
+    let made = generate(
+        &s,
+        "hostile",
+        "mallory",
+        "demo",
+        &json!({"framework": "soc2"}),
+    );
+    assert_eq!(made.status, 201, "{}", made.text());
+    let v = made.json();
+    assert_eq!(
+        v["packet"]["organization"]["name"], "Org \",\"signature\" Caf\u{e9}",
+        "NFC on entry"
+    );
+    let packet = store.path().join("hostile.json");
+    std::fs::write(&packet, &made.body).unwrap();
+    let (code, out) = vouch_verify(&packet, &s.url(KEYS));
+    assert_eq!(code, 0, "{out}");
+    let legacy = call(
+        &s,
+        "GET",
+        "/organizations/hostile/compliance-report",
+        LEGACY,
+        Auth::Basic("mallory", "demo"),
+        None,
+    );
+    let marker = b",\"signature\"";
+    let first = legacy
+        .body
+        .windows(marker.len())
+        .position(|w| w == marker)
+        .unwrap();
+    let report_end = legacy.body.len() - legacy.body.iter().rev().position(|_| true).unwrap_or(0);
+    assert!(first < report_end);
+    assert_eq!(
+        legacy.json()["report"]["services"][1]["name"],
+        hostile_names[1]
+    );
+    if python_with_cryptography() {
+        let (ok, out) = run_python(
+            "tests/seed000_verify.py",
+            &[packet.to_str().unwrap(), &s.url(KEYS)],
+        );
+        assert!(ok, "{out}");
+        let body = store.path().join("legacy.json");
+        std::fs::write(&body, &legacy.body).unwrap();
+        let (ok, out) = run_python(
+            "tests/seed001_verify.py",
+            &[
+                body.to_str().unwrap(),
+                store.path().join("dev-hmac.key").to_str().unwrap(),
+            ],
+        );
+        assert!(ok && out.contains("Signature valid"), "{out}");
+    }
+}
