@@ -186,6 +186,10 @@ fn vouch_verify(file: &std::path::Path, keys_url: &str) -> (i32, String) {
 
 // ---------------------------------------------------------------------------
 
+/// (method, path, OpenAPI path, body, expected status for owner, admin, member,
+/// a member of another organization, anonymous)
+type MatrixRow = (&'static str, String, &'static str, Option<Vec<u8>>, [u16; 5]);
+
 #[test]
 fn authorization_matrix() {
     for backend in backends("authorization_matrix") {
@@ -215,7 +219,7 @@ fn authorization_matrix() {
         let acme_rep = format!("/organizations/acme/compliance-reports/{acme_report}");
         let foreign_rep = format!("/organizations/acme/compliance-reports/{globex_report}");
         // (method, path, template, body, expected status for owner, admin, member, other, anonymous)
-        let rows: Vec<(&str, String, &str, Option<Vec<u8>>, [u16; 5])> = vec![
+        let rows: Vec<MatrixRow> = vec![
             (
                 "GET",
                 "/organizations/acme/compliance-subscriptions".into(),
