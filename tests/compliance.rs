@@ -188,7 +188,13 @@ fn vouch_verify(file: &std::path::Path, keys_url: &str) -> (i32, String) {
 
 /// (method, path, OpenAPI path, body, expected status for owner, admin, member,
 /// a member of another organization, anonymous)
-type MatrixRow = (&'static str, String, &'static str, Option<Vec<u8>>, [u16; 5]);
+type MatrixRow = (
+    &'static str,
+    String,
+    &'static str,
+    Option<Vec<u8>>,
+    [u16; 5],
+);
 
 #[test]
 fn authorization_matrix() {

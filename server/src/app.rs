@@ -29,6 +29,7 @@ pub struct App {
     pub admin_token: Option<String>,
     pub clock: Clock,
     decoy_hash: String,
+    verified: crate::auth::VerifiedCache,
 }
 
 impl std::fmt::Debug for App {
@@ -68,6 +69,7 @@ impl App {
             admin_token,
             clock,
             decoy_hash: crate::auth::decoy_hash()?,
+            verified: crate::auth::VerifiedCache::new(),
         })
     }
 
@@ -87,15 +89,28 @@ impl App {
                 .bind(&creds.username)
                 .fetch_optional(&self.db.pool)
                 .await?;
-        let known = stored.is_some();
-        let hash = stored
-            .map(|s| s.0)
-            .unwrap_or_else(|| self.decoy_hash.clone());
+        let Some((hash,)) = stored else {
+            // Unknown users cost an argon2 verification like wrong passwords.
+            let decoy = self.decoy_hash.clone();
+            let password = creds.password.clone();
+            let _ = tokio::task::spawn_blocking(move || verify_password(&password.0, &decoy)).await;
+            tracing::info!(user = %creds.username, "authentication failed");
+            return Err(ApiError::unauthorized());
+        };
+        if self
+            .verified
+            .contains(&creds.username, &creds.password.0, &hash)
+        {
+            return Ok(creds.username);
+        }
         let password = creds.password.clone();
-        let ok = tokio::task::spawn_blocking(move || verify_password(&password.0, &hash))
+        let stored_hash = hash.clone();
+        let ok = tokio::task::spawn_blocking(move || verify_password(&password.0, &stored_hash))
             .await
             .map_err(ApiError::internal)?;
-        if ok && known {
+        if ok {
+            self.verified
+                .insert(&creds.username, &creds.password.0, &hash);
             Ok(creds.username)
         } else {
             tracing::info!(user = %creds.username, "authentication failed");

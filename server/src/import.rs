@@ -242,7 +242,7 @@ fn check_zone(path: String, zone: &str, zones: &Catalogue) -> Result<(), ImportE
         return Err(invalid(
             path,
             format!(
-                "unknown zone `{zone}`; the zone catalogue (frameworks/zones.yaml) has: {}",
+                "unknown zone `{zone}`; the zone catalogue (frameworks/reference/zones.yaml) has: {}",
                 zones.names().join(", ")
             ),
         ));

@@ -1,4 +1,4 @@
-//! The zone catalogue (`frameworks/zones.yaml`): each zone's country and region.
+//! The zone catalogue (`frameworks/reference/zones.yaml`): each zone's country and region.
 //! EU residency is derived from it, never taken from imported records.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-const BUILTIN: &str = include_str!("../../frameworks/zones.yaml");
+const BUILTIN: &str = include_str!("../../frameworks/reference/zones.yaml");
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,7 +32,7 @@ pub struct Catalogue {
 
 impl Catalogue {
     pub fn builtin() -> Result<Self> {
-        Self::parse(BUILTIN).context("frameworks/zones.yaml")
+        Self::parse(BUILTIN).context("frameworks/reference/zones.yaml")
     }
 
     pub fn parse(text: &str) -> Result<Self> {
