@@ -214,16 +214,22 @@ async fn shutdown_signal() {
 }
 
 fn print_demo_banner(addr: SocketAddr, dir: &Path) {
+    let b = format!("http://{addr}");
+    let d = dir.display();
     println!(
-        "\nvouch demo on http://{addr}\n\
+        "\nvouch demo on {b}\n\
          users (password `demo`): alice (owner of acme), bob (admin of acme), carol (member of acme), dave (owner of globex)\n\
-         development keys and admin token in {dir}/ (dev-signing-key.pem, dev-hmac.key, dev-admin-token)\n\n\
+         development keys and admin token in {d}/ (dev-signing-key.pem, dev-hmac.key, dev-admin-token)\n\n\
          try:\n  \
-         curl -s http://{addr}/healthz\n  \
-         curl -s -u alice:demo http://{addr}/organizations/acme/records\n  \
-         curl -s -u dave:demo http://{addr}/organizations/acme/records     # 404: not dave's organization\n  \
-         curl -s -X POST -H \"Authorization: Bearer $(cat {dir}/dev-admin-token)\" --data-binary @examples/import/initech.json http://{addr}/admin/v1/records\n",
-        dir = dir.display()
+         curl -s {b}/healthz\n  \
+         curl -s -u alice:demo -X PUT {b}/organizations/acme/compliance-subscriptions/soc2\n  \
+         curl -s -u carol:demo -X POST {b}/organizations/acme/compliance-reports -H 'Content-Type: application/json' -d '{{\"framework\":\"soc2\"}}' -o packet.json\n  \
+         curl -s -u carol:demo {b}/organizations/acme/compliance-reports\n  \
+         curl -s {b}/.well-known/compliance-signing-keys\n  \
+         vouch verify packet.json --keys {b}/.well-known/compliance-signing-keys\n  \
+         curl -s -u carol:demo {b}/organizations/acme/compliance-report\n  \
+         curl -s -u dave:demo {b}/organizations/acme/compliance-reports     # 404: not dave's organization\n  \
+         curl -s -X POST -H \"Authorization: Bearer $(cat {d}/dev-admin-token)\" --data-binary @examples/import/initech.json {b}/admin/v1/records\n"
     );
 }
 
