@@ -19,10 +19,15 @@ pub fn system_clock() -> Clock {
 }
 
 pub struct App {
+    /// This app, for work that outlives a request (background PDF rendering).
+    pub me: std::sync::Weak<App>,
     pub db: Db,
     pub keys: crate::keys::KeySource,
     /// The legacy report's HMAC key; `None` answers 503.
     pub hmac_key: Option<Vec<u8>>,
+    pub renderer: Arc<crate::pdf::Renderer>,
+    /// Where clients reach this server: the keys URL printed on PDF covers.
+    pub public_url: String,
     pub zones: Catalogue,
     pub frameworks: FrameworkSet,
     pub metrics: Metrics,
@@ -57,20 +62,27 @@ impl App {
         admin_token: Option<String>,
         keys: crate::keys::KeySource,
         hmac_key: Option<Vec<u8>>,
+        renderer: Arc<crate::pdf::Renderer>,
+        public_url: String,
         clock: Clock,
-    ) -> anyhow::Result<Self> {
-        Ok(App {
+    ) -> anyhow::Result<Arc<Self>> {
+        let metrics = Metrics::new()?;
+        let decoy_hash = crate::auth::decoy_hash()?;
+        Ok(Arc::new_cyclic(|me| App {
+            me: me.clone(),
             db,
             keys,
             hmac_key,
+            renderer,
+            public_url,
             zones,
             frameworks,
-            metrics: Metrics::new()?,
+            metrics,
             admin_token,
             clock,
-            decoy_hash: crate::auth::decoy_hash()?,
+            decoy_hash,
             verified: crate::auth::VerifiedCache::new(),
-        })
+        }))
     }
 
     pub fn now(&self) -> Timestamp {

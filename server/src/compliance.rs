@@ -368,6 +368,16 @@ pub async fn generate(app: &App, req: &Request, org: &str) -> HandlerResult {
                 .packets
                 .with_label_values(&[&framework.framework, "complete"])
                 .inc();
+            if let Some(app) = app.me.upgrade() {
+                // The PDF renders in the background; a failure there never
+                // touches the packet or its status.
+                let (org, id) = (org.to_owned(), id.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = render_and_store(&app, &org, &id).await {
+                        tracing::warn!(report_id = %id, error = %e.message, "background PDF rendering failed");
+                    }
+                });
+            }
             created(&id, signed.body(Some(&id)), org)
         }
         Err(e) => {
@@ -775,4 +785,114 @@ fn legacy_report_bytes(report: &LegacyReport<'_>) -> Result<Vec<u8>, ApiError> {
         ));
     }
     Ok(bytes)
+}
+
+// ---------------------------------------------------------------------------
+// PDF rendition
+
+struct Renderable {
+    canonical: String,
+    signature: Signature,
+    framework: String,
+}
+
+async fn renderable(app: &App, org: &str, report: &str) -> Result<Renderable, ApiError> {
+    let row = sqlx::query("SELECT status, framework, canonical, signature, failure_reason FROM reports WHERE organization_id = $1 AND report_id = $2")
+        .bind(org)
+        .bind(report)
+        .fetch_optional(&app.db.pool)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let status: String = row.try_get("status")?;
+    if status != "complete" {
+        let reason: Option<String> = row.try_get("failure_reason")?;
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "report_failed",
+            format!(
+                "this report failed and holds no packet: {}",
+                reason.unwrap_or_default()
+            ),
+        ));
+    }
+    let signature: String = row.try_get("signature")?;
+    Ok(Renderable {
+        canonical: row.try_get("canonical")?,
+        signature: serde_json::from_str(&signature).map_err(ApiError::internal)?,
+        framework: row.try_get("framework")?,
+    })
+}
+
+/// Renders and stores the PDF of a report; the packet and its status are never touched.
+pub async fn render_and_store(app: &App, org: &str, report: &str) -> Result<Vec<u8>, ApiError> {
+    let r = renderable(app, org, report).await?;
+    let framework_name = app
+        .frameworks
+        .get(&r.framework)
+        .map(|f| f.name.clone())
+        .unwrap_or_else(|| r.framework.clone());
+    let keys_url = format!("{}/.well-known/compliance-signing-keys", app.public_url);
+    let renderer = app.renderer.clone();
+    let id = report.to_owned();
+    let pdf = tokio::task::spawn_blocking(move || {
+        renderer.render(
+            &id,
+            r.canonical.as_bytes(),
+            &r.signature,
+            &framework_name,
+            &keys_url,
+        )
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::internal(format!("rendering {report}: {e}")))?;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&pdf);
+    let _turn = app.db.write_turn().await;
+    let mut tx = app.db.pool.begin().await?;
+    sqlx::query("INSERT INTO report_pdfs (report_id, pdf_base64, rendered_at) VALUES ($1, $2, $3) ON CONFLICT (report_id) DO NOTHING")
+        .bind(report)
+        .bind(encoded)
+        .bind(app.now().unix_seconds())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE reports SET pdf_available = 1 WHERE report_id = $1")
+        .bind(report)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(pdf)
+}
+
+pub async fn download_pdf(app: &App, req: &Request, org: &str, report: &str) -> HandlerResult {
+    let caller = app.authorize(req, org, Role::Member).await?;
+    // A report of another organization is not found, rendered or not.
+    renderable(app, org, report).await?;
+    let stored: Option<(String,)> =
+        sqlx::query_as("SELECT pdf_base64 FROM report_pdfs WHERE report_id = $1")
+            .bind(report)
+            .fetch_optional(&app.db.pool)
+            .await?;
+    let pdf = match stored {
+        Some((b64,)) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(ApiError::internal)?,
+        None => render_and_store(app, org, report).await?,
+    };
+    crate::audit::append(
+        &app.db,
+        Some(org),
+        app.now(),
+        &caller.username,
+        "report.download_pdf",
+        report,
+        req.remote_ip().as_deref(),
+    )
+    .await?;
+    let mut resp = json_bytes(StatusCode::OK, pdf);
+    let h = resp.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/pdf"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{report}.pdf\"")) {
+        h.insert("content-disposition", v);
+    }
+    Ok(resp)
 }

@@ -14,6 +14,7 @@ pub mod import;
 pub mod keys;
 pub mod metrics;
 pub mod offline;
+pub mod pdf;
 pub mod routes;
 pub mod serve;
 pub mod snapshot;

@@ -112,12 +112,28 @@ pub struct VerifyArgs {
 }
 
 pub fn verify(a: VerifyArgs) -> Result<(), Failure> {
-    let body = read_capped(&a.packet, MAX_PACKET)?;
+    let mut body = read_capped(&a.packet, MAX_PACKET)?;
+    let from_pdf = body.starts_with(b"%PDF-");
+    if from_pdf {
+        // A PDF rendition carries the signed packet and its signature as attachments.
+        let (canonical, signature) = crate::pdf::attachments(&body).with_context(|| {
+            format!(
+                "{} is a PDF without the packet attachments",
+                a.packet.display()
+            )
+        })?;
+        let signature: vouch_engine::signing::Signature = serde_json::from_slice(&signature)
+            .with_context(|| {
+                format!("{}: signature.json is not a signature", a.packet.display())
+            })?;
+        body = vouch_engine::signing::body_from_parts(None, &canonical, &signature);
+    }
     let keys = load_keys(&a.keys)?;
     match verify_body(&body, &keys) {
         Ok(v) => {
             println!(
-                "OK {} packet generated_at {} signed by {} (canonical_sha256 {}){}",
+                "OK {}{} packet generated_at {} signed by {} (canonical_sha256 {}){}",
+                if from_pdf { "PDF attachment: " } else { "" },
                 v.framework,
                 v.generated_at,
                 v.key_id,

@@ -68,6 +68,10 @@ pub async fn dispatch(app: &App, req: &Request) -> HandlerResult {
             allow(m, &[Method::GET])?;
             compliance::download(app, req, org, report).await
         }
+        ["organizations", org, "compliance-reports", report, "pdf"] => {
+            allow(m, &[Method::GET])?;
+            compliance::download_pdf(app, req, org, report).await
+        }
         ["organizations", org, "compliance-report"] => {
             allow(m, &[Method::GET])?;
             compliance::legacy_report(app, req, org).await

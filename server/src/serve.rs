@@ -77,6 +77,12 @@ pub struct ServeArgs {
     /// Framework YAML directory [default: the built-in frameworks]
     #[arg(long, value_name = "DIR", env = "VOUCH_FRAMEWORKS_DIR")]
     frameworks_dir: Option<PathBuf>,
+    /// Directory with a replacement `packet.typ.j2` [default: the built-in template]
+    #[arg(long, value_name = "DIR", env = "VOUCH_TEMPLATES_DIR")]
+    templates_dir: Option<PathBuf>,
+    /// The URL clients reach this server at, printed on PDF covers [default: http://LISTEN]
+    #[arg(long, value_name = "URL", env = "VOUCH_PUBLIC_URL")]
+    public_url: Option<String>,
     /// Create the demo organizations, users and development keys.
     #[arg(long)]
     demo: bool,
@@ -165,15 +171,27 @@ async fn run(mut args: ServeArgs) -> Result<()> {
             "no HMAC key configured (VOUCH_HMAC_KEY_FILE): the legacy report answers 503"
         );
     }
-    let app = Arc::new(App::new(
+    let renderer = Arc::new(
+        crate::pdf::Renderer::new(args.templates_dir.as_deref())
+            .map_err(|e| anyhow::anyhow!("the PDF template is broken: {e}"))?,
+    );
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", args.listen))
+        .trim_end_matches('/')
+        .to_owned();
+    let app = App::new(
         db.clone(),
         zones,
         frameworks,
         admin_token,
         keys,
         hmac_key,
+        renderer,
+        public_url,
         clock,
-    )?);
+    )?;
     let (addr, server) = warp::serve(crate::http::filter(app))
         .try_bind_with_graceful_shutdown(args.listen, shutdown_signal())
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -90,11 +90,11 @@ pub async fn snapshot(
     // The last successful backup at the period end, by service.
     let mut last: BTreeMap<String, (i64, String)> = BTreeMap::new();
     for r in sqlx::query(
-        "SELECT b.service_id, b.completed_at, b.backup_type FROM backup_runs b \
-         JOIN (SELECT service_id, MAX(completed_at) AS m FROM backup_runs \
-               WHERE organization_id = $1 AND status = 'succeeded' AND completed_at <= $2 GROUP BY service_id) l \
-         ON b.service_id = l.service_id AND b.completed_at = l.m AND b.status = 'succeeded' \
-         WHERE b.organization_id = $1",
+        "SELECT service_id, completed_at, backup_type FROM ( \
+           SELECT service_id, completed_at, backup_type, \
+                  ROW_NUMBER() OVER (PARTITION BY service_id ORDER BY completed_at DESC, run_id DESC) AS rn \
+           FROM backup_runs WHERE organization_id = $1 AND status = 'succeeded' AND completed_at <= $2) latest \
+         WHERE rn = 1",
     )
     .bind(org_id)
     .bind(end)

@@ -1,0 +1,253 @@
+//! The PDF rendition, read back with poppler as an auditor would: every control
+//! and the signature metadata on the pages, the attachment equal to the signed
+//! bytes, hostile strings printed literally, and `vouch verify` on the PDF alone.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::process::Command;
+
+use serde_json::{json, Value};
+use support::*;
+
+fn poppler() -> bool {
+    let ok = Command::new("pdftotext").arg("-v").output().is_ok()
+        && Command::new("pdfdetach").arg("-v").output().is_ok();
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide poppler-utils"
+        );
+        eprintln!(
+            "SKIPPED: pdftotext/pdfdetach (poppler-utils) are not installed; .ci/run installs them"
+        );
+    }
+    ok
+}
+
+const HOSTILE_ORG: &str = "Hostile #panic() *x* ] $ @label <script>";
+const HOSTILE_SERVICE: &str = "svc-#panic()-*x*-]-$-@label-<script>";
+
+fn hostile_batch() -> Value {
+    json!({
+        "organizations": [{"id": "hostile", "name": HOSTILE_ORG, "billing_email": "b@example.com"}],
+        "users": [{"username": "mallory", "password": "demo", "mfa_enabled": true}],
+        "memberships": [{"organization_id": "hostile", "username": "mallory", "role": "owner"}],
+        "services": [{
+            "service_id": HOSTILE_SERVICE, "organization_id": "hostile", "name": "db", "database_type": "postgresql",
+            "version": "17", "status": "running", "zones": ["us-east1"], "storage_region": "us-east1",
+            "storage_encrypted": false, "backup_encryption_enabled": true, "tls_enabled": false,
+            "backup_policy": {"schedule_enabled": true, "retention_days": 7}
+        }]
+    })
+}
+
+/// The packet's exact bytes, sliced from a body.
+fn packet_bytes(body: &[u8]) -> Vec<u8> {
+    let text = std::str::from_utf8(body).unwrap();
+    let start = text.find("\"packet\":").unwrap() + "\"packet\":".len();
+    let end = text.find(",\"signature\":").unwrap();
+    text.as_bytes()[start..end].to_vec()
+}
+
+#[test]
+fn the_pdf_carries_the_signed_evidence() {
+    for backend in backends("the_pdf_carries_the_signed_evidence") {
+        let store = Store::new(backend);
+        let s = Server::start(&store);
+        assert_eq!(s.admin(&hostile_batch()).status, 200);
+        let r = s.send(
+            "PUT",
+            "/organizations/hostile/compliance-subscriptions/soc2",
+            Auth::Basic("mallory", "demo"),
+            b"",
+        );
+        assert_eq!(r.status, 200);
+        let made = s.send(
+            "POST",
+            "/organizations/hostile/compliance-reports",
+            Auth::Basic("mallory", "demo"),
+            br#"{"framework":"soc2"}"#,
+        );
+        assert_eq!(made.status, 201, "{}", made.text());
+        let body: Value = made.json();
+        let id = body["report_id"].as_str().unwrap().to_owned();
+
+        // The background rendering turns pdf_available true.
+        let mut available = false;
+        for _ in 0..120 {
+            let list = s
+                .get(
+                    "/organizations/hostile/compliance-reports",
+                    Auth::Basic("mallory", "demo"),
+                )
+                .json();
+            if list["reports"][0]["pdf_available"] == true {
+                available = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        assert!(
+            available,
+            "{backend:?}: the PDF was not rendered in the background"
+        );
+
+        let pdf = s.get(
+            &format!("/organizations/hostile/compliance-reports/{id}/pdf"),
+            Auth::Basic("mallory", "demo"),
+        );
+        assert_eq!(pdf.status, 200);
+        assert_eq!(pdf.header("content-type"), Some("application/pdf"));
+        assert!(pdf.body.starts_with(b"%PDF-"));
+        let again = s.get(
+            &format!("/organizations/hostile/compliance-reports/{id}/pdf"),
+            Auth::Basic("mallory", "demo"),
+        );
+        assert_eq!(again.body, pdf.body);
+        // Another organization's member and a stranger see nothing.
+        assert_eq!(
+            s.get(
+                &format!("/organizations/hostile/compliance-reports/{id}/pdf"),
+                Auth::Basic("alice", "demo")
+            )
+            .status,
+            404
+        );
+        assert_eq!(
+            s.get(
+                &format!("/organizations/acme/compliance-reports/{id}/pdf"),
+                Auth::Basic("alice", "demo")
+            )
+            .status,
+            404
+        );
+        assert_eq!(
+            s.get(
+                &format!("/organizations/hostile/compliance-reports/{id}/pdf"),
+                Auth::None
+            )
+            .status,
+            401
+        );
+
+        let file = store.path().join("report.pdf");
+        std::fs::write(&file, &pdf.body).unwrap();
+        let o = Command::new(BIN)
+            .arg("verify")
+            .arg(&file)
+            .arg("--keys")
+            .arg(s.url("/.well-known/compliance-signing-keys"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stdout).starts_with("OK PDF attachment: soc2 packet"));
+
+        if !poppler() {
+            continue;
+        }
+        let text = Command::new("pdftotext")
+            .args(["-layout"])
+            .arg(&file)
+            .arg("-")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&text.stdout).into_owned();
+        let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        for c in body["packet"]["controls"].as_array().unwrap() {
+            let cid = c["control_id"].as_str().unwrap();
+            assert!(flat.contains(cid), "control {cid} is not on the pages");
+        }
+        let sig = &body["signature"];
+        for field in ["algorithm", "key_id", "value", "canonical_sha256"] {
+            let v = sig[field].as_str().unwrap();
+            assert!(
+                flat.contains(v),
+                "signature {field} `{v}` is not on the cover"
+            );
+        }
+        assert!(flat.contains(&id));
+        assert!(
+            flat.contains(HOSTILE_ORG),
+            "the organization name is not printed literally"
+        );
+        assert!(
+            flat.contains(HOSTILE_SERVICE),
+            "the service id is not printed literally"
+        );
+
+        let dir = store.path().join("attachments");
+        std::fs::create_dir_all(&dir).unwrap();
+        let o = Command::new("pdfdetach")
+            .arg("-saveall")
+            .arg("-o")
+            .arg(&dir)
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let attached = std::fs::read(dir.join("packet.json")).unwrap();
+        assert_eq!(
+            attached,
+            packet_bytes(&made.body),
+            "the attachment is the signed bytes"
+        );
+    }
+}
+
+#[test]
+fn a_pdf_requested_before_the_background_render_is_rendered_on_demand() {
+    let store = Store::new(Backend::Sqlite);
+    let s = Server::start(&store);
+    assert_eq!(
+        s.send(
+            "PUT",
+            "/organizations/acme/compliance-subscriptions/dora",
+            Auth::Basic("bob", "demo"),
+            b""
+        )
+        .status,
+        200
+    );
+    let made = s.send(
+        "POST",
+        "/organizations/acme/compliance-reports",
+        Auth::Basic("carol", "demo"),
+        br#"{"framework":"dora"}"#,
+    );
+    let id = made.json()["report_id"].as_str().unwrap().to_owned();
+    let pdf = s.get(
+        &format!("/organizations/acme/compliance-reports/{id}/pdf"),
+        Auth::Basic("carol", "demo"),
+    );
+    assert_eq!(pdf.status, 200);
+    assert!(pdf.body.starts_with(b"%PDF-"));
+    let list = s
+        .get(
+            "/organizations/acme/compliance-reports",
+            Auth::Basic("carol", "demo"),
+        )
+        .json();
+    assert_eq!(list["reports"][0]["pdf_available"], true);
+    let r = s.get(
+        "/organizations/acme/compliance-reports/r-none/pdf",
+        Auth::Basic("carol", "demo"),
+    );
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn a_broken_template_stops_the_server_at_start_with_its_line() {
+    let store = Store::new(Backend::Sqlite);
+    let dir = store.path().join("templates");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("packet.typ.j2"), "ok\nok\n{{ unclosed \n").unwrap();
+    let o = store
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .env("VOUCH_TEMPLATES_DIR", &dir)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("packet.typ.j2:3:"), "{err}");
+}
