@@ -426,3 +426,44 @@ fn two_servers_on_one_postgres_lose_and_duplicate_nothing() {
     let expected = base + 1 + 4 * per_thread * 4;
     assert_eq!(last, expected);
 }
+
+#[test]
+fn sigterm_lets_the_request_in_flight_finish() {
+    let store = Store::new(Backend::Sqlite);
+    let s = Server::start(&store);
+    let n = 20_000u64;
+    let batch = serde_json::to_vec(&big_batch("initech", n as usize)).unwrap();
+    let url = s.url("/admin/v1/records");
+    let pid = s.child.id();
+    let in_flight = std::thread::spawn(move || {
+        request("POST", &url, Auth::Bearer(ADMIN_TOKEN), Some(&batch), &[])
+    });
+    // Signal while the batch is being written.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+    let reply = in_flight.join().unwrap();
+    assert_eq!(
+        reply.status,
+        200,
+        "the request in flight was cut: {}",
+        reply.text()
+    );
+    let status = s.stop();
+    assert!(status.success(), "{status:?}");
+    let s = Server::start_with(
+        &store,
+        Options {
+            demo: false,
+            ..Options::default()
+        },
+    );
+    let doc = records(&s, "initech", "initech-owner", "pw-owner").json();
+    assert_eq!(
+        doc["audit_log"]["entry_count"].as_u64().unwrap(),
+        n + 1,
+        "the whole batch is stored"
+    );
+}
