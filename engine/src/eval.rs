@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::framework::{Check, Control, CountArgs, Selector};
+use crate::framework::{Check, Control, CountArgs, PluginArgs, Selector};
 use crate::time::{Period, Timestamp};
 
 /// The four statuses of a control.
@@ -76,6 +76,71 @@ pub struct ControlResult {
     /// Why the control is inconclusive or not applicable.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The plugins that took part in deciding the control.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<PluginInfo>,
+}
+
+/// A plugin as recorded in packets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+}
+
+/// Runs plugins for the engine. The engine builds the input and judges the
+/// output; the host only runs untrusted code in its sandbox (see `plugins/ABI.md`).
+pub trait PluginHost: Sync {
+    /// Runs plugin `name` on `input` (JSON); its output bytes, or why it failed
+    /// (trap, timeout, memory, oversize output...).
+    fn call(&self, name: &str, input: &[u8]) -> Result<Vec<u8>, String>;
+    /// The plugin's version and sha256, recorded in packets.
+    fn info(&self, name: &str) -> Option<PluginInfo>;
+}
+
+/// A host without plugins: every plugin check is inconclusive.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoPluginHost;
+
+impl PluginHost for NoPluginHost {
+    fn call(&self, name: &str, _: &[u8]) -> Result<Vec<u8>, String> {
+        Err(format!(
+            "plugin `{name}` cannot run: no plugin host is configured"
+        ))
+    }
+    fn info(&self, _: &str) -> Option<PluginInfo> {
+        None
+    }
+}
+
+/// What a plugin answers (ABI v1).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PluginAnswer {
+    status: PluginStatus,
+    #[serde(default)]
+    findings: Vec<PluginFinding>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum PluginStatus {
+    Pass,
+    Fail,
+    Inconclusive,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PluginFinding {
+    field: String,
+    #[serde(default)]
+    observed: Value,
+    expected: String,
 }
 
 /// What one check concluded on one resource.
@@ -83,6 +148,7 @@ pub struct ControlResult {
 struct Outcome {
     findings: Vec<Finding>,
     missing: Vec<String>,
+    plugins: Vec<PluginInfo>,
 }
 
 impl Outcome {
@@ -92,6 +158,11 @@ impl Outcome {
     fn absorb(&mut self, other: Outcome) {
         self.findings.extend(other.findings);
         self.missing.extend(other.missing);
+        for p in other.plugins {
+            if !self.plugins.contains(&p) {
+                self.plugins.push(p);
+            }
+        }
     }
 }
 
@@ -106,12 +177,28 @@ struct Target<'a> {
 
 struct Evaluator<'a> {
     period: &'a Period,
+    host: &'a dyn PluginHost,
+    control: &'a Control,
 }
 
 /// Evaluates one control against the records document (as a JSON value).
 pub fn evaluate_control(control: &Control, root: &Value, period: &Period) -> ControlResult {
-    let ev = Evaluator { period };
-    let (status, findings, notes) = ev.control(control, root);
+    evaluate_control_with(control, root, period, &NoPluginHost)
+}
+
+/// Evaluates one control, running its `plugin:` checks on `host`.
+pub fn evaluate_control_with(
+    control: &Control,
+    root: &Value,
+    period: &Period,
+    host: &dyn PluginHost,
+) -> ControlResult {
+    let ev = Evaluator {
+        period,
+        host,
+        control,
+    };
+    let (status, findings, notes, plugins) = ev.control(control, root);
     ControlResult {
         control_id: control.control_id.clone(),
         title: control.title.clone(),
@@ -125,11 +212,16 @@ pub fn evaluate_control(control: &Control, root: &Value, period: &Period) -> Con
         reference: control.reference.clone(),
         findings,
         notes,
+        plugins,
     }
 }
 
 impl Evaluator<'_> {
-    fn control(&self, control: &Control, root: &Value) -> (Status, Vec<Finding>, Vec<String>) {
+    fn control(
+        &self,
+        control: &Control,
+        root: &Value,
+    ) -> (Status, Vec<Finding>, Vec<String>, Vec<PluginInfo>) {
         let empty = BTreeMap::new();
         let mut total = Outcome::default();
         let id = root
@@ -151,6 +243,7 @@ impl Evaluator<'_> {
                 Status::NotApplicable,
                 vec![],
                 vec!["the records do not meet the control's `applies_if` conditions".into()],
+                vec![],
             );
         }
         match &control.scope {
@@ -171,6 +264,7 @@ impl Evaluator<'_> {
                                 "scope `{}` could not be evaluated: {e}",
                                 scope.each.as_str()
                             )],
+                            vec![],
                         )
                     }
                 };
@@ -179,6 +273,7 @@ impl Evaluator<'_> {
                         Status::Inconclusive,
                         vec![],
                         vec![format!("the records have no `{}`", scope.each.as_str())],
+                        vec![],
                     );
                 }
                 let items: Vec<&Value> = selected
@@ -222,17 +317,18 @@ impl Evaluator<'_> {
                             scope.each.as_str()
                         )
                     };
-                    return (Status::NotApplicable, vec![], vec![what]);
+                    return (Status::NotApplicable, vec![], vec![what], vec![]);
                 }
             }
         }
+        let plugins = std::mem::take(&mut total.plugins);
         if !total.findings.is_empty() {
-            (Status::Exception, total.findings, vec![])
+            (Status::Exception, total.findings, vec![], plugins)
         } else if !total.missing.is_empty() {
             total.missing.dedup();
-            (Status::Inconclusive, vec![], total.missing)
+            (Status::Inconclusive, vec![], total.missing, plugins)
         } else {
-            (Status::Attested, vec![], vec![])
+            (Status::Attested, vec![], vec![], plugins)
         }
     }
 
@@ -292,6 +388,7 @@ impl Evaluator<'_> {
                 })
             }
             Check::Count(a) => self.count(a, t),
+            Check::Plugin(a) => self.plugin(a, t),
             Check::AnyOf(alternatives) => {
                 let mut all = Outcome::default();
                 for alt in alternatives {
@@ -307,6 +404,7 @@ impl Evaluator<'_> {
                     Outcome {
                         findings: vec![],
                         missing: all.missing,
+                        plugins: all.plugins,
                     }
                 }
             }
@@ -351,6 +449,110 @@ impl Evaluator<'_> {
                 })
                 .collect(),
             missing: vec![],
+            plugins: vec![],
+        }
+    }
+
+    /// Runs a plugin on the target's evidence. Anything but a well-formed
+    /// answer (trap, timeout, memory, malformed output) is missing evidence:
+    /// the control is inconclusive, never attested, and nothing else fails.
+    fn plugin(&self, a: &PluginArgs, t: &Target<'_>) -> Outcome {
+        let info = self.host.info(&a.name);
+        let with_info = |mut o: Outcome| {
+            o.plugins.extend(info.clone());
+            o
+        };
+        let evidence = match &a.path {
+            None => t.value.clone(),
+            Some(sel) => match sel.select(t.value) {
+                Ok(v) if v.is_empty() => {
+                    return missing(format!(
+                        "no `{}` in the records for {}",
+                        sel.as_str(),
+                        t.label
+                    ))
+                }
+                Ok(v) if v.len() == 1 => v[0].value.clone(),
+                Ok(v) => Value::Array(v.into_iter().map(|s| s.value.clone()).collect()),
+                Err(e) => {
+                    return missing(format!(
+                        "`{}` could not be evaluated for {}: {e}",
+                        sel.as_str(),
+                        t.label
+                    ))
+                }
+            },
+        };
+        let input = serde_json::json!({
+            "abi_version": 1,
+            "control": {"control_id": self.control.control_id, "title": self.control.title},
+            "config": a.config,
+            "resource_id": t.id,
+            "evidence": evidence,
+            "period": {"start": self.period.start, "end": self.period.end},
+        });
+        let input = match serde_json::to_vec(&input) {
+            Ok(b) => b,
+            Err(e) => {
+                return with_info(missing(format!(
+                    "plugin `{}`: cannot encode its input: {e}",
+                    a.name
+                )))
+            }
+        };
+        let inconclusive = |why: String| {
+            with_info(missing(format!(
+                "plugin `{}` failed for {}: {why}",
+                a.name, t.label
+            )))
+        };
+        let raw = match self.host.call(&a.name, &input) {
+            Ok(raw) => raw,
+            Err(why) => return inconclusive(why),
+        };
+        // The answer is untrusted input like any other: NFC, no floats, no control characters.
+        let answer: PluginAnswer = match crate::records::parse_json_input(&raw)
+            .and_then(crate::records::from_clean_value)
+        {
+            Ok(a) => a,
+            Err(e) => return inconclusive(format!("malformed output: {e}")),
+        };
+        match answer.status {
+            PluginStatus::Pass => with_info(Outcome::default()),
+            PluginStatus::Inconclusive => inconclusive(
+                answer
+                    .note
+                    .unwrap_or_else(|| "the plugin could not decide".into()),
+            ),
+            PluginStatus::Fail => {
+                let mut findings: Vec<Finding> = answer
+                    .findings
+                    .into_iter()
+                    .map(|f| Finding {
+                        resource: t.id.clone(),
+                        field: f.field,
+                        observed: f.observed,
+                        expected: f.expected,
+                        context: t.context.clone(),
+                    })
+                    .collect();
+                if findings.is_empty() {
+                    findings.push(Finding {
+                        resource: t.id.clone(),
+                        field: String::new(),
+                        observed: Value::Null,
+                        expected: answer
+                            .note
+                            .unwrap_or_else(|| format!("what plugin `{}` checks", a.name)),
+                        context: t.context.clone(),
+                    });
+                }
+                with_info(Outcome {
+                    findings,
+                    missing: vec![],
+                    plugins: vec![],
+                })
+            }
         }
     }
 
@@ -436,6 +638,7 @@ fn missing(note: String) -> Outcome {
     Outcome {
         findings: vec![],
         missing: vec![note],
+        plugins: vec![],
     }
 }
 

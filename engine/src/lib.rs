@@ -34,8 +34,8 @@ pub mod signing;
 pub mod time;
 pub mod verify;
 
-pub use eval::{ControlResult, Finding, Status};
+pub use eval::{ControlResult, Finding, NoPluginHost, PluginHost, PluginInfo, Status};
 pub use framework::{Framework, FrameworkSet};
-pub use packet::{assemble, Packet};
+pub use packet::{assemble, assemble_with, Packet};
 pub use records::RecordsDocument;
 pub use time::{Period, Timestamp};

@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::eval::{evaluate_control, ControlResult};
+use crate::eval::{evaluate_control_with, ControlResult, NoPluginHost, PluginHost};
 use crate::framework::Framework;
 use crate::records::RecordsDocument;
 use crate::time::{Period, Timestamp};
@@ -71,6 +71,17 @@ pub fn assemble(
     generated_at: Timestamp,
     period: Option<Period>,
 ) -> Result<Packet, PacketError> {
+    assemble_with(framework, records, generated_at, period, &NoPluginHost)
+}
+
+/// Like [`assemble`], running `plugin:` checks on `host`.
+pub fn assemble_with(
+    framework: &Framework,
+    records: &RecordsDocument,
+    generated_at: Timestamp,
+    period: Option<Period>,
+    host: &dyn PluginHost,
+) -> Result<Packet, PacketError> {
     let period = period.unwrap_or_else(|| Period::month_ending_at(generated_at));
     if period.end > generated_at {
         return Err(PacketError::PeriodInFuture {
@@ -82,7 +93,7 @@ pub fn assemble(
     let controls = framework
         .controls
         .iter()
-        .map(|c| evaluate_control(c, &root, &period))
+        .map(|c| evaluate_control_with(c, &root, &period, host))
         .collect();
     Ok(Packet {
         schema_version: SCHEMA_VERSION.to_owned(),

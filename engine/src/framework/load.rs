@@ -69,6 +69,27 @@ impl fmt::Display for LoadError {
     }
 }
 
+/// What the loader knows of the plugins a framework may reference: the sha256
+/// of each available `.wasm` file, by plugin name.
+pub trait PluginCatalog {
+    fn sha256(&self, name: &str) -> Option<String>;
+    /// Where plugins come from, for messages (e.g. the plugins directory).
+    fn describe(&self) -> String;
+}
+
+/// No plugins available.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoPlugins;
+
+impl PluginCatalog for NoPlugins {
+    fn sha256(&self, _: &str) -> Option<String> {
+        None
+    }
+    fn describe(&self) -> String {
+        "no plugins directory (VOUCH_PLUGINS_DIR / --plugins-dir)".into()
+    }
+}
+
 /// The loaded frameworks, by identifier.
 #[derive(Debug, Clone, Default)]
 pub struct FrameworkSet {
@@ -81,10 +102,18 @@ impl FrameworkSet {
     pub fn from_sources<'a>(
         sources: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, LoadError> {
+        Self::from_sources_with(sources, &NoPlugins)
+    }
+
+    /// Like [`Self::from_sources`], checking `plugin:` references against `plugins`.
+    pub fn from_sources_with<'a>(
+        sources: impl IntoIterator<Item = (&'a str, &'a str)>,
+        plugins: &dyn PluginCatalog,
+    ) -> Result<Self, LoadError> {
         let mut frameworks = BTreeMap::new();
         let mut diagnostics = Vec::new();
         for (file, text) in sources {
-            match parse_framework(file, text) {
+            match parse_framework_with(file, text, plugins) {
                 Ok(fw) => {
                     if frameworks.contains_key(&fw.framework) {
                         diagnostics.push(Diagnostic {
@@ -172,6 +201,7 @@ const CONTROL_FIELDS: &str =
     "control_id, title, reference, assertion, evidence_refs, applies_if, scope, checks";
 
 struct Ctx<'a> {
+    plugins: &'a dyn PluginCatalog,
     file: &'a str,
     lines: Vec<&'a str>,
     index: PositionIndex,
@@ -285,13 +315,23 @@ fn strip_location(msg: &str) -> String {
     }
 }
 
-/// Parses and validates one framework file.
+/// Parses and validates one framework file (no plugins available).
 pub fn parse_framework(file: &str, text: &str) -> Result<Framework, Vec<Diagnostic>> {
+    parse_framework_with(file, text, &NoPlugins)
+}
+
+/// Parses and validates one framework file, checking `plugin:` references.
+pub fn parse_framework_with(
+    file: &str,
+    text: &str,
+    plugins: &dyn PluginCatalog,
+) -> Result<Framework, Vec<Diagnostic>> {
     let lines: Vec<&str> = text.lines().collect();
     let index = match PositionIndex::build(text) {
         Ok(index) => index,
         Err(e) => {
             let mut ctx = Ctx {
+                plugins,
                 file,
                 lines,
                 index: PositionIndex::default(),
@@ -312,6 +352,7 @@ pub fn parse_framework(file: &str, text: &str) -> Result<Framework, Vec<Diagnost
         }
     };
     let mut ctx = Ctx {
+        plugins,
         file,
         lines,
         index,
@@ -627,6 +668,40 @@ fn validate_check(ctx: &mut Ctx<'_>, base: &[Seg], check: &Check) {
                 _ => {}
             }
             validate_checks(ctx, &at("count", Some("where")), &a.filter);
+        }
+        Check::Plugin(a) => {
+            let name_path = at("plugin", Some("name"));
+            let sha_path = at("plugin", Some("sha256"));
+            if let Some(sel) = &a.path {
+                selector(ctx, &at("plugin", Some("path")), sel);
+            }
+            let valid_sha = a.sha256.len() == 64
+                && a.sha256
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
+            if !valid_sha {
+                ctx.value(
+                    &sha_path,
+                    format!("`{}` is not a lowercase hex SHA-256", a.sha256),
+                    Some("`vouch plugins check FILE.wasm` prints the sha256 to pin".into()),
+                );
+            }
+            match ctx.plugins.sha256(&a.name) {
+                None => {
+                    let from = ctx.plugins.describe();
+                    ctx.value(
+                        &name_path,
+                        format!("plugin `{}` is not available from {from}", a.name),
+                        Some(format!("put {}.wasm in the plugins directory (VOUCH_PLUGINS_DIR)", a.name)),
+                    );
+                }
+                Some(actual) if valid_sha && actual != a.sha256 => ctx.value(
+                    &sha_path,
+                    format!("plugin `{}` has sha256 {actual}, but the framework pins {}", a.name, a.sha256),
+                    Some("a changed plugin must be reviewed and pinned again: update sha256 to the new file's digest".into()),
+                ),
+                _ => {}
+            }
         }
         Check::AnyOf(alternatives) => {
             if alternatives.is_empty() {

@@ -14,7 +14,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use load::{parse_framework, Diagnostic, FrameworkSet, LoadError, BUILTIN};
+pub use load::{
+    parse_framework, parse_framework_with, Diagnostic, FrameworkSet, LoadError, NoPlugins,
+    PluginCatalog, BUILTIN,
+};
 pub use selector::{Age, Selected, Selector};
 
 /// One framework file, e.g. `frameworks/soc2.yaml`.
@@ -114,6 +117,9 @@ pub enum Check {
     Count(CountArgs),
     /// At least one of these checks holds.
     AnyOf(Vec<Check>),
+    /// A WebAssembly plugin decides (for what JSONPath cannot express); see
+    /// `plugins/ABI.md`. Its sha256 is pinned here and checked at load.
+    Plugin(PluginArgs),
 }
 
 /// The operators, as written in YAML.
@@ -128,6 +134,7 @@ pub const OPERATORS: &[&str] = &[
     "covers_period",
     "count",
     "any_of",
+    "plugin",
 ];
 
 // serde_yaml reads externally tagged enums only from `!tag` syntax once a value
@@ -162,6 +169,7 @@ impl<'de> Deserialize<'de> for Check {
                     "covers_period" => Check::CoversPeriod(map.next_value()?),
                     "count" => Check::Count(map.next_value()?),
                     "any_of" => Check::AnyOf(map.next_value()?),
+                    "plugin" => Check::Plugin(map.next_value()?),
                     other => return Err(A::Error::unknown_variant(other, OPERATORS)),
                 };
                 if let Some(extra) = map.next_key::<String>()? {
@@ -204,6 +212,22 @@ pub struct BoundArgs {
 pub struct AgeArgs {
     pub path: Selector,
     pub max_age: Age,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PluginArgs {
+    /// The plugin's file name without `.wasm`, in `VOUCH_PLUGINS_DIR`.
+    pub name: String,
+    /// Lowercase hex SHA-256 of the `.wasm` file (`vouch plugins check FILE` prints it).
+    pub sha256: String,
+    /// Handed to the plugin as `config`.
+    #[serde(default)]
+    pub config: Value,
+    /// The evidence handed to the plugin, relative to the resource (or the
+    /// document root without a scope) [default: the whole resource].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<Selector>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
