@@ -26,6 +26,8 @@ pub struct App {
     /// The legacy report's HMAC key; `None` answers 503.
     pub hmac_key: Option<Vec<u8>>,
     pub renderer: Arc<crate::pdf::Renderer>,
+    /// The plugins of `VOUCH_PLUGINS_DIR`, if any.
+    pub plugins: Option<Arc<crate::plugins::Plugins>>,
     /// Where clients reach this server: the keys URL printed on PDF covers.
     pub public_url: String,
     pub zones: Catalogue,
@@ -63,6 +65,7 @@ impl App {
         keys: crate::keys::KeySource,
         hmac_key: Option<Vec<u8>>,
         renderer: Arc<crate::pdf::Renderer>,
+        plugins: Option<Arc<crate::plugins::Plugins>>,
         public_url: String,
         clock: Clock,
     ) -> anyhow::Result<Arc<Self>> {
@@ -74,6 +77,7 @@ impl App {
             keys,
             hmac_key,
             renderer,
+            plugins,
             public_url,
             zones,
             frameworks,

@@ -10,7 +10,7 @@ use sha2::Sha256;
 use sqlx::Row;
 use vouch_engine::records::{from_clean_value, parse_json_input};
 use vouch_engine::signing::{body_from_parts, Signature};
-use vouch_engine::{assemble, Period, Timestamp};
+use vouch_engine::{assemble_with, Period, Timestamp};
 use warp::http::{HeaderValue, StatusCode};
 
 use crate::app::{App, Caller};
@@ -315,12 +315,24 @@ pub async fn generate(app: &App, req: &Request, org: &str) -> HandlerResult {
         }
     };
     let id = report_id();
+    let key_id = signer.key_id().to_owned();
     let outcome = async {
         let records = crate::snapshot::snapshot(&app.db, &app.zones, org, &period)
             .await?
             .ok_or_else(|| anyhow::anyhow!("organization {org} vanished"))?;
-        let packet = assemble(&framework, &records, now, Some(period))?;
-        let signed = signer.sign(packet)?;
+        // Evaluation (plugins included) runs off the async workers, so that a
+        // slow plugin never delays other requests.
+        let plugins = app.plugins.clone();
+        let framework = framework.clone();
+        let signed = tokio::task::spawn_blocking(move || {
+            let host: &dyn vouch_engine::PluginHost = match &plugins {
+                Some(p) => p.as_ref(),
+                None => &vouch_engine::NoPluginHost,
+            };
+            let packet = assemble_with(&framework, &records, now, Some(period), host)?;
+            anyhow::Ok(signer.sign(packet)?)
+        })
+        .await??;
         anyhow::Ok(signed)
     }
     .await;
@@ -337,7 +349,7 @@ pub async fn generate(app: &App, req: &Request, org: &str) -> HandlerResult {
                 &framework.framework,
                 &period,
                 now,
-                Some(signer.key_id()),
+                Some(&key_id),
                 "complete",
                 None,
                 Some((&canonical, &signature)),

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod metrics;
 pub mod offline;
 pub mod pdf;
+pub mod plugins;
 pub mod routes;
 pub mod serve;
 pub mod snapshot;

@@ -49,6 +49,9 @@ enum Command {
     /// Validate framework definitions.
     #[command(subcommand)]
     Frameworks(FrameworksCommand),
+    /// Validate WebAssembly check plugins.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -77,6 +80,15 @@ enum FrameworksCommand {
 struct FrameworksCheckArgs {
     /// Directory of `*.yaml` framework files [default: $VOUCH_FRAMEWORKS_DIR, else the built-in frameworks]
     dir: Option<PathBuf>,
+    /// Directory of the plugins (`NAME.wasm`) the frameworks reference.
+    #[arg(long, value_name = "DIR", env = "VOUCH_PLUGINS_DIR")]
+    plugins_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum PluginsCommand {
+    /// Check a plugin (exports, ABI version, imports) and print the sha256 to pin in framework YAML.
+    Check(offline::PluginsCheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -92,7 +104,10 @@ fn main() -> ExitCode {
         Command::Keys(KeysCommand::Retire(a)) => serve::keys_mark(a, false),
         Command::Keys(KeysCommand::Revoke(a)) => serve::keys_mark(a, true),
         Command::Keys(KeysCommand::List(a)) => serve::keys_list(a),
-        Command::Frameworks(FrameworksCommand::Check(a)) => offline::frameworks_check(a.dir),
+        Command::Frameworks(FrameworksCommand::Check(a)) => {
+            offline::frameworks_check(a.dir, a.plugins_dir)
+        }
+        Command::Plugins(PluginsCommand::Check(a)) => offline::plugins_check(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

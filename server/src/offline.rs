@@ -6,14 +6,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context};
 use clap::Args;
 use ed25519_dalek::SigningKey;
-use vouch_engine::framework::{FrameworkSet, LoadError};
+use vouch_engine::framework::{FrameworkSet, LoadError, NoPlugins, PluginCatalog};
 use vouch_engine::keys::{KeysDocument, PublishedKey};
 use vouch_engine::records::RecordsDocument;
 use vouch_engine::signing::{default_key_id, key_from_pem, key_to_pem, PacketSigner};
 use vouch_engine::verify::{verify_body, VerifyError};
-use vouch_engine::{assemble, Period, Timestamp};
+use vouch_engine::{assemble_with, Period, Timestamp};
 
 use crate::files::{read_capped, read_private, read_text, write_atomic};
+use crate::plugins::{Limits, Plugins};
 use crate::Failure;
 
 const MAX_RECORDS: u64 = 256 * 1024 * 1024;
@@ -32,6 +33,9 @@ pub struct GenerateArgs {
     /// Directory of framework YAML files [default: the built-in frameworks]
     #[arg(long, value_name = "DIR", env = "VOUCH_FRAMEWORKS_DIR")]
     frameworks_dir: Option<PathBuf>,
+    /// Directory of check plugins (`NAME.wasm`) the frameworks reference.
+    #[arg(long, value_name = "DIR", env = "VOUCH_PLUGINS_DIR")]
+    plugins_dir: Option<PathBuf>,
     /// Ed25519 signing key, PKCS#8 PEM (from `vouch keys generate`); must be mode 0600.
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
@@ -53,7 +57,8 @@ pub struct GenerateArgs {
 }
 
 pub fn generate(a: GenerateArgs) -> Result<(), Failure> {
-    let frameworks = load_frameworks(a.frameworks_dir.as_deref())?;
+    let plugins = load_plugins(a.plugins_dir.as_deref())?;
+    let frameworks = load_frameworks_with(a.frameworks_dir.as_deref(), plugins.as_deref())?;
     let framework = frameworks.get(&a.framework).ok_or_else(|| {
         Failure::input(anyhow!(
             "unknown framework `{}`; known: {}",
@@ -73,7 +78,11 @@ pub fn generate(a: GenerateArgs) -> Result<(), Failure> {
         (None, Some(end)) => Some(Period::month_ending_at(end)),
         _ => None,
     };
-    let packet = assemble(framework, &records, generated_at, period)?;
+    let host: &dyn vouch_engine::PluginHost = match &plugins {
+        Some(p) => p.as_ref(),
+        None => &vouch_engine::NoPluginHost,
+    };
+    let packet = assemble_with(framework, &records, generated_at, period, host)?;
     let signed = signer.sign(packet)?;
     let body = signed.body(None);
     match a.out {
@@ -217,9 +226,10 @@ pub fn keys_public(a: KeysPublicArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn frameworks_check(dir: Option<PathBuf>) -> Result<(), Failure> {
+pub fn frameworks_check(dir: Option<PathBuf>, plugins_dir: Option<PathBuf>) -> Result<(), Failure> {
     let dir = dir.or_else(|| std::env::var_os("VOUCH_FRAMEWORKS_DIR").map(PathBuf::from));
-    let set = match load_frameworks_result(dir.as_deref())? {
+    let plugins = load_plugins(plugins_dir.as_deref())?;
+    let set = match load_frameworks_result(dir.as_deref(), plugins.as_deref())? {
         Ok(set) => set,
         Err(e) => {
             let n = e.diagnostics.len();
@@ -245,13 +255,36 @@ pub fn frameworks_check(dir: Option<PathBuf>) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Loads the plugins of `dir` (every `*.wasm`), if a directory is given.
+pub fn load_plugins(dir: Option<&Path>) -> Result<Option<std::sync::Arc<Plugins>>, Failure> {
+    let Some(dir) = dir else { return Ok(None) };
+    let plugins = Plugins::load_dir(dir, Limits::default())
+        .map_err(|e| Failure::input(anyhow!("the plugins have problems:\n{e}")))?;
+    Ok(Some(std::sync::Arc::new(plugins)))
+}
+
 /// Loads the frameworks of `dir` (every `*.yaml`/`*.yml`), or the built-in ones.
 pub fn load_frameworks(dir: Option<&Path>) -> Result<FrameworkSet, Failure> {
-    load_frameworks_result(dir)?
+    load_frameworks_with(dir, None)
+}
+
+/// Loads frameworks, checking their `plugin:` references against `plugins`.
+pub fn load_frameworks_with(
+    dir: Option<&Path>,
+    plugins: Option<&Plugins>,
+) -> Result<FrameworkSet, Failure> {
+    load_frameworks_result(dir, plugins)?
         .map_err(|e| Failure::input(anyhow!("the framework files have problems:\n{e}")))
 }
 
-fn load_frameworks_result(dir: Option<&Path>) -> Result<Result<FrameworkSet, LoadError>, Failure> {
+fn load_frameworks_result(
+    dir: Option<&Path>,
+    plugins: Option<&Plugins>,
+) -> Result<Result<FrameworkSet, LoadError>, Failure> {
+    let catalog: &dyn PluginCatalog = match plugins {
+        Some(p) => p,
+        None => &NoPlugins,
+    };
     let Some(dir) = dir else {
         return Ok(FrameworkSet::builtin());
     };
@@ -271,7 +304,38 @@ fn load_frameworks_result(dir: Option<&Path>) -> Result<Result<FrameworkSet, Loa
     for p in &paths {
         texts.push((p.display().to_string(), read_text(p, MAX_FRAMEWORK)?));
     }
-    Ok(FrameworkSet::from_sources(
+    Ok(FrameworkSet::from_sources_with(
         texts.iter().map(|(f, t)| (f.as_str(), t.as_str())),
+        catalog,
     ))
+}
+
+#[derive(Args, Debug)]
+pub struct PluginsCheckArgs {
+    /// A plugin module (`NAME.wasm`).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+}
+
+/// `vouch plugins check FILE`: validates a plugin and prints what to pin.
+pub fn plugins_check(a: PluginsCheckArgs) -> Result<(), Failure> {
+    let bytes = read_capped(&a.file, 64 * 1024 * 1024)?;
+    let name = a
+        .file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut plugins = Plugins::new(Limits::default()).map_err(Failure::input)?;
+    let info = plugins.add(&name, &bytes).map_err(|e| {
+        Failure::negative(anyhow!("{} is not a usable plugin: {e}", a.file.display()))
+    })?;
+    println!(
+        "ok {} {} (ABI v{})",
+        info.name,
+        info.version,
+        crate::plugins::ABI_VERSION
+    );
+    println!("sha256: {}", info.sha256);
+    println!("\nreference it from a framework check as:\n  - plugin: {{ name: {}, sha256: \"{}\", config: {{}} }}", info.name, info.sha256);
+    Ok(())
 }

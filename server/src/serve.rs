@@ -77,6 +77,9 @@ pub struct ServeArgs {
     /// Framework YAML directory [default: the built-in frameworks]
     #[arg(long, value_name = "DIR", env = "VOUCH_FRAMEWORKS_DIR")]
     frameworks_dir: Option<PathBuf>,
+    /// Directory of check plugins (`NAME.wasm`) that frameworks reference.
+    #[arg(long, value_name = "DIR", env = "VOUCH_PLUGINS_DIR")]
+    plugins_dir: Option<PathBuf>,
     /// Directory with a replacement `packet.typ.j2` [default: the built-in template]
     #[arg(long, value_name = "DIR", env = "VOUCH_TEMPLATES_DIR")]
     templates_dir: Option<PathBuf>,
@@ -123,8 +126,13 @@ async fn run(mut args: ServeArgs) -> Result<()> {
     let clock = system_clock();
     let db = args.store.open().await?;
     let zones = Catalogue::builtin()?;
+    let plugins = crate::offline::load_plugins(args.plugins_dir.as_deref()).map_err(|f| f.error)?;
     let frameworks =
-        crate::offline::load_frameworks(args.frameworks_dir.as_deref()).map_err(|f| f.error)?;
+        crate::offline::load_frameworks_with(args.frameworks_dir.as_deref(), plugins.as_deref())
+            .map_err(|f| f.error)?;
+    if let Some(p) = &plugins {
+        tracing::info!(plugins = ?p.names(), "plugins loaded");
+    }
     if args.demo {
         std::fs::create_dir_all(&args.store.data_dir)?;
         let secrets = crate::demo::dev_secrets(&args.store.data_dir, clock())?;
@@ -189,6 +197,7 @@ async fn run(mut args: ServeArgs) -> Result<()> {
         keys,
         hmac_key,
         renderer,
+        plugins,
         public_url,
         clock,
     )?;

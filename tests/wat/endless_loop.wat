@@ -1,0 +1,18 @@
+;; A hostile or broken plugin for the host tests (ABI v1 skeleton).
+(module
+  (memory (export "memory") 1)
+  (data (i32.const 16) "{\"name\":\"fixture\",\"version\":\"0.0.1\"}")
+  (global $bump (mut i32) (i32.const 4096))
+  (func (export "vouch_abi_version") (result i32) (i32.const 1))
+  (func (export "vouch_describe") (result i64)
+    (i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const 36)))
+  (func (export "vouch_alloc") (param $len i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $bump))
+    (global.set $bump (i32.add (global.get $bump) (local.get $len)))
+    (local.get $p))
+  (func $check (param $ptr i32) (param $len i32) (result i64)
+    (loop $forever (br $forever))
+    (i64.const 0))
+  (export "vouch_check" (func $check))
+)
