@@ -26,6 +26,8 @@ pub struct App {
     /// The legacy report's HMAC key; `None` answers 503.
     pub hmac_key: Option<Vec<u8>>,
     pub renderer: Arc<crate::pdf::Renderer>,
+    /// The key of the dashboard's CSRF tokens.
+    pub csrf_key: Vec<u8>,
     /// The plugins of `VOUCH_PLUGINS_DIR`, if any.
     pub plugins: Option<Arc<crate::plugins::Plugins>>,
     /// Where clients reach this server: the keys URL printed on PDF covers.
@@ -66,6 +68,7 @@ impl App {
         hmac_key: Option<Vec<u8>>,
         renderer: Arc<crate::pdf::Renderer>,
         plugins: Option<Arc<crate::plugins::Plugins>>,
+        csrf_key: Vec<u8>,
         public_url: String,
         clock: Clock,
     ) -> anyhow::Result<Arc<Self>> {
@@ -78,6 +81,7 @@ impl App {
             hmac_key,
             renderer,
             plugins,
+            csrf_key,
             public_url,
             zones,
             frameworks,

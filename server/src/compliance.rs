@@ -98,6 +98,7 @@ async fn one_subscription(app: &App, org: &str, framework: &str) -> HandlerResul
 
 pub async fn subscribe(app: &App, req: &Request, org: &str, framework: &str) -> HandlerResult {
     let caller = app.authorize(req, org, Role::Admin).await?;
+    crate::ui::check_csrf(app, req, &caller)?;
     framework_or_404(app, framework)?;
     let now = app.now();
     let _turn = app.db.write_turn().await;
@@ -133,6 +134,7 @@ pub async fn subscribe(app: &App, req: &Request, org: &str, framework: &str) -> 
 
 pub async fn unsubscribe(app: &App, req: &Request, org: &str, framework: &str) -> HandlerResult {
     let caller = app.authorize(req, org, Role::Admin).await?;
+    crate::ui::check_csrf(app, req, &caller)?;
     framework_or_404(app, framework)?;
     let now = app.now();
     let _turn = app.db.write_turn().await;
@@ -247,6 +249,7 @@ async fn replay(
 
 pub async fn generate(app: &App, req: &Request, org: &str) -> HandlerResult {
     let caller = app.authorize(req, org, Role::Member).await?;
+    crate::ui::check_csrf(app, req, &caller)?;
     let value = parse_json_input(&req.body)
         .map_err(|e| ApiError::bad_request("bad_body", e.to_string()))?;
     if !value.is_object() {

@@ -19,6 +19,7 @@ pub mod plugins;
 pub mod routes;
 pub mod serve;
 pub mod snapshot;
+pub mod ui;
 pub mod zones;
 
 /// The OpenAPI 3.1 document of the HTTP API, served at `/openapi.json`.

@@ -76,6 +76,14 @@ pub async fn dispatch(app: &App, req: &Request) -> HandlerResult {
             allow(m, &[Method::GET])?;
             compliance::legacy_report(app, req, org).await
         }
+        ["ui", "organizations", org, "compliance"] => {
+            allow(m, &[Method::GET])?;
+            crate::ui::page(app, req, org).await
+        }
+        ["ui", "static", file] => {
+            allow(m, &[Method::GET])?;
+            crate::ui::asset(file)
+        }
         ["openapi.json"] => {
             allow(m, &[Method::GET])?;
             Ok(json_bytes(

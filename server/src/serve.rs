@@ -198,6 +198,7 @@ async fn run(mut args: ServeArgs) -> Result<()> {
         hmac_key,
         renderer,
         plugins,
+        crate::ui::csrf_key(&db).await?,
         public_url,
         clock,
     )?;

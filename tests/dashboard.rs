@@ -1,0 +1,239 @@
+//! The Compliance tab in headless Chromium (Debian's chromium + chromedriver):
+//! an admin subscribes, generates a packet, sees it verified in the browser,
+//! downloads its JSON and PDF; a member finds subscribing unavailable; a
+//! state-changing request without the page's protection is refused.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use serde_json::json;
+use support::webdriver::{available, Driver};
+use support::*;
+
+fn page_url(s: &Server, user: &str) -> String {
+    format!(
+        "http://{user}:demo@{}/ui/organizations/acme/compliance",
+        s.addr
+    )
+}
+
+/// Fetches a link of the page (with the browser's credentials) and reports
+/// its status, content type and first bytes.
+const FETCH_LINK: &str = r#"
+const done = arguments[arguments.length - 1];
+const a = document.querySelector(arguments[0]);
+fetch(new URL(a.getAttribute("href"), location.origin)).then(async (r) => {
+  const bytes = new Uint8Array(await r.arrayBuffer());
+  done({status: r.status, type: r.headers.get("content-type"), head: new TextDecoder().decode(bytes.slice(0, 12)), size: bytes.length});
+}).catch((e) => done({error: String(e)}));
+"#;
+
+#[test]
+fn the_compliance_tab_in_a_real_browser() {
+    if !available() {
+        return;
+    }
+    let store = Store::new(Backend::Sqlite);
+    let s = Server::start(&store);
+    let driver = Driver::start();
+
+    // An admin.
+    let admin = driver.session(&store.path().join("profile-bob"));
+    admin.goto(&page_url(&s, "bob"));
+    admin.wait_for(
+        "the subscriptions",
+        "return document.querySelectorAll('#subscriptions tbody tr').length === 4",
+    );
+    assert_eq!(
+        admin.js("return document.title", json!([])),
+        "Compliance · Acme Engineering"
+    );
+    admin.click("tr[data-framework='gdpr_ropa'] button");
+    admin.wait_for(
+        "the subscription",
+        "const r = document.querySelector(\"tr[data-framework='gdpr_ropa']\"); return r && r.innerText.includes('Subscribed') && !r.innerText.includes('Not subscribed')",
+    );
+    admin.wait_for(
+        "the framework choice",
+        "return document.querySelector('#framework option[value=gdpr_ropa]') !== null",
+    );
+    admin.click("#framework option[value='gdpr_ropa']");
+    admin.click("#generate-button");
+    admin.wait_for(
+        "the packet",
+        "return document.querySelectorAll('#packets tbody tr[data-report]').length === 1",
+    );
+    let verdict = admin.wait_for(
+        "the browser's verdict",
+        "const c = document.querySelector('#packets tbody tr[data-report] .verdict'); return c && c.innerText.trim()",
+    );
+    let verdict = verdict.as_str().unwrap().to_owned();
+    assert!(
+        verdict.starts_with("Verified (key-"),
+        "the browser did not verify the packet: {verdict}"
+    );
+    let json_link =
+        admin.js_async(&FETCH_LINK.replace("arguments[0]", "'#packets a[data-kind=json]'"));
+    assert_eq!(json_link["status"], 200, "{json_link}");
+    assert!(
+        json_link["head"]
+            .as_str()
+            .unwrap()
+            .starts_with("{\"report_id\""),
+        "{json_link}"
+    );
+    admin.wait_for(
+        "the PDF link",
+        "return document.querySelector('#packets a[data-kind=pdf]') !== null",
+    );
+    let pdf_link =
+        admin.js_async(&FETCH_LINK.replace("arguments[0]", "'#packets a[data-kind=pdf]'"));
+    assert_eq!(pdf_link["status"], 200, "{pdf_link}");
+    assert_eq!(pdf_link["type"], "application/pdf");
+    assert!(pdf_link["head"].as_str().unwrap().starts_with("%PDF-"));
+    admin.wait_for(
+        "the posture",
+        "return document.querySelectorAll('#posture tbody tr').length === 3",
+    );
+
+    // A state-changing request without the page's token: refused.
+    let forged = admin.js_async(
+        "const done = arguments[arguments.length - 1];\
+         fetch(new URL('/organizations/acme/compliance-subscriptions/dora', location.origin), {method: 'PUT'})\
+           .then(async (r) => done({status: r.status, body: await r.text()}));",
+    );
+    assert_eq!(forged["status"], 403, "{forged}");
+    assert!(forged["body"].as_str().unwrap().contains("X-Vouch-CSRF"));
+    let subs = s
+        .get(
+            "/organizations/acme/compliance-subscriptions",
+            Auth::Basic("bob", "demo"),
+        )
+        .json();
+    assert!(
+        subs["subscriptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["framework"] == "dora" && x["enabled"] == false),
+        "the forged request changed nothing"
+    );
+    let shot = admin.screenshot();
+    assert!(shot.starts_with(b"\x89PNG"));
+    std::fs::write(store.path().join("dashboard-admin.png"), &shot).unwrap();
+    if let Some(dir) = std::env::var_os("VOUCH_SCREENSHOT_DIR") {
+        std::fs::write(std::path::Path::new(&dir).join("dashboard.png"), &shot).unwrap();
+    }
+
+    // A member: subscribing is unavailable, with the reason.
+    let member = driver.session(&store.path().join("profile-carol"));
+    member.goto(&page_url(&s, "carol"));
+    member.wait_for(
+        "the subscriptions",
+        "return document.querySelectorAll('#subscriptions tbody tr').length === 4",
+    );
+    let disabled = member.js("return Array.from(document.querySelectorAll('#subscriptions button')).every(b => b.disabled)", json!([]));
+    assert_eq!(disabled, true, "a member can press subscribe");
+    let hint = member.js(
+        "return document.getElementById('subs-readonly').innerText",
+        json!([]),
+    );
+    assert!(
+        hint.as_str().unwrap().contains("Only owners and admins"),
+        "{hint}"
+    );
+    // The member still generates (any member may) and sees the admin's packet verified.
+    member.wait_for(
+        "the packets",
+        "return document.querySelectorAll('#packets tbody tr[data-report]').length === 1",
+    );
+}
+
+#[test]
+fn the_page_is_protected() {
+    let store = Store::new(Backend::Sqlite);
+    let s = Server::start(&store);
+    let r = s.get("/ui/organizations/acme/compliance", Auth::None);
+    assert_eq!(r.status, 401);
+    assert!(
+        r.header("www-authenticate").unwrap().starts_with("Basic"),
+        "the browser must prompt"
+    );
+    assert_eq!(
+        s.get(
+            "/ui/organizations/acme/compliance",
+            Auth::Basic("dave", "demo")
+        )
+        .status,
+        404
+    );
+    let r = s.get(
+        "/ui/organizations/acme/compliance",
+        Auth::Basic("carol", "demo"),
+    );
+    assert_eq!(r.status, 200);
+    let csp = r.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    let html = r.text();
+    assert!(
+        !html.contains("<script>") && !html.contains("onclick"),
+        "no inline script"
+    );
+    assert_eq!(s.get("/ui/static/dashboard.js", Auth::None).status, 200);
+    assert_eq!(s.get("/ui/static/../../etc/passwd", Auth::None).status, 404);
+    // Cross-site requests that change state: refused; API clients: unaffected.
+    let put = |headers: &[(&str, &str)]| {
+        request(
+            "PUT",
+            &s.url("/organizations/acme/compliance-subscriptions/soc2"),
+            Auth::Basic("bob", "demo"),
+            Some(b""),
+            headers,
+        )
+        .status
+    };
+    assert_eq!(put(&[("origin", "https://evil.example")]), 403);
+    assert_eq!(put(&[("sec-fetch-site", "cross-site")]), 403);
+    assert_eq!(
+        put(&[
+            ("origin", "https://evil.example"),
+            ("x-vouch-csrf", "forged")
+        ]),
+        403
+    );
+    assert_eq!(put(&[]), 200, "curl and scripts send no browser marks");
+    let html = s
+        .get(
+            "/ui/organizations/acme/compliance",
+            Auth::Basic("bob", "demo"),
+        )
+        .text();
+    let token = html
+        .split("name=\"vouch-csrf\" content=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        put(&[("origin", &s.url("")), ("x-vouch-csrf", &token)]),
+        200,
+        "the page's own token works"
+    );
+    // A hostile organization name is escaped.
+    let batch = json!({"organizations": [{"id": "evil", "name": "<script>alert(1)</script>", "billing_email": "e@example.com"}],
+        "users": [{"username": "eve", "password": "demo"}], "memberships": [{"organization_id": "evil", "username": "eve", "role": "owner"}]});
+    assert_eq!(s.admin(&batch).status, 200);
+    let html = s
+        .get(
+            "/ui/organizations/evil/compliance",
+            Auth::Basic("eve", "demo"),
+        )
+        .text();
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;") && !html.contains("<script>alert(1)"));
+}
