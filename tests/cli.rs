@@ -3,7 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
+
+mod support;
 use std::process::{Command, Output};
+use support::python_with_cryptography;
 
 fn vouch(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vouch"))
@@ -95,21 +98,6 @@ fn generate_then_verify() {
         "{}",
         stdout(&o)
     );
-}
-
-fn python_with_cryptography() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import cryptography"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must provide python3 with cryptography"
-        );
-        eprintln!("SKIPPED: python3 with `cryptography` is not installed; .ci/run installs it");
-    }
-    ok
 }
 
 #[test]

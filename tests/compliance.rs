@@ -131,21 +131,6 @@ fn generate(s: &Server, org: &str, user: &str, pass: &str, body: &Value) -> Repl
     )
 }
 
-fn python_with_cryptography() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import cryptography"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must provide python3 with cryptography"
-        );
-        eprintln!("SKIPPED: python3 with `cryptography` is not installed; .ci/run installs it");
-    }
-    ok
-}
-
 fn repo(rel: &str) -> String {
     format!("{}/../{rel}", env!("CARGO_MANIFEST_DIR"))
 }

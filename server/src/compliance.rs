@@ -97,71 +97,64 @@ async fn one_subscription(app: &App, org: &str, framework: &str) -> HandlerResul
 }
 
 pub async fn subscribe(app: &App, req: &Request, org: &str, framework: &str) -> HandlerResult {
-    let caller = app.authorize(req, org, Role::Admin).await?;
-    crate::ui::check_csrf(app, req, &caller)?;
-    framework_or_404(app, framework)?;
-    let now = app.now();
-    let _turn = app.db.write_turn().await;
-    let mut tx = app.db.pool.begin().await?;
-    // Idempotent: an active subscription is left as it is; a cancelled one is reinstated.
-    let changed = sqlx::query(
-        "INSERT INTO subscriptions (organization_id, framework, subscribed_at, cancelled_at) VALUES ($1, $2, $3, NULL) \
-         ON CONFLICT (organization_id, framework) DO UPDATE SET subscribed_at = excluded.subscribed_at, cancelled_at = NULL \
-         WHERE subscriptions.cancelled_at IS NOT NULL",
-    )
-    .bind(org)
-    .bind(framework)
-    .bind(now.unix_seconds())
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if changed > 0 {
-        crate::audit::append_tx(
-            &mut tx,
-            Some(org),
-            now,
-            &caller.username,
-            "subscription.subscribe",
-            framework,
-            req.remote_ip().as_deref(),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    drop(_turn);
-    one_subscription(app, org, framework).await
+    set_subscription(app, req, org, framework, true).await
 }
 
 pub async fn unsubscribe(app: &App, req: &Request, org: &str, framework: &str) -> HandlerResult {
+    set_subscription(app, req, org, framework, false).await
+}
+
+/// Subscribes (idempotent; a cancelled subscription is reinstated) or cancels;
+/// an actual change is recorded in the audit log in the same transaction.
+async fn set_subscription(
+    app: &App,
+    req: &Request,
+    org: &str,
+    framework: &str,
+    subscribe: bool,
+) -> HandlerResult {
     let caller = app.authorize(req, org, Role::Admin).await?;
     crate::ui::check_csrf(app, req, &caller)?;
     framework_or_404(app, framework)?;
     let now = app.now();
-    let _turn = app.db.write_turn().await;
-    let mut tx = app.db.pool.begin().await?;
-    let changed = sqlx::query(
-        "UPDATE subscriptions SET cancelled_at = $1 WHERE organization_id = $2 AND framework = $3 AND cancelled_at IS NULL",
-    )
-    .bind(now.unix_seconds())
-    .bind(org)
-    .bind(framework)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if changed > 0 {
-        crate::audit::append_tx(
-            &mut tx,
-            Some(org),
-            now,
-            &caller.username,
-            "subscription.cancel",
-            framework,
-            req.remote_ip().as_deref(),
+    let (sql, action) = if subscribe {
+        (
+            "INSERT INTO subscriptions (organization_id, framework, subscribed_at, cancelled_at) VALUES ($1, $2, $3, NULL) \
+             ON CONFLICT (organization_id, framework) DO UPDATE SET subscribed_at = excluded.subscribed_at, cancelled_at = NULL \
+             WHERE subscriptions.cancelled_at IS NOT NULL",
+            "subscription.subscribe",
         )
-        .await?;
+    } else {
+        (
+            "UPDATE subscriptions SET cancelled_at = $3 WHERE organization_id = $1 AND framework = $2 AND cancelled_at IS NULL",
+            "subscription.cancel",
+        )
+    };
+    {
+        let _turn = app.db.write_turn().await;
+        let mut tx = app.db.pool.begin().await?;
+        let changed = sqlx::query(sql)
+            .bind(org)
+            .bind(framework)
+            .bind(now.unix_seconds())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if changed > 0 {
+            let remote = req.remote_ip();
+            crate::audit::append_tx(
+                &mut tx,
+                Some(org),
+                now,
+                &caller.username,
+                action,
+                framework,
+                remote.as_deref(),
+            )
+            .await?;
+        }
+        tx.commit().await?;
     }
-    tx.commit().await?;
-    drop(_turn);
     one_subscription(app, org, framework).await
 }
 

@@ -12,6 +12,23 @@ use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_vouch");
 
+/// Whether python3 with `cryptography` (for the seed snippets) is here; under
+/// CI it must be.
+pub fn python_with_cryptography() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import cryptography"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide python3 with cryptography"
+        );
+        eprintln!("SKIPPED: python3 with `cryptography` is not installed; .ci/run installs it");
+    }
+    ok
+}
+
 /// The PostgreSQL server for tests, from `VOUCH_TEST_POSTGRES_URL` (set by `.ci/run`).
 pub fn postgres_url() -> Option<String> {
     std::env::var("VOUCH_TEST_POSTGRES_URL")
