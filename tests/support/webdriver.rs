@@ -75,7 +75,7 @@ fn call(method: &str, url: &str, body: Option<Value>) -> Value {
 impl Driver {
     pub fn start() -> Driver {
         let port = free_port();
-        let child = Command::new("chromedriver")
+        let mut child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -89,6 +89,8 @@ impl Driver {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("chromedriver did not start");
     }
 
