@@ -328,7 +328,7 @@ fn the_server_answers_promptly_while_a_plugin_loops_forever() {
         "the generation ended too fast to measure ({probes} probes)"
     );
     assert!(
-        slowest < Duration::from_millis(250),
+        slowest < Duration::from_millis(500),
         "/healthz took {slowest:?} while the plugin looped"
     );
     for c in r.json()["packet"]["controls"].as_array().unwrap() {
