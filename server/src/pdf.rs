@@ -178,21 +178,16 @@ impl Renderer {
         Ok(Renderer { env, file })
     }
 
-    /// The typst source of a packet (exposed for tests and debugging).
-    pub fn source(
+    /// The typst source of a packet, from the template.
+    fn source(
         &self,
+        packet: Value,
+        generated: chrono::DateTime<chrono::FixedOffset>,
         report_id: &str,
-        canonical: &[u8],
         signature: &Signature,
         framework_name: &str,
         keys_url: &str,
     ) -> Result<String, RenderError> {
-        let packet: Value = serde_json::from_slice(canonical)
-            .map_err(|e| RenderError::Other(format!("packet: {e}")))?;
-        let generated = packet["generated_at"]
-            .as_str()
-            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-            .ok_or_else(|| RenderError::Other("packet has no generated_at".into()))?;
         use chrono::{Datelike, Timelike};
         let mut counts = json!({"total": 0, "attested": 0, "exception": 0, "not_applicable": 0, "inconclusive": 0});
         for c in packet["controls"].as_array().into_iter().flatten() {
@@ -230,25 +225,18 @@ impl Renderer {
         framework_name: &str,
         keys_url: &str,
     ) -> Result<Vec<u8>, RenderError> {
-        let source = self.source(report_id, canonical, signature, framework_name, keys_url)?;
-        let packet: Value = serde_json::from_slice(canonical)
-            .map_err(|e| RenderError::Other(format!("packet: {e}")))?;
-        let generated = packet["generated_at"]
-            .as_str()
-            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
         use chrono::{Datelike, Timelike};
-        let today = generated
-            .and_then(|g| {
-                Datetime::from_ymd_hms(
-                    g.year(),
-                    g.month() as u8,
-                    g.day() as u8,
-                    g.hour() as u8,
-                    g.minute() as u8,
-                    g.second() as u8,
-                )
-            })
-            .ok_or_else(|| RenderError::Other("packet has no generated_at".into()))?;
+        let (packet, g) = parse_packet(canonical)?;
+        let today = Datetime::from_ymd_hms(
+            g.year(),
+            g.month() as u8,
+            g.day() as u8,
+            g.hour() as u8,
+            g.minute() as u8,
+            g.second() as u8,
+        )
+        .ok_or_else(|| RenderError::Other("packet has no generated_at".into()))?;
+        let source = self.source(packet, g, report_id, signature, framework_name, keys_url)?;
         let other = |e: anyhow::Error| RenderError::Other(e.to_string());
         let main_id = file_id("/main.typ").map_err(other)?;
         let sig_bytes =
@@ -298,6 +286,19 @@ impl Renderer {
                 .unwrap_or_default(),
         })
     }
+}
+
+/// The packet as JSON and its generated_at.
+fn parse_packet(
+    canonical: &[u8],
+) -> Result<(Value, chrono::DateTime<chrono::FixedOffset>), RenderError> {
+    let packet: Value = serde_json::from_slice(canonical)
+        .map_err(|e| RenderError::Other(format!("packet: {e}")))?;
+    let generated = packet["generated_at"]
+        .as_str()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .ok_or_else(|| RenderError::Other("packet has no generated_at".into()))?;
+    Ok((packet, generated))
 }
 
 /// The attachments of a PDF rendition: (canonical packet bytes, signature object).
