@@ -379,9 +379,14 @@ pub async fn generate(app: &App, req: &Request, org: &str) -> HandlerResult {
             if let Some(app) = app.me.upgrade() {
                 // The PDF renders in the background; a failure there never
                 // touches the packet or its status.
-                let (org, id) = (org.to_owned(), id.clone());
+                let report = StoredReport {
+                    canonical: canonical.clone(),
+                    signature: signed.signature.clone(),
+                    framework: framework.framework.clone(),
+                };
+                let id = id.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = render_and_store(&app, &org, &id).await {
+                    if let Err(e) = render_and_store(&app, &id, report).await {
                         tracing::warn!(report_id = %id, error = %e.message, "background PDF rendering failed");
                     }
                 });
@@ -587,27 +592,8 @@ pub async fn list_reports(app: &App, req: &Request, org: &str) -> HandlerResult 
 
 pub async fn download(app: &App, req: &Request, org: &str, report: &str) -> HandlerResult {
     let caller = app.authorize(req, org, Role::Member).await?;
-    let row = sqlx::query("SELECT status, canonical, signature, failure_reason FROM reports WHERE organization_id = $1 AND report_id = $2")
-        .bind(org)
-        .bind(report)
-        .fetch_optional(&app.db.pool)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let status: String = row.try_get("status")?;
-    if status != "complete" {
-        let reason: Option<String> = row.try_get("failure_reason")?;
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "report_failed",
-            format!(
-                "this report failed and holds no packet: {}",
-                reason.unwrap_or_default()
-            ),
-        ));
-    }
-    let canonical: String = row.try_get("canonical")?;
-    let signature: String = row.try_get("signature")?;
-    let body = stored_body(report, &canonical, &signature)?;
+    let r = complete_report(app, org, report).await?;
+    let body = body_from_parts(Some(report), r.canonical.as_bytes(), &r.signature);
     crate::audit::append(
         &app.db,
         Some(org),
@@ -798,13 +784,16 @@ fn legacy_report_bytes(report: &LegacyReport<'_>) -> Result<Vec<u8>, ApiError> {
 // ---------------------------------------------------------------------------
 // PDF rendition
 
-struct Renderable {
+/// A complete report: the signed packet's canonical bytes and signature.
+struct StoredReport {
     canonical: String,
     signature: Signature,
     framework: String,
 }
 
-async fn renderable(app: &App, org: &str, report: &str) -> Result<Renderable, ApiError> {
+/// The complete report `report` of `org`; 404 when there is none (or it is
+/// another organization's), 409 when it failed and holds no packet.
+async fn complete_report(app: &App, org: &str, report: &str) -> Result<StoredReport, ApiError> {
     let row = sqlx::query("SELECT status, framework, canonical, signature, failure_reason FROM reports WHERE organization_id = $1 AND report_id = $2")
         .bind(org)
         .bind(report)
@@ -824,7 +813,7 @@ async fn renderable(app: &App, org: &str, report: &str) -> Result<Renderable, Ap
         ));
     }
     let signature: String = row.try_get("signature")?;
-    Ok(Renderable {
+    Ok(StoredReport {
         canonical: row.try_get("canonical")?,
         signature: serde_json::from_str(&signature).map_err(ApiError::internal)?,
         framework: row.try_get("framework")?,
@@ -832,8 +821,7 @@ async fn renderable(app: &App, org: &str, report: &str) -> Result<Renderable, Ap
 }
 
 /// Renders and stores the PDF of a report; the packet and its status are never touched.
-pub async fn render_and_store(app: &App, org: &str, report: &str) -> Result<Vec<u8>, ApiError> {
-    let r = renderable(app, org, report).await?;
+async fn render_and_store(app: &App, report: &str, r: StoredReport) -> Result<Vec<u8>, ApiError> {
     let framework_name = app
         .frameworks
         .get(&r.framework)
@@ -874,7 +862,7 @@ pub async fn render_and_store(app: &App, org: &str, report: &str) -> Result<Vec<
 pub async fn download_pdf(app: &App, req: &Request, org: &str, report: &str) -> HandlerResult {
     let caller = app.authorize(req, org, Role::Member).await?;
     // A report of another organization is not found, rendered or not.
-    renderable(app, org, report).await?;
+    let r = complete_report(app, org, report).await?;
     let stored: Option<(String,)> =
         sqlx::query_as("SELECT pdf_base64 FROM report_pdfs WHERE report_id = $1")
             .bind(report)
@@ -884,7 +872,7 @@ pub async fn download_pdf(app: &App, req: &Request, org: &str, report: &str) -> 
         Some((b64,)) => base64::engine::general_purpose::STANDARD
             .decode(b64)
             .map_err(ApiError::internal)?,
-        None => render_and_store(app, org, report).await?,
+        None => render_and_store(app, report, r).await?,
     };
     crate::audit::append(
         &app.db,
