@@ -26,6 +26,12 @@ impl Timestamp {
         Timestamp(at.trunc_subsecs(0))
     }
 
+    /// The instant `secs` seconds after the Unix epoch (as databases store it);
+    /// `None` when out of range.
+    pub fn from_unix_seconds(secs: i64) -> Option<Self> {
+        DateTime::from_timestamp(secs, 0).map(Timestamp)
+    }
+
     /// The instant as a chrono value.
     pub fn as_datetime(&self) -> DateTime<Utc> {
         self.0
@@ -151,6 +157,14 @@ mod tests {
             ts("2026-06-22T12:00:00.987+02:00").to_string(),
             "2026-06-22T10:00:00Z"
         );
+    }
+
+    #[test]
+    fn unix_seconds_round_trip() {
+        let t = Timestamp::from_unix_seconds(1_782_122_400).unwrap();
+        assert_eq!(t.to_string(), "2026-06-22T10:00:00Z");
+        assert_eq!(t.unix_seconds(), 1_782_122_400);
+        assert!(Timestamp::from_unix_seconds(i64::MAX).is_none());
     }
 
     #[test]

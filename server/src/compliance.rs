@@ -17,10 +17,6 @@ use crate::app::{App, Caller};
 use crate::auth::Role;
 use crate::http::{json, json_bytes, ApiError, HandlerResult, Request};
 
-fn ts(secs: i64) -> Option<Timestamp> {
-    chrono::DateTime::from_timestamp(secs, 0).map(Timestamp::from_datetime)
-}
-
 fn framework_or_404<'a>(app: &'a App, id: &str) -> Result<&'a vouch_engine::Framework, ApiError> {
     app.frameworks.get(id).ok_or_else(|| {
         ApiError::new(
@@ -61,8 +57,11 @@ async fn subscription_views(app: &App, org: &str) -> Result<Vec<SubscriptionView
         });
         let (subscribed_at, cancelled_at) = match row {
             Some(r) => (
-                r.try_get::<i64, _>("subscribed_at").ok().and_then(ts),
-                r.try_get::<Option<i64>, _>("cancelled_at")?.and_then(ts),
+                r.try_get::<i64, _>("subscribed_at")
+                    .ok()
+                    .and_then(Timestamp::from_unix_seconds),
+                r.try_get::<Option<i64>, _>("cancelled_at")?
+                    .and_then(Timestamp::from_unix_seconds),
             ),
             None => (None, None),
         };
@@ -570,9 +569,9 @@ pub async fn list_reports(app: &App, req: &Request, org: &str) -> HandlerResult 
             report_id: id,
             framework: r.try_get("framework")?,
             schema_version: r.try_get("schema_version")?,
-            period_start: ts(r.try_get("period_start")?),
-            period_end: ts(r.try_get("period_end")?),
-            generated_at: ts(generated_at),
+            period_start: Timestamp::from_unix_seconds(r.try_get("period_start")?),
+            period_end: Timestamp::from_unix_seconds(r.try_get("period_end")?),
+            generated_at: Timestamp::from_unix_seconds(generated_at),
             key_id: r.try_get("key_id")?,
             status: r.try_get("status")?,
             failure_reason: r.try_get("failure_reason")?,
@@ -738,12 +737,7 @@ pub async fn legacy_report(app: &App, req: &Request, org: &str) -> HandlerResult
     let bytes = legacy_report_bytes(&report)?;
     let mut mac = Hmac::<Sha256>::new_from_slice(key).map_err(ApiError::internal)?;
     mac.update(&bytes);
-    let value: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let value = vouch_engine::signing::hex(&mac.finalize().into_bytes());
     let mut body = Vec::with_capacity(bytes.len() + 120);
     body.extend_from_slice(b"{\"report\":");
     body.extend_from_slice(&bytes);

@@ -14,8 +14,8 @@ use crate::zones::Catalogue;
 const DAY: i64 = 86_400;
 
 fn at(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0)
-        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+    Timestamp::from_unix_seconds(secs)
+        .map(|t| t.to_string())
         .unwrap_or_default()
 }
 
@@ -194,7 +194,7 @@ pub fn dev_secrets(dir: &Path, now: Timestamp) -> Result<DevSecrets> {
         if !path.exists() {
             let mut raw = [0u8; 32];
             rand_core::OsRng.fill_bytes(&mut raw);
-            let text: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+            let text = vouch_engine::signing::hex(&raw);
             crate::files::write_atomic(path, format!("{text}\n").as_bytes(), 0o600, true)?;
         }
     }

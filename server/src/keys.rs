@@ -31,10 +31,6 @@ pub struct KeyRecord {
     pub revoked_at: Option<i64>,
 }
 
-fn ts(secs: i64) -> Option<Timestamp> {
-    chrono::DateTime::from_timestamp(secs, 0).map(Timestamp::from_datetime)
-}
-
 pub async fn history(db: &Db) -> Result<Vec<KeyRecord>> {
     let rows = sqlx::query("SELECT key_id, public_key, valid_from, retired_at, revoked_at FROM signing_keys ORDER BY valid_from, key_id")
         .fetch_all(&db.pool)
@@ -67,9 +63,9 @@ pub async fn document(db: &Db) -> Result<KeysDocument> {
         keys.push(PublishedKey::new(
             &vk,
             &k.key_id,
-            ts(k.valid_from),
-            k.retired_at.and_then(ts),
-            k.revoked_at.and_then(ts),
+            Timestamp::from_unix_seconds(k.valid_from),
+            k.retired_at.and_then(Timestamp::from_unix_seconds),
+            k.revoked_at.and_then(Timestamp::from_unix_seconds),
         ));
     }
     Ok(KeysDocument::new(keys))

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
 use vouch_engine::framework::PluginCatalog;
 use vouch_engine::{PluginHost, PluginInfo};
 use wasmtime::{
@@ -123,13 +122,7 @@ impl std::fmt::Debug for Plugins {
     }
 }
 
-/// Lowercase hex SHA-256.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+pub use vouch_engine::signing::sha256_hex;
 
 fn trap_reason(
     e: &wasmtime::Error,

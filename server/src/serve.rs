@@ -380,8 +380,8 @@ pub fn keys_list(a: ListArgs) -> Result<(), Failure> {
         Ok(k)
     })?;
     let show = |t: Option<i64>| {
-        t.and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-            .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        t.and_then(vouch_engine::Timestamp::from_unix_seconds)
+            .map(|t| t.to_string())
             .unwrap_or_else(|| "-".into())
     };
     println!(

@@ -19,9 +19,7 @@ use crate::zones::Catalogue;
 const RESTORE_TEST_LOOKBACK_SECS: i64 = 400 * 86_400;
 
 fn ts(secs: i64) -> Result<Timestamp> {
-    chrono::DateTime::from_timestamp(secs, 0)
-        .map(Timestamp::from_datetime)
-        .context("timestamp out of range in the database")
+    Timestamp::from_unix_seconds(secs).context("timestamp out of range in the database")
 }
 
 /// `None` when the organization does not exist.
