@@ -92,6 +92,22 @@ fn with_security_headers(
     resp
 }
 
+/// The page's template, parsed once per process (it is embedded, so a parse
+/// error is a build defect, answered as an internal error with its message).
+fn page_env() -> Result<&'static Environment<'static>, String> {
+    static ENV: std::sync::OnceLock<Result<Environment<'static>, String>> =
+        std::sync::OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_auto_escape_callback(|_| AutoEscape::Html);
+        env.add_template("dashboard.html", PAGE)
+            .map_err(|e| e.to_string())?;
+        Ok(env)
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
 /// `GET /ui/organizations/{orgId}/compliance`.
 pub async fn page(app: &App, req: &Request, org: &str) -> HandlerResult {
     let caller = app.authorize(req, org, Role::Member).await?;
@@ -100,11 +116,8 @@ pub async fn page(app: &App, req: &Request, org: &str) -> HandlerResult {
         .fetch_optional(&app.db.pool)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let mut env = Environment::new();
-    env.set_auto_escape_callback(|_| AutoEscape::Html);
-    env.add_template("dashboard.html", PAGE)
-        .map_err(ApiError::internal)?;
-    let html = env
+    let html = page_env()
+        .map_err(ApiError::internal)?
         .get_template("dashboard.html")
         .and_then(|t| {
             t.render(minijinja::context! {
