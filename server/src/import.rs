@@ -410,6 +410,28 @@ async fn owners(
     Ok(out)
 }
 
+/// Organizations known to exist in this transaction, so that a batch of many
+/// services or events for one organization asks the database once.
+#[derive(Default)]
+struct KnownOrganizations(BTreeSet<String>);
+
+impl KnownOrganizations {
+    async fn contains(
+        &mut self,
+        tx: &mut Transaction<'_, Any>,
+        id: &str,
+    ) -> Result<bool, sqlx::Error> {
+        if self.0.contains(id) {
+            return Ok(true);
+        }
+        let found = exists(tx, "SELECT 1 FROM organizations WHERE id = $1", id).await?;
+        if found {
+            self.0.insert(id.to_owned());
+        }
+        Ok(found)
+    }
+}
+
 async fn exists(tx: &mut Transaction<'_, Any>, sql: &str, id: &str) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query(sql)
         .bind(id)
@@ -438,6 +460,7 @@ pub async fn apply(
     let _turn = db.write_turn().await;
     let mut tx = db.pool.begin().await?;
     let t = now.unix_seconds();
+    let mut known = KnownOrganizations::default();
     let mut applied = Applied::default();
     let mut touched: BTreeSet<String> = BTreeSet::new();
 
@@ -487,13 +510,7 @@ pub async fn apply(
         applied.users += 1;
     }
     for (i, m) in batch.memberships.iter().enumerate() {
-        if !exists(
-            &mut tx,
-            "SELECT 1 FROM organizations WHERE id = $1",
-            &m.organization_id,
-        )
-        .await?
-        {
+        if !known.contains(&mut tx, &m.organization_id).await? {
             return Err(invalid(
                 format!("$.memberships[{i}].organization_id"),
                 format!("unknown organization `{}`", m.organization_id),
@@ -536,13 +553,7 @@ pub async fn apply(
     )
     .await?;
     for (i, s) in batch.services.iter().enumerate() {
-        if !exists(
-            &mut tx,
-            "SELECT 1 FROM organizations WHERE id = $1",
-            &s.organization_id,
-        )
-        .await?
-        {
+        if !known.contains(&mut tx, &s.organization_id).await? {
             return Err(invalid(
                 format!("$.services[{i}].organization_id"),
                 format!("unknown organization `{}`", s.organization_id),
@@ -657,13 +668,7 @@ pub async fn apply(
         applied.restore_tests += 1;
     }
     for (i, e) in batch.audit_events.iter().enumerate() {
-        if !exists(
-            &mut tx,
-            "SELECT 1 FROM organizations WHERE id = $1",
-            &e.organization_id,
-        )
-        .await?
-        {
+        if !known.contains(&mut tx, &e.organization_id).await? {
             return Err(invalid(
                 format!("$.audit_events[{i}].organization_id"),
                 format!("unknown organization `{}`", e.organization_id),
