@@ -101,7 +101,7 @@ fn evaluate(
     records: &RecordsDocument,
 ) -> vouch_engine::ControlResult {
     let text = format!(
-        "framework: t\nname: T\nattests: T\nmonthly_price_eur: 1\nscope_boundary: T\ncontrols:\n  - control_id: P\n    title: T\n    reference: R\n    assertion: A\n    evidence_refs:\n      - services[*].backup_runs\n    scope: {{ each: services, id: service_id }}\n    checks:\n      - plugin: {{ name: {plugin}, sha256: \"{sha}\", config: {{ max_gap_hours: 26 }}, path: backup_runs }}\n"
+        "framework: t\nname: T\nversion: '1'\nstatement: S\nattests: T\nmonthly_price_eur: 1\nscope_boundary: T\ncontrols:\n  - control_id: P\n    title: T\n    reference: R\n    time_basis: as_of_generation\n    assertion: A\n    evidence_refs:\n      - services[*].backup_runs\n    scope: {{ each: services, id: service_id }}\n    checks:\n      - plugin: {{ name: {plugin}, sha256: \"{sha}\", config: {{ max_gap_hours: 26 }}, path: backup_runs }}\n"
     );
     let fw = parse_framework_with("t.yaml", &text, plugins).unwrap_or_else(|d| panic!("{d:?}"));
     let packet = assemble_with(
@@ -273,10 +273,10 @@ fn the_server_answers_promptly_while_a_plugin_loops_forever() {
     let looping = fixture("endless_loop");
     std::fs::write(plugins_dir.join("endless_loop.wasm"), &looping).unwrap();
     let sha = sha256_hex(&looping);
-    let mut yaml = String::from("framework: looping\nname: Looping\nattests: Nothing\nmonthly_price_eur: 0\nscope_boundary: All.\ncontrols:\n");
+    let mut yaml = String::from("framework: looping\nname: Looping\nversion: '1'\nstatement: S\nattests: Nothing\nmonthly_price_eur: 0\nscope_boundary: All.\ncontrols:\n");
     for i in 0..12 {
         yaml.push_str(&format!(
-            "  - control_id: L{i}\n    title: Loops\n    reference: R\n    assertion: A\n    evidence_refs:\n      - services[*].backup_runs\n    scope: {{ each: services, id: service_id }}\n    checks:\n      - plugin: {{ name: endless_loop, sha256: \"{sha}\" }}\n"
+            "  - control_id: L{i}\n    title: Loops\n    reference: R\n    time_basis: as_of_generation\n    assertion: A\n    evidence_refs:\n      - services[*].backup_runs\n    scope: {{ each: services, id: service_id }}\n    checks:\n      - plugin: {{ name: endless_loop, sha256: \"{sha}\" }}\n"
         ));
     }
     std::fs::write(frameworks_dir.join("looping.yaml"), yaml).unwrap();

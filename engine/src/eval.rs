@@ -11,7 +11,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::framework::{Check, Control, CountArgs, PluginArgs, Selector};
+use crate::framework::{
+    Check, Control, CountArgs, EmptyRule, EmptyStatus, MaxGapArgs, PluginArgs, Selected, Selector,
+    Threshold, TimeBasis,
+};
 use crate::time::{Period, Timestamp};
 
 /// The four statuses of a control.
@@ -20,13 +23,17 @@ use crate::time::{Period, Timestamp};
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
-    /// Every check holds on non-empty evidence.
+    /// Every check holds on complete evidence for every resource in scope, and
+    /// the population is not empty (unless the framework declares what an
+    /// empty one means).
     Attested,
     /// A check fails; the findings name the resources.
     Exception,
-    /// The control's scope selects nothing.
+    /// Every resource is known to be out of scope, or `applies_if` is known
+    /// not to hold, and the framework declares that this means not applicable.
     NotApplicable,
-    /// Evidence is missing (or a plugin failed): nothing can be attested.
+    /// Evidence is missing, partial or empty, scope is unknown, or a plugin
+    /// failed: nothing can be attested.
     Inconclusive,
 }
 
@@ -57,6 +64,10 @@ pub struct Finding {
     /// Fields of the resource named by the scope's `context`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub context: BTreeMap<String, Value>,
+    /// When the value lies in an item of a list (a location, a backup run),
+    /// that item's plain fields: e.g. the zone, its country and its role.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub item: BTreeMap<String, Value>,
 }
 
 /// The evaluated form of one control, as it appears in the packet.
@@ -70,6 +81,19 @@ pub struct ControlResult {
     pub evidence_refs: Vec<String>,
     /// The criterion or article the control evidences.
     pub reference: String,
+    /// When the evidence holds (configuration as of generation, the period
+    /// end, during the period, a look-back window). Always written by this
+    /// engine; absent in packets of the seed's first shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_basis: Option<TimeBasis>,
+    /// The numbers the checks compare against: law or platform policy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<Threshold>,
+    /// Who was judged and how each fared, with the values the verdicts rest
+    /// on. Always written by this engine; absent in packets of the seed's
+    /// first shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub population: Option<Population>,
     /// Why the control is an exception (empty otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
@@ -143,27 +167,143 @@ struct PluginFinding {
     expected: String,
 }
 
+/// How many resources a control's population lists with their observations
+/// (the counts always cover all of them).
+pub const RESOURCE_LIMIT: usize = 100;
+/// How many observed values each listed resource carries.
+pub const OBSERVATION_LIMIT: usize = 20;
+/// How many notes a control carries; the last one says how many were left out.
+pub const NOTE_LIMIT: usize = 100;
+
+/// One value a verdict rests on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Observation {
+    /// Where in the resource, e.g. `backups.retention_days`, or what was
+    /// computed from it, e.g. `backup_runs (count)`.
+    pub field: String,
+    pub value: Value,
+}
+
+/// What the control concluded about one resource.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every check holds on evidence that is there.
+    Passed,
+    /// A check fails (see the findings).
+    Failed,
+    /// Evidence is missing, partial or empty, or whether the resource is in
+    /// scope is unknown.
+    Missing,
+    /// Left out for a reason the framework declares (`when_missing`, `empty`).
+    Excluded,
+    /// Known not to meet the scope's `where` conditions.
+    OutOfScope,
+}
+
+/// One resource of a control's population.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceResult {
+    pub resource: String,
+    pub verdict: Verdict,
+    /// Why the resource is excluded, out of scope or missing evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The values the verdict rests on, at most [`OBSERVATION_LIMIT`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub observed: Vec<Observation>,
+    /// Observed values left out of `observed`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub observed_omitted: u64,
+}
+
+/// Who a control judged, and how each fared.
+///
+/// `selected = passed + failed + missing + excluded + out_of_scope`, and
+/// `in_scope = passed + failed + missing`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Population {
+    /// The path of the resources (`services`), or absent when the control
+    /// judges the records as a whole (the organization is then the one resource).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub each: Option<String>,
+    pub selected: u64,
+    pub in_scope: u64,
+    pub passed: u64,
+    pub failed: u64,
+    pub missing: u64,
+    pub excluded: u64,
+    pub out_of_scope: u64,
+    /// The first [`RESOURCE_LIMIT`] resources in records order.
+    pub resources: Vec<ResourceResult>,
+    /// Resources left out of `resources`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resources_omitted: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// What one check concluded on one resource.
 #[derive(Debug, Default)]
 struct Outcome {
     findings: Vec<Finding>,
+    /// Evidence missing, partial or unknown.
     missing: Vec<String>,
+    /// Populations that were empty where the check would otherwise hold.
+    empty: Vec<String>,
+    observed: Vec<Observation>,
     plugins: Vec<PluginInfo>,
+}
+
+/// Three-valued logic for filters: unknown is never false.
+#[derive(Debug, PartialEq)]
+enum Truth {
+    True,
+    False,
+    Unknown(Vec<String>),
 }
 
 impl Outcome {
     fn passed(&self) -> bool {
-        self.findings.is_empty() && self.missing.is_empty()
+        self.findings.is_empty() && self.missing.is_empty() && self.empty.is_empty()
+    }
+    fn truth(self) -> Truth {
+        if !self.findings.is_empty() {
+            Truth::False
+        } else if !self.missing.is_empty() || !self.empty.is_empty() {
+            let mut why = self.missing;
+            why.extend(self.empty);
+            Truth::Unknown(why)
+        } else {
+            Truth::True
+        }
     }
     fn absorb(&mut self, other: Outcome) {
         self.findings.extend(other.findings);
         self.missing.extend(other.missing);
+        self.empty.extend(other.empty);
+        self.observed.extend(other.observed);
         for p in other.plugins {
             if !self.plugins.contains(&p) {
                 self.plugins.push(p);
             }
         }
     }
+}
+
+/// Whether a check judges evidence (`null` is an observed value the check
+/// judges) or decides scope (`null`, like a missing field, is unknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Check,
+    Filter,
 }
 
 /// The resource a check is evaluated on.
@@ -173,6 +313,21 @@ struct Target<'a> {
     /// `service svc-1`, or `organization` for the document root.
     label: String,
     context: &'a BTreeMap<String, Value>,
+}
+
+/// A value a path selected, with the list item it lies in (if any).
+struct Picked<'a> {
+    location: String,
+    value: &'a Value,
+    item: Option<&'a Value>,
+}
+
+/// What a path selected on a resource: values, and what is missing or empty.
+#[derive(Default)]
+struct Gathered<'a> {
+    values: Vec<Picked<'a>>,
+    missing: Vec<String>,
+    empty: Vec<String>,
 }
 
 struct Evaluator<'a> {
@@ -198,168 +353,367 @@ pub fn evaluate_control_with(
         host,
         control,
     };
-    let (status, findings, notes, plugins) = ev.control(control, root);
+    let judged = ev.control(control, root);
     ControlResult {
         control_id: control.control_id.clone(),
         title: control.title.clone(),
         assertion: control.assertion.clone(),
-        status,
+        status: judged.status,
         evidence_refs: control
             .evidence_refs
             .iter()
             .map(|s| s.as_str().to_owned())
             .collect(),
         reference: control.reference.clone(),
-        findings,
-        notes,
-        plugins,
+        time_basis: Some(control.time_basis),
+        thresholds: control.thresholds.clone(),
+        findings: judged.findings,
+        notes: bounded_notes(judged.notes),
+        plugins: judged.plugins,
+        population: Some(judged.population),
+    }
+}
+
+fn bounded_notes(mut notes: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    notes.retain(|n| seen.insert(n.clone()));
+    if notes.len() > NOTE_LIMIT {
+        let more = notes.len() - (NOTE_LIMIT - 1);
+        notes.truncate(NOTE_LIMIT - 1);
+        notes.push(format!("... and {more} more notes"));
+    }
+    notes
+}
+
+/// A control's verdict with what it rests on.
+struct Judged {
+    status: Status,
+    findings: Vec<Finding>,
+    notes: Vec<String>,
+    plugins: Vec<PluginInfo>,
+    population: Population,
+}
+
+/// Builds the population as resources are judged.
+struct Tally {
+    population: Population,
+    findings: Vec<Finding>,
+    notes: Vec<String>,
+    plugins: Vec<PluginInfo>,
+}
+
+impl Tally {
+    fn new(each: Option<String>) -> Self {
+        Tally {
+            population: Population {
+                each,
+                selected: 0,
+                in_scope: 0,
+                passed: 0,
+                failed: 0,
+                missing: 0,
+                excluded: 0,
+                out_of_scope: 0,
+                resources: vec![],
+                resources_omitted: 0,
+            },
+            findings: vec![],
+            notes: vec![],
+            plugins: vec![],
+        }
+    }
+
+    fn record(
+        &mut self,
+        resource: String,
+        verdict: Verdict,
+        reason: Option<String>,
+        observed: Vec<Observation>,
+    ) {
+        let p = &mut self.population;
+        p.selected += 1;
+        match verdict {
+            Verdict::Passed => p.passed += 1,
+            Verdict::Failed => p.failed += 1,
+            Verdict::Missing => p.missing += 1,
+            Verdict::Excluded => p.excluded += 1,
+            Verdict::OutOfScope => p.out_of_scope += 1,
+        }
+        p.in_scope = p.passed + p.failed + p.missing;
+        if p.resources.len() >= RESOURCE_LIMIT {
+            p.resources_omitted += 1;
+            return;
+        }
+        let omitted = observed.len().saturating_sub(OBSERVATION_LIMIT) as u64;
+        let mut observed = observed;
+        observed.truncate(OBSERVATION_LIMIT);
+        p.resources.push(ResourceResult {
+            resource,
+            verdict,
+            reason,
+            observed,
+            observed_omitted: omitted,
+        });
+    }
+
+    /// Judges one in-scope resource from the outcome of all its checks.
+    fn judge(&mut self, resource: String, mut o: Outcome, empty_rule: Option<&EmptyRule>) {
+        for p in std::mem::take(&mut o.plugins) {
+            if !self.plugins.contains(&p) {
+                self.plugins.push(p);
+            }
+        }
+        let observed = std::mem::take(&mut o.observed);
+        if !o.findings.is_empty() {
+            self.findings.append(&mut o.findings);
+            self.notes.append(&mut o.missing);
+            self.record(resource, Verdict::Failed, None, observed);
+        } else if !o.missing.is_empty() {
+            let reason = o.missing.join("; ");
+            self.notes.append(&mut o.missing);
+            self.record(resource, Verdict::Missing, Some(reason), observed);
+        } else if !o.empty.is_empty() {
+            let what = o.empty.join("; ");
+            match empty_rule {
+                None => {
+                    let note = format!("{what}: an empty population proves nothing");
+                    self.notes.push(note.clone());
+                    self.record(resource, Verdict::Missing, Some(note), observed);
+                }
+                Some(rule) => {
+                    let reason = format!("{what}: {}", rule.reason);
+                    let verdict = match rule.status {
+                        EmptyStatus::NotApplicable => Verdict::Excluded,
+                        EmptyStatus::Attested => Verdict::Passed,
+                    };
+                    self.record(resource, verdict, Some(reason), observed);
+                }
+            }
+        } else {
+            self.record(resource, Verdict::Passed, None, observed);
+        }
+    }
+
+    fn finish(self, empty_rule: Option<&EmptyRule>, what_empty: impl FnOnce() -> String) -> Judged {
+        let p = &self.population;
+        let (status, mut notes) = if p.failed > 0 {
+            (Status::Exception, self.notes)
+        } else if p.missing > 0 {
+            (Status::Inconclusive, self.notes)
+        } else if p.passed > 0 {
+            (Status::Attested, self.notes)
+        } else {
+            let what = what_empty();
+            match empty_rule {
+                None => (
+                    Status::Inconclusive,
+                    vec![format!("{what}: an empty population proves nothing")],
+                ),
+                Some(rule) => {
+                    let status = match rule.status {
+                        EmptyStatus::NotApplicable => Status::NotApplicable,
+                        EmptyStatus::Attested => Status::Attested,
+                    };
+                    (status, vec![format!("{what}: {}", rule.reason)])
+                }
+            }
+        };
+        // An attested control says which resources a declared rule excluded or passed.
+        if status == Status::Attested || status == Status::NotApplicable {
+            for r in &p.resources {
+                if let (Verdict::Excluded | Verdict::Passed, Some(reason)) = (r.verdict, &r.reason) {
+                    notes.push(format!("`{}`: {reason}", r.resource));
+                }
+            }
+        }
+        Judged {
+            status,
+            findings: self.findings,
+            notes,
+            plugins: self.plugins,
+            population: self.population,
+        }
     }
 }
 
 impl Evaluator<'_> {
-    fn control(
-        &self,
-        control: &Control,
-        root: &Value,
-    ) -> (Status, Vec<Finding>, Vec<String>, Vec<PluginInfo>) {
+    fn control(&self, control: &Control, root: &Value) -> Judged {
         let empty = BTreeMap::new();
-        let mut total = Outcome::default();
         let id = root
             .pointer("/organization/id")
             .map(display_id)
             .unwrap_or_else(|| "organization".to_owned());
         let org = Target {
             value: root,
-            id,
+            id: id.clone(),
             label: "the organization".into(),
             context: &empty,
         };
-        if !control
-            .applies_if
-            .iter()
-            .all(|c| self.check(c, &org).passed())
-        {
-            return (
-                Status::NotApplicable,
-                vec![],
-                vec!["the records do not meet the control's `applies_if` conditions".into()],
-                vec![],
-            );
-        }
-        match &control.scope {
-            None => {
-                let target = org;
-                for check in &control.checks {
-                    total.absorb(self.check(check, &target));
-                }
+        let each = control.scope.as_ref().map(|s| s.each.as_str().to_owned());
+        let mut tally = Tally::new(each);
+        let rule = control.empty.as_ref();
+        match self.all(&control.applies_if, &org) {
+            Truth::True => {}
+            Truth::False => {
+                let mut judged = tally.finish(None, String::new);
+                judged.status = Status::NotApplicable;
+                judged.notes =
+                    vec!["the records do not meet the control's `applies_if` conditions".into()];
+                return judged;
             }
-            Some(scope) => {
-                let selected = match scope.each.select(root) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        return (
-                            Status::Inconclusive,
-                            vec![],
-                            vec![format!(
-                                "scope `{}` could not be evaluated: {e}",
-                                scope.each.as_str()
-                            )],
-                            vec![],
-                        )
-                    }
-                };
-                if selected.is_empty() {
-                    return (
-                        Status::Inconclusive,
-                        vec![],
-                        vec![format!("the records have no `{}`", scope.each.as_str())],
+            Truth::Unknown(why) => {
+                let mut judged = tally.finish(None, String::new);
+                judged.status = Status::Inconclusive;
+                judged.notes = why
+                    .into_iter()
+                    .map(|w| format!("whether the control applies is unknown: {w}"))
+                    .collect();
+                return judged;
+            }
+        }
+        let Some(scope) = &control.scope else {
+            let mut total = Outcome::default();
+            for check in &control.checks {
+                total.absorb(self.check(check, &org, Mode::Check));
+            }
+            tally.judge(id, total, rule);
+            return tally.finish(rule, || "nothing to judge".into());
+        };
+        let selected = match scope.each.select(root) {
+            Ok(s) if !s.is_empty() => s,
+            Ok(_) => {
+                let mut judged = tally.finish(None, String::new);
+                judged.status = Status::Inconclusive;
+                judged.notes = vec![format!("the records have no `{}`", scope.each.as_str())];
+                return judged;
+            }
+            Err(e) => {
+                let mut judged = tally.finish(None, String::new);
+                judged.status = Status::Inconclusive;
+                judged.notes = vec![format!(
+                    "scope `{}` could not be evaluated: {e}",
+                    scope.each.as_str()
+                )];
+                return judged;
+            }
+        };
+        let items: Vec<&Value> = selected
+            .iter()
+            .flat_map(|s| match s.value {
+                Value::Array(items) => items.iter().collect::<Vec<_>>(),
+                other => vec![other],
+            })
+            .collect();
+        for (i, item) in items.iter().enumerate() {
+            let context: BTreeMap<String, Value> = scope
+                .context
+                .iter()
+                .filter_map(|k| item.get(k).map(|v| (k.clone(), v.clone())))
+                .collect();
+            let id = item
+                .get(&scope.id)
+                .map(display_id)
+                .unwrap_or_else(|| format!("#{i}"));
+            let target = Target {
+                value: item,
+                label: format!("`{id}`"),
+                id: id.clone(),
+                context: &context,
+            };
+            match self.all(&scope.filter, &target) {
+                Truth::True => {}
+                Truth::False => {
+                    tally.record(
+                        id,
+                        Verdict::OutOfScope,
+                        Some("does not meet the scope's `where` conditions".into()),
                         vec![],
                     );
+                    continue;
                 }
-                let items: Vec<&Value> = selected
-                    .iter()
-                    .flat_map(|s| match s.value {
-                        Value::Array(items) => items.iter().collect::<Vec<_>>(),
-                        other => vec![other],
-                    })
-                    .collect();
-                let mut in_scope = 0usize;
-                for (i, item) in items.iter().enumerate() {
-                    let context: BTreeMap<String, Value> = scope
-                        .context
-                        .iter()
-                        .filter_map(|k| item.get(k).map(|v| (k.clone(), v.clone())))
-                        .collect();
-                    let id = item
-                        .get(&scope.id)
-                        .map(display_id)
-                        .unwrap_or_else(|| format!("#{i}"));
-                    let target = Target {
-                        value: item,
-                        label: format!("`{id}`"),
-                        id,
-                        context: &context,
-                    };
-                    if !scope.filter.iter().all(|f| self.check(f, &target).passed()) {
-                        continue;
+                Truth::Unknown(why) => {
+                    let why = why.join("; ");
+                    match &scope.when_missing {
+                        Some(rule) => tally.record(
+                            id,
+                            Verdict::Excluded,
+                            Some(format!("{why}: {}", rule.reason)),
+                            vec![],
+                        ),
+                        None => {
+                            let note = format!("whether {} is in scope is unknown: {why}", target.label);
+                            tally.notes.push(note.clone());
+                            tally.record(id, Verdict::Missing, Some(note), vec![]);
+                        }
                     }
-                    in_scope += 1;
-                    for check in &control.checks {
-                        total.absorb(self.check(check, &target));
-                    }
-                }
-                if in_scope == 0 {
-                    let what = if scope.filter.is_empty() {
-                        format!("`{}` is empty", scope.each.as_str())
-                    } else {
-                        format!(
-                            "no item of `{}` meets the scope's `where` conditions",
-                            scope.each.as_str()
-                        )
-                    };
-                    return (Status::NotApplicable, vec![], vec![what], vec![]);
+                    continue;
                 }
             }
+            let mut total = Outcome::default();
+            for check in &control.checks {
+                total.absorb(self.check(check, &target, Mode::Check));
+            }
+            tally.judge(id, total, rule);
         }
-        let plugins = std::mem::take(&mut total.plugins);
-        if !total.findings.is_empty() {
-            (Status::Exception, total.findings, vec![], plugins)
-        } else if !total.missing.is_empty() {
-            total.missing.dedup();
-            (Status::Inconclusive, vec![], total.missing, plugins)
+        let each = scope.each.as_str().to_owned();
+        let filtered = !scope.filter.is_empty();
+        tally.finish(rule, move || {
+            if filtered {
+                format!("no item of `{each}` meets the scope's `where` conditions")
+            } else {
+                format!("`{each}` is empty")
+            }
+        })
+    }
+
+    /// The conjunction of `checks` in three-valued logic: a known failure is
+    /// false whatever else is unknown.
+    fn all(&self, checks: &[Check], t: &Target<'_>) -> Truth {
+        let mut unknown = vec![];
+        for c in checks {
+            match self.check(c, t, Mode::Filter).truth() {
+                Truth::True => {}
+                Truth::False => return Truth::False,
+                Truth::Unknown(why) => unknown.extend(why),
+            }
+        }
+        if unknown.is_empty() {
+            Truth::True
         } else {
-            (Status::Attested, vec![], vec![], plugins)
+            Truth::Unknown(unknown)
         }
     }
 
-    fn check(&self, check: &Check, t: &Target<'_>) -> Outcome {
+    fn check(&self, check: &Check, t: &Target<'_>, mode: Mode) -> Outcome {
         match check {
-            Check::AllTrue(path) => self.each(t, path, "true", |v| v == &Value::Bool(true)),
-            Check::NonEmpty(path) => self.each(t, path, "a value that is not empty", |v| match v {
-                Value::Null => false,
-                Value::String(s) => !s.trim().is_empty(),
-                Value::Array(a) => !a.is_empty(),
-                Value::Object(o) => !o.is_empty(),
-                _ => true,
-            }),
+            Check::AllTrue(path) => self.each(t, path, mode, "true", |v| v == &Value::Bool(true)),
+            Check::NonEmpty(path) => {
+                self.each(t, path, mode, "a value that is not empty", |v| match v {
+                    Value::Null => false,
+                    Value::String(s) => !s.trim().is_empty(),
+                    Value::Array(a) => !a.is_empty(),
+                    Value::Object(o) => !o.is_empty(),
+                    _ => true,
+                })
+            }
             Check::Equals(a) => {
                 let expected = format!("equal to {}", a.value);
-                self.each(t, &a.path, &expected, |v| v == &a.value)
+                self.each(t, &a.path, mode, &expected, |v| v == &a.value)
             }
             Check::OneOf(a) => {
                 let list: Vec<String> = a.values.iter().map(Value::to_string).collect();
                 let expected = format!("one of {}", list.join(", "));
-                self.each(t, &a.path, &expected, |v| a.values.contains(v))
+                self.each(t, &a.path, mode, &expected, |v| a.values.contains(v))
             }
             Check::AtLeast(a) => {
                 let expected = format!("an integer of at least {}", a.value);
-                self.each(t, &a.path, &expected, |v| {
+                self.each(t, &a.path, mode, &expected, |v| {
                     v.as_i64().is_some_and(|n| n >= a.value)
                 })
             }
             Check::AtMost(a) => {
                 let expected = format!("an integer of at most {}", a.value);
-                self.each(t, &a.path, &expected, |v| {
+                self.each(t, &a.path, mode, &expected, |v| {
                     v.as_i64().is_some_and(|n| n <= a.value)
                 })
             }
@@ -376,39 +730,111 @@ impl Evaluator<'_> {
                     self.period.end,
                     a.max_age.as_str()
                 );
-                self.each(t, &a.path, &expected, |v| {
+                self.each(t, &a.path, mode, &expected, |v| {
                     timestamp(v).is_some_and(|ts| earliest <= ts && ts <= self.period.end)
                 })
             }
             Check::CoversPeriod(path) => {
                 let start = self.period.start;
                 let expected = format!("a time at or before the period start {start}");
-                self.each(t, path, &expected, |v| {
+                self.each(t, path, mode, &expected, |v| {
                     timestamp(v).is_some_and(|ts| ts <= start)
                 })
             }
+            Check::ForPeriod(path) => self.for_period(path, t),
             Check::Count(a) => self.count(a, t),
+            Check::MaxGap(a) => self.max_gap(a, t),
             Check::Plugin(a) => self.plugin(a, t),
             Check::AnyOf(alternatives) => {
                 let mut all = Outcome::default();
                 for alt in alternatives {
-                    let o = self.check(alt, t);
+                    let o = self.check(alt, t, mode);
                     if o.passed() {
-                        return Outcome::default();
+                        return o;
                     }
                     all.absorb(o);
                 }
-                if all.missing.is_empty() {
-                    all
-                } else {
-                    Outcome {
-                        findings: vec![],
-                        missing: all.missing,
-                        plugins: all.plugins,
-                    }
+                // None holds: unknown beats vacuous beats failed.
+                if !all.missing.is_empty() {
+                    all.findings.clear();
+                    all.empty.clear();
+                } else if !all.empty.is_empty() {
+                    all.findings.clear();
                 }
+                all
             }
         }
+    }
+
+    /// What `path` selects on `value`; a `[*]` is expanded item by item, so
+    /// that an item lacking the rest of the path is missing evidence and an
+    /// empty list is an empty population.
+    fn gather<'v>(
+        &self,
+        value: &'v Value,
+        path: &Selector,
+        base: &str,
+        item: Option<&'v Value>,
+        label: &str,
+    ) -> Gathered<'v> {
+        let mut out = Gathered::default();
+        let Some((array, rest)) = path.split_wildcard() else {
+            match path.select(value) {
+                Ok(sel) if sel.is_empty() => out.missing.push(format!(
+                    "no `{}` in the records for {label}",
+                    path.as_str()
+                )),
+                Ok(sel) => out.values.extend(sel.into_iter().map(|s| Picked {
+                    location: join_location(base, &pretty_location(&s.location)),
+                    value: s.value,
+                    item,
+                })),
+                Err(e) => out.missing.push(format!(
+                    "`{}` could not be evaluated for {label}: {e}",
+                    path.as_str()
+                )),
+            }
+            return out;
+        };
+        let lists = match array.select(value) {
+            Ok(sel) if sel.is_empty() => {
+                out.missing.push(format!(
+                    "no `{}` in the records for {label}",
+                    array.as_str()
+                ));
+                return out;
+            }
+            Ok(sel) => sel,
+            Err(e) => {
+                out.missing.push(format!(
+                    "`{}` could not be evaluated for {label}: {e}",
+                    array.as_str()
+                ));
+                return out;
+            }
+        };
+        for list in lists {
+            let at = join_location(base, &pretty_location(&list.location));
+            let Value::Array(items) = list.value else {
+                out.missing.push(format!("`{at}` is not a list, for {label}"));
+                continue;
+            };
+            if items.is_empty() {
+                out.empty.push(format!("`{at}` is empty for {label}"));
+            }
+            for (i, it) in items.iter().enumerate() {
+                let here = format!("{at}[{i}]");
+                let name = match item_name(it) {
+                    Some(n) => format!("`{here}` ({n}) of {label}"),
+                    None => format!("`{here}` of {label}"),
+                };
+                let sub = self.gather(it, &rest, &here, Some(it), &name);
+                out.values.extend(sub.values);
+                out.missing.extend(sub.missing);
+                out.empty.extend(sub.empty);
+            }
+        }
+        out
     }
 
     /// Selects `path` on the target and tests every selected value.
@@ -416,41 +842,279 @@ impl Evaluator<'_> {
         &self,
         t: &Target<'_>,
         path: &Selector,
+        mode: Mode,
         expected: &str,
         ok: impl Fn(&Value) -> bool,
     ) -> Outcome {
-        let selected = match path.select(t.value) {
-            Ok(s) => s,
-            Err(e) => {
-                return missing(format!(
-                    "`{}` could not be evaluated for {}: {e}",
-                    path.as_str(),
-                    t.label
-                ))
-            }
+        let g = self.gather(t.value, path, "", None, &t.label);
+        let mut out = Outcome {
+            missing: g.missing,
+            empty: g.empty,
+            ..Outcome::default()
         };
-        if selected.is_empty() {
-            return missing(format!(
+        for p in g.values {
+            out.observed.push(Observation {
+                field: p.location.clone(),
+                value: p.value.clone(),
+            });
+            if mode == Mode::Filter && p.value.is_null() {
+                out.missing
+                    .push(format!("`{}` is null for {}", p.location, t.label));
+            } else if !ok(p.value) {
+                out.findings.push(Finding {
+                    resource: t.id.clone(),
+                    field: p.location,
+                    observed: p.value.clone(),
+                    expected: expected.to_owned(),
+                    context: t.context.clone(),
+                    item: p.item.map(scalars).unwrap_or_default(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Figures computed for a period are evidence only for that period.
+    fn for_period(&self, path: &Selector, t: &Target<'_>) -> Outcome {
+        let g = self.gather(t.value, path, "", None, &t.label);
+        let mut out = Outcome {
+            missing: g.missing,
+            empty: g.empty,
+            ..Outcome::default()
+        };
+        for p in g.values {
+            let start = p.value.get("start").and_then(timestamp);
+            let end = p.value.get("end").and_then(timestamp);
+            out.observed.push(Observation {
+                field: p.location.clone(),
+                value: serde_json::json!({"start": p.value.get("start"), "end": p.value.get("end")}),
+            });
+            if start != Some(self.period.start) || end != Some(self.period.end) {
+                out.missing.push(format!(
+                    "`{}` for {} holds figures for {} .. {}, not for the packet's period {} .. {}",
+                    p.location,
+                    t.label,
+                    p.value.get("start").unwrap_or(&Value::Null),
+                    p.value.get("end").unwrap_or(&Value::Null),
+                    self.period.start,
+                    self.period.end
+                ));
+            }
+        }
+        out
+    }
+
+    /// Evaluates `filter` on a list item in three-valued logic; `rule` says
+    /// what a missing field means.
+    fn item_truth(
+        &self,
+        filter: &[Check],
+        item: &Value,
+        t: &Target<'_>,
+        here: &str,
+    ) -> Truth {
+        let empty = BTreeMap::new();
+        let it = Target {
+            value: item,
+            id: t.id.clone(),
+            label: match item_name(item) {
+                Some(n) => format!("`{here}` ({n}) of {}", t.label),
+                None => format!("`{here}` of {}", t.label),
+            },
+            context: &empty,
+        };
+        self.all(filter, &it)
+    }
+
+    fn lists<'v>(&self, path: &Selector, t: &Target<'v>) -> Result<Vec<Selected<'v>>, Outcome> {
+        match path.select(t.value) {
+            Ok(s) if s.is_empty() => Err(missing(format!(
                 "no `{}` in the records for {}",
                 path.as_str(),
                 t.label
-            ));
+            ))),
+            Ok(s) => Ok(s),
+            Err(e) => Err(missing(format!(
+                "`{}` could not be evaluated for {}: {e}",
+                path.as_str(),
+                t.label
+            ))),
         }
-        Outcome {
-            findings: selected
-                .into_iter()
-                .filter(|s| !ok(s.value))
-                .map(|s| Finding {
+    }
+
+    fn count(&self, a: &CountArgs, t: &Target<'_>) -> Outcome {
+        let selected = match self.lists(&a.path, t) {
+            Ok(s) => s,
+            Err(o) => return o,
+        };
+        let expected = match (a.min, a.max) {
+            (Some(lo), Some(hi)) => format!("between {lo} and {hi} items"),
+            (Some(lo), None) => format!("at least {lo} items"),
+            (None, Some(hi)) => format!("at most {hi} items"),
+            (None, None) => "a count".to_owned(),
+        };
+        let expected = if a.within_period.is_some() {
+            format!(
+                "{expected} within the period {} .. {}",
+                self.period.start, self.period.end
+            )
+        } else {
+            expected
+        };
+        let mut out = Outcome::default();
+        for s in selected {
+            let at = pretty_location(&s.location);
+            let Value::Array(items) = s.value else {
+                out.findings.push(Finding {
                     resource: t.id.clone(),
-                    field: pretty_location(&s.location),
+                    field: at,
                     observed: s.value.clone(),
-                    expected: expected.to_owned(),
+                    expected: "a list".into(),
                     context: t.context.clone(),
-                })
-                .collect(),
-            missing: vec![],
-            plugins: vec![],
+                    item: BTreeMap::new(),
+                });
+                continue;
+            };
+            let (mut known, mut unknown, mut population) = (0u64, 0u64, 0u64);
+            let mut unknown_why = vec![];
+            for (i, item) in items.iter().enumerate() {
+                if let Some(p) = &a.within_period {
+                    let inside = p.select(item).is_ok_and(|sel| {
+                        sel.iter().any(|x| {
+                            timestamp(x.value).is_some_and(|ts| self.period.contains(ts))
+                        })
+                    });
+                    if !inside {
+                        continue;
+                    }
+                }
+                population += 1;
+                match self.item_truth(&a.filter, item, t, &format!("{at}[{i}]")) {
+                    Truth::True => known += 1,
+                    Truth::False => {}
+                    Truth::Unknown(why) => match &a.when_missing {
+                        Some(rule) => out.observed.push(Observation {
+                            field: format!("{at}[{i}] (excluded)"),
+                            value: Value::String(format!("{}: {}", why.join("; "), rule.reason)),
+                        }),
+                        None => {
+                            unknown += 1;
+                            unknown_why.extend(why);
+                        }
+                    },
+                }
+            }
+            out.observed.push(Observation {
+                field: format!("{at} (count)"),
+                value: Value::from(known),
+            });
+            let low = known;
+            let high = known + unknown;
+            let holds_surely = a.min.is_none_or(|lo| low >= lo) && a.max.is_none_or(|hi| high <= hi);
+            let fails_surely = a.min.is_some_and(|lo| high < lo) || a.max.is_some_and(|hi| low > hi);
+            if fails_surely {
+                out.findings.push(Finding {
+                    resource: t.id.clone(),
+                    field: at,
+                    observed: Value::from(known),
+                    expected: expected.clone(),
+                    context: t.context.clone(),
+                    item: BTreeMap::new(),
+                });
+            } else if !holds_surely {
+                out.missing.push(format!(
+                    "the count of `{at}` for {} is {low} to {high} ({unknown} items unknown: {})",
+                    t.label,
+                    unknown_why.join("; ")
+                ));
+            } else if population == 0 {
+                let what = if a.within_period.is_some() {
+                    format!("`{at}` has no items in the period for {}", t.label)
+                } else {
+                    format!("`{at}` is empty for {}", t.label)
+                };
+                out.empty.push(what);
+            }
         }
+        out
+    }
+
+    fn max_gap(&self, a: &MaxGapArgs, t: &Target<'_>) -> Outcome {
+        let Some(max) = a.max.duration() else {
+            return missing(format!("max `{}` is not a duration", a.max.as_str()));
+        };
+        let selected = match self.lists(&a.path, t) {
+            Ok(s) => s,
+            Err(o) => return o,
+        };
+        let expected = format!(
+            "no gap longer than {} between {} and {}",
+            a.max.as_str(),
+            self.period.start,
+            self.period.end
+        );
+        let mut out = Outcome::default();
+        for s in selected {
+            let at = pretty_location(&s.location);
+            let Value::Array(items) = s.value else {
+                out.missing.push(format!("`{at}` is not a list, for {}", t.label));
+                continue;
+            };
+            let mut times = vec![];
+            for (i, item) in items.iter().enumerate() {
+                let here = format!("{at}[{i}]");
+                match self.item_truth(&a.filter, item, t, &here) {
+                    Truth::True => {}
+                    Truth::False => continue,
+                    Truth::Unknown(why) => {
+                        out.missing.extend(why);
+                        continue;
+                    }
+                }
+                let when = a.at.select(item).ok().and_then(|sel| {
+                    sel.first().and_then(|x| timestamp(x.value))
+                });
+                match when {
+                    Some(ts) if self.period.contains(ts) => times.push(ts),
+                    Some(_) => {}
+                    None => out.missing.push(format!(
+                        "`{here}` of {} has no timestamp `{}`",
+                        t.label,
+                        a.at.as_str()
+                    )),
+                }
+            }
+            times.sort();
+            let mut bounds = vec![self.period.start];
+            bounds.extend(times.iter().copied());
+            bounds.push(self.period.end);
+            let (from, to) = bounds
+                .windows(2)
+                .map(|w| (w[0], w[1]))
+                .max_by_key(|(x, y)| y.unix_seconds() - x.unix_seconds())
+                .unwrap_or((self.period.start, self.period.end));
+            let gap = (to.unix_seconds() - from.unix_seconds()).max(0) as u64;
+            let observed = Value::String(format!(
+                "longest gap {} from {from} to {to} ({} events in the period)",
+                humantime::format_duration(std::time::Duration::from_secs(gap)),
+                times.len()
+            ));
+            out.observed.push(Observation {
+                field: format!("{at} (longest gap)"),
+                value: observed.clone(),
+            });
+            if gap > max.as_secs() {
+                out.findings.push(Finding {
+                    resource: t.id.clone(),
+                    field: at,
+                    observed,
+                    expected: expected.clone(),
+                    context: t.context.clone(),
+                    item: BTreeMap::new(),
+                });
+            }
+        }
+        out
     }
 
     /// Runs a plugin on the target's evidence. Anything but a well-formed
@@ -517,8 +1181,16 @@ impl Evaluator<'_> {
             Ok(a) => a,
             Err(e) => return inconclusive(format!("malformed output: {e}")),
         };
+        let observed = |status: &str| Observation {
+            field: format!("plugin {}", a.name),
+            value: Value::String(status.to_owned()),
+        };
         match answer.status {
-            PluginStatus::Pass => with_info(Outcome::default()),
+            PluginStatus::Pass => {
+                let mut o = with_info(Outcome::default());
+                o.observed.push(observed("pass"));
+                o
+            }
             PluginStatus::Inconclusive => inconclusive(
                 answer
                     .note
@@ -534,6 +1206,7 @@ impl Evaluator<'_> {
                         observed: f.observed,
                         expected: f.expected,
                         context: t.context.clone(),
+                        item: BTreeMap::new(),
                     })
                     .collect();
                 if findings.is_empty() {
@@ -545,100 +1218,53 @@ impl Evaluator<'_> {
                             .note
                             .unwrap_or_else(|| format!("what plugin `{}` checks", a.name)),
                         context: t.context.clone(),
+                        item: BTreeMap::new(),
                     });
                 }
                 with_info(Outcome {
                     findings,
-                    missing: vec![],
-                    plugins: vec![],
+                    observed: vec![observed("fail")],
+                    ..Outcome::default()
                 })
             }
         }
     }
+}
 
-    fn count(&self, a: &CountArgs, t: &Target<'_>) -> Outcome {
-        let selected = match a.path.select(t.value) {
-            Ok(s) => s,
-            Err(e) => {
-                return missing(format!(
-                    "`{}` could not be evaluated for {}: {e}",
-                    a.path.as_str(),
-                    t.label
-                ))
-            }
-        };
-        if selected.is_empty() {
-            return missing(format!(
-                "no `{}` in the records for {}",
-                a.path.as_str(),
-                t.label
-            ));
-        }
-        let expected = match (a.min, a.max) {
-            (Some(lo), Some(hi)) => format!("between {lo} and {hi} items"),
-            (Some(lo), None) => format!("at least {lo} items"),
-            (None, Some(hi)) => format!("at most {hi} items"),
-            (None, None) => "a count".to_owned(),
-        };
-        let expected = if a.within_period.is_some() {
-            format!(
-                "{expected} within the period {} .. {}",
-                self.period.start, self.period.end
-            )
-        } else {
-            expected
-        };
-        let empty = BTreeMap::new();
-        let mut out = Outcome::default();
-        for s in selected {
-            let Value::Array(items) = s.value else {
-                out.findings.push(Finding {
-                    resource: t.id.clone(),
-                    field: pretty_location(&s.location),
-                    observed: s.value.clone(),
-                    expected: "a list".into(),
-                    context: t.context.clone(),
-                });
-                continue;
-            };
-            let n = items
-                .iter()
-                .filter(|item| {
-                    let it = Target {
-                        value: item,
-                        id: t.id.clone(),
-                        label: t.label.clone(),
-                        context: &empty,
-                    };
-                    a.filter.iter().all(|f| self.check(f, &it).passed())
-                        && a.within_period.as_ref().is_none_or(|p| {
-                            p.select(item).is_ok_and(|sel| {
-                                sel.iter().any(|x| {
-                                    timestamp(x.value).is_some_and(|ts| self.period.contains(ts))
-                                })
-                            })
-                        })
-                })
-                .count() as u64;
-            if a.min.is_some_and(|lo| n < lo) || a.max.is_some_and(|hi| n > hi) {
-                out.findings.push(Finding {
-                    resource: t.id.clone(),
-                    field: pretty_location(&s.location),
-                    observed: Value::from(n),
-                    expected: expected.clone(),
-                    context: t.context.clone(),
-                });
-            }
-        }
-        out
+/// `base` + `rest`, as readable paths: `services[0]` + `auth_required`.
+fn join_location(base: &str, rest: &str) -> String {
+    match (base.is_empty(), rest.is_empty()) {
+        (true, _) => rest.to_owned(),
+        (_, true) => base.to_owned(),
+        _ if rest.starts_with('[') => format!("{base}{rest}"),
+        _ => format!("{base}.{rest}"),
     }
+}
+
+/// The identifier of a list item, for messages: its first `*_id` field, or `zone`.
+fn item_name(item: &Value) -> Option<String> {
+    let obj = item.as_object()?;
+    obj.iter()
+        .find(|(k, v)| (k.ends_with("_id") || k.as_str() == "zone") && v.is_string())
+        .map(|(_, v)| display_id(v))
+}
+
+/// The scalar fields of a list item, copied into a finding about a value in it.
+fn scalars(item: &Value) -> BTreeMap<String, Value> {
+    item.as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(_, v)| !v.is_array() && !v.is_object())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn missing(note: String) -> Outcome {
     Outcome {
-        findings: vec![],
         missing: vec![note],
-        plugins: vec![],
+        ..Outcome::default()
     }
 }
 

@@ -25,6 +25,7 @@
 //! ```
 
 pub mod canonical;
+mod contradictions;
 pub mod eval;
 pub mod framework;
 pub mod keys;

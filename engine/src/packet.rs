@@ -24,6 +24,14 @@ pub struct Packet {
     pub scope_boundary: String,
     pub controls: Vec<ControlResult>,
     pub summary: Summary,
+    /// The version of the framework definition that judged the records.
+    /// Always written by this engine (additive to the seed's shape).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub framework_version: Option<String>,
+    /// What this packet is and is not (platform-generated evidence, not an
+    /// audit report or a legal opinion), from the framework file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -108,6 +116,8 @@ pub fn assemble_with(
         },
         scope_boundary: framework.scope_boundary.clone(),
         controls,
+        framework_version: Some(framework.version.clone()),
+        statement: Some(framework.statement.clone()),
         summary: Summary {
             service_count: records.services.len() as u64,
             all_services_eu_residency: records.all_services_eu_residency(),
@@ -118,4 +128,9 @@ pub fn assemble_with(
             },
         },
     })
+}
+
+/// The committed JSON Schema of packets (`engine/schema/packet.schema.json`).
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Packet)).unwrap_or(serde_json::Value::Null)
 }

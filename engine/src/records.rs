@@ -71,8 +71,14 @@ pub struct Service {
     /// Derived from the zone catalogue: every zone of the service is in the EU.
     pub eu_residency: bool,
     pub storage_region: String,
+    /// The service's storage volumes are encrypted at rest.
     pub storage_encrypted: bool,
+    /// The seed's name for `backups.encryption_enabled`: one fact, two places.
+    /// A document where the two differ is refused; controls read
+    /// `backups.encryption_enabled`.
     pub backup_encryption_enabled: bool,
+    /// The service refuses connections that do not use TLS (not merely "TLS is
+    /// offered").
     pub tls_enabled: bool,
     pub backups: Backups,
     /// Categories of personal data the organization declared for this service.
@@ -84,12 +90,21 @@ pub struct Service {
     /// The business function this ICT service supports (DORA register of information).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ict_function: Option<String>,
-    /// The organization marked this service as infrastructure of a high-risk AI system.
+    /// The organization marked this service as infrastructure of a high-risk AI
+    /// system (`true`) or declared it is not (`false`). Absent means the
+    /// classification is unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub high_risk_ai: Option<bool>,
     /// Whether every connection must authenticate (no trust or anonymous access).
+    /// Absent means unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_required: Option<bool>,
+    /// Every place the service's data lives (its zones, its storage region, its
+    /// backup zone), with the country and the GDPR transfer basis. Derived by
+    /// the platform from its zone catalogue. When present it lists exactly the
+    /// service's zones, storage region and backup zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locations: Option<Vec<Location>>,
     /// Backup runs that finished or started during the period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_runs: Option<Vec<BackupRun>>,
@@ -98,15 +113,55 @@ pub struct Service {
     pub restore_tests: Option<Vec<RestoreTest>>,
 }
 
+/// One place where a service's data lives.
+///
+/// Refused as contradictory: `eea` true with a `transfer_basis` other than
+/// `within_eea` (or the reverse); `adequacy_decision` without `adequacy`;
+/// `appropriate_safeguards` or `derogation` without a `safeguard`, or a
+/// `safeguard` with any other basis; a `role` other than the three below.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Location {
+    pub zone: String,
+    /// `zone` (the service runs there), `storage_region` or `backup_zone`.
+    pub role: String,
+    /// ISO 3166-1 alpha-2 country code of the zone.
+    pub country: String,
+    /// The country is in the European Economic Area (the EU, Iceland,
+    /// Liechtenstein, Norway): no transfer to a third country.
+    pub eea: bool,
+    /// The European Commission has adopted an adequacy decision for the
+    /// country (GDPR Art. 45).
+    pub adequacy: bool,
+    /// `within_eea`, `adequacy_decision` (Art. 45), `appropriate_safeguards`
+    /// (Art. 46), `derogation` (Art. 49) or `none` (a transfer with no
+    /// recorded basis).
+    pub transfer_basis: String,
+    /// The recorded safeguard or derogation, e.g. `SCC (EU) 2021/914 module 3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safeguard: Option<String>,
+}
+
+/// Backup configuration.
+///
+/// Refused as contradictory: an `encryption_algorithm` while
+/// `encryption_enabled` is false; `segregated` that does not follow from
+/// `storage_zone` (true exactly when the storage zone is none of the
+/// service's zones nor its storage region; absent or false without a zone);
+/// a `last_completed_at` earlier than a succeeded run's `completed_at`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Backups {
+    /// The last successful backup at or before the period end; null: none ever
+    /// completed.
     pub last_completed_at: Option<Timestamp>,
     pub last_backup_type: Option<String>,
+    /// Backup copies are encrypted.
     pub encryption_enabled: bool,
     pub encryption_algorithm: Option<String>,
     pub schedule_enabled: bool,
     pub schedule_cron: Option<String>,
+    /// Days a backup copy is kept; null: no retention limit is configured.
     pub retention_days: Option<u32>,
     /// Zone where backup copies are stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -116,6 +171,11 @@ pub struct Backups {
     pub segregated: Option<bool>,
 }
 
+/// One backup run.
+///
+/// Refused as contradictory: a status other than `succeeded`, `failed` or
+/// `running`; `succeeded` without `completed_at`; `running` with one; a
+/// `completed_at` before `started_at`; a `run_id` twice in one service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackupRun {
@@ -135,18 +195,50 @@ pub struct RestoreTest {
     pub succeeded: bool,
 }
 
+/// The organization's audit log on the platform.
+///
+/// Refused as contradictory: `retention_policy` `indefinite` with a
+/// `retention_days`; a policy of `N days` with a different `retention_days`;
+/// `entry_count` above zero with a null `oldest_entry_at`, or zero with one;
+/// in `in_period`: `start` after `end`, more entries in the period than in
+/// the log, entries in the period but the oldest entry after the period end,
+/// a longest gap longer than the period, or no entries but a gap shorter
+/// than the period.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditLog {
-    /// As the platform states it, e.g. `indefinite` or `90 days`.
+    /// As the platform states it: `indefinite`, `N days`, or `unknown`.
     pub retention_policy: String,
+    /// The oldest entry still held at the period end; null: the log is empty.
     pub oldest_entry_at: Option<Timestamp>,
+    /// Entries held at the period end, all of them (not only the period's).
     pub entry_count: u64,
-    /// Retention in days, absent when indefinite or unknown.
+    /// Retention in days when the policy is `N days`; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_days: Option<u32>,
+    /// Figures about the entries written during a period, so that "the log
+    /// covers the period" means entries were written throughout it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_period: Option<AuditPeriod>,
 }
 
+/// Audit entries written during one period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditPeriod {
+    /// The period these figures are for; a control reads them only when it
+    /// is the packet's period.
+    pub start: Timestamp,
+    pub end: Timestamp,
+    /// Entries written from `start` to `end`.
+    pub entries_in_period: u64,
+    /// The longest stretch inside the period with no entry (from the start to
+    /// the first entry, between entries, from the last entry to the end), in
+    /// whole hours rounded up.
+    pub longest_gap_hours: u64,
+}
+
+/// A member of the organization. A `user_id` twice is refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Member {
@@ -174,6 +266,12 @@ pub enum RecordsError {
     Shape { path: String, message: String },
     #[error("{path}: duplicate service_id `{id}`")]
     DuplicateService { path: String, id: String },
+    #[error("{path} contradicts {other}: {message}")]
+    Contradiction {
+        path: String,
+        other: String,
+        message: String,
+    },
 }
 
 impl RecordsDocument {
@@ -205,7 +303,15 @@ impl RecordsDocument {
                 });
             }
         }
+        crate::contradictions::check(&doc)?;
         Ok(doc)
+    }
+
+    /// Checks the rules against contradictions (listed in the schema's
+    /// descriptions) on a document built in memory, e.g. from a database.
+    /// [`Self::from_value`] already applies them to documents that are parsed.
+    pub fn check_consistency(&self) -> Result<(), RecordsError> {
+        crate::contradictions::check(self)
     }
 
     /// The document as a JSON value, the form JSONPath expressions are evaluated against.

@@ -68,8 +68,9 @@ fn service(i: usize) -> impl Strategy<Value = Value> {
                 "backups": {
                     "last_completed_at": last,
                     "last_backup_type": "full",
-                    "encryption_enabled": b[4],
-                    "encryption_algorithm": "AES-256-GCM",
+                    // One fact in two places (the seed's): they agree, or the records are refused.
+                    "encryption_enabled": b[2],
+                    "encryption_algorithm": if b[2] { Some("AES-256-GCM") } else { None },
                     "schedule_enabled": b[5],
                     "schedule_cron": "0 2 * * *",
                     "retention_days": retention
@@ -88,7 +89,8 @@ fn records() -> impl Strategy<Value = Value> {
             json!({
                 "organization": {"id": "o-1", "name": org, "billing_email": "billing@example.com"},
                 "services": services,
-                "audit_log": {"retention_policy": policy, "oldest_entry_at": oldest, "entry_count": count}
+                // An oldest entry exactly when there are entries, or the records are refused.
+                "audit_log": {"retention_policy": policy, "oldest_entry_at": oldest, "entry_count": if oldest.is_some() { count.max(1) } else { 0 }}
             })
         })
 }

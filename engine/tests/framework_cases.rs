@@ -2,9 +2,11 @@
 //! built-in frameworks, records in (an example document with changes) and the
 //! status and findings out. Adding a case needs no Rust: drop it in a file.
 //!
+//! A case may instead expect the records to be `refused` as contradictory.
+//!
 //! A second test checks coverage: every control has at least one case of each
 //! status it can reach (attested, exception, inconclusive; not_applicable too
-//! when it has a scope or `applies_if`).
+//! when it has `applies_if` or declares `empty: { status: not_applicable }`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -15,6 +17,7 @@ use std::path::{Path, PathBuf};
 use common::*;
 use serde::Deserialize;
 use serde_json::Value;
+use vouch_engine::framework::EmptyStatus;
 use vouch_engine::{assemble, FrameworkSet, Period, RecordsDocument, Status};
 
 #[derive(Deserialize)]
@@ -42,7 +45,13 @@ struct Case {
     remove: Vec<String>,
     #[serde(default)]
     generated_at: Option<String>,
-    status: Status,
+    /// The status the control must come out with; or, with `refused`, none:
+    /// the records contradict themselves and are refused where they enter.
+    #[serde(default)]
+    status: Option<Status>,
+    /// A text the refusal must contain (e.g. the JSONPath of both values).
+    #[serde(default)]
+    refused: Option<String>,
     /// When given, exactly these findings (each field given must match).
     #[serde(default)]
     findings: Option<Vec<ExpectedFinding>>,
@@ -158,7 +167,16 @@ fn run(frameworks: &FrameworkSet, case: &Case, framework: &str) -> Result<(), St
     for (p, v) in &case.set {
         set_pointer(&mut doc, p, v.clone())?;
     }
-    let records = RecordsDocument::from_value(doc).map_err(|e| format!("records refused: {e}"))?;
+    let records = match (RecordsDocument::from_value(doc), &case.refused) {
+        (Ok(_), Some(why)) => return Err(format!("expected the records refused ({why}), but they were accepted")),
+        (Err(e), Some(why)) if e.to_string().contains(why.as_str()) => return Ok(()),
+        (Err(e), Some(why)) => return Err(format!("refused, but not for {why:?}: {e}")),
+        (Err(e), None) => return Err(format!("records refused: {e}")),
+        (Ok(r), None) => r,
+    };
+    let Some(status) = case.status else {
+        return Err("a case needs `status` or `refused`".into());
+    };
     let generated_at = ts(case
         .generated_at
         .as_deref()
@@ -176,8 +194,8 @@ fn run(frameworks: &FrameworkSet, case: &Case, framework: &str) -> Result<(), St
             result.status, result.findings, result.notes
         )
     };
-    if result.status != case.status {
-        return Err(format!("expected {:?}, got {}", case.status, describe()));
+    if result.status != status {
+        return Err(format!("expected {status:?}, got {}", describe()));
     }
     if let Some(expected) = &case.findings {
         if expected.len() != result.findings.len() {
@@ -239,9 +257,13 @@ fn every_control_has_a_case_for_each_status_it_can_reach() {
     let mut excused: BTreeMap<(String, String), BTreeSet<&'static str>> = BTreeMap::new();
     for (_, file) in load_files() {
         for case in &file.cases {
+            let outcome = match case.status {
+                Some(s) => s.as_str(),
+                None => "refused",
+            };
             seen.entry((file.framework.clone(), case.control.clone()))
                 .or_default()
-                .insert(case.status.as_str());
+                .insert(outcome);
         }
         for (control, statuses) in &file.unreachable {
             for (status, why) in statuses {
@@ -260,7 +282,11 @@ fn every_control_has_a_case_for_each_status_it_can_reach() {
     for fw in builtin().iter() {
         for c in &fw.controls {
             let mut needed = vec!["attested", "exception", "inconclusive"];
-            if c.scope.is_some() || !c.applies_if.is_empty() {
+            let declares_na = c
+                .empty
+                .as_ref()
+                .is_some_and(|e| e.status == EmptyStatus::NotApplicable);
+            if declares_na || !c.applies_if.is_empty() {
                 needed.push("not_applicable");
             }
             let key = (fw.framework.clone(), c.control_id.clone());

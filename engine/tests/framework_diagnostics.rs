@@ -34,8 +34,8 @@ case!(many_problems);
 
 #[test]
 fn every_file_of_a_directory_is_reported_together() {
-    let a = "framework: a\nname: A\nattests: A\nmonthly_price_eur: 1\nscope_boundary: A\ncontrols: []\n";
-    let b = "framework: b\nname: B\nattests: B\nmonthly_price_eur: 1.5\nscope_boundary: B\ncontrols: []\n";
+    let a = "framework: a\nname: A\nversion: '1'\nstatement: S\nattests: A\nmonthly_price_eur: 1\nscope_boundary: A\ncontrols: []\n";
+    let b = "framework: b\nname: B\nversion: '1'\nstatement: S\nattests: B\nmonthly_price_eur: 1.5\nscope_boundary: B\ncontrols: []\n";
     let err = FrameworkSet::from_sources([("a.yaml", a), ("b.yaml", b)]).unwrap_err();
     let files: Vec<&str> = err.diagnostics.iter().map(|d| d.file.as_str()).collect();
     assert!(

@@ -47,7 +47,7 @@ impl PluginHost for Host {
 
 fn framework(sha: &str) -> String {
     format!(
-        "framework: t\nname: T\nattests: T\nmonthly_price_eur: 1\nscope_boundary: T\ncontrols:\n  - control_id: P1\n    title: Plugin decided\n    reference: R\n    assertion: A\n    evidence_refs:\n      - services[*].backup_runs\n    scope: {{ each: services, id: service_id }}\n    checks:\n      - plugin: {{ name: fake, sha256: \"{sha}\", config: {{ days: 1 }}, path: backup_runs }}\n"
+        "framework: t\nname: T\nversion: '1'\nstatement: S\nattests: T\nmonthly_price_eur: 1\nscope_boundary: T\ncontrols:\n  - control_id: P1\n    title: Plugin decided\n    reference: R\n    time_basis: as_of_generation\n    assertion: A\n    evidence_refs:\n      - services[*].backup_runs\n    scope: {{ each: services, id: service_id }}\n    checks:\n      - plugin: {{ name: fake, sha256: \"{sha}\", config: {{ days: 1 }}, path: backup_runs }}\n"
     )
 }
 

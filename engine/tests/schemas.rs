@@ -30,6 +30,14 @@ fn records_schema_is_current() {
 }
 
 #[test]
+fn packet_schema_is_current() {
+    check(
+        "engine/schema/packet.schema.json",
+        vouch_engine::packet::json_schema(),
+    );
+}
+
+#[test]
 fn framework_schema_is_current() {
     check(
         "frameworks/framework.schema.json",

@@ -14,7 +14,7 @@ use vouch_engine::{assemble, RecordsDocument};
 /// A framework of `n` controls, alternating checks that attest and that fail
 /// (so that findings tables are rendered too).
 fn framework(n: usize) -> String {
-    let mut text = String::from("framework: bench\nname: Bench\nattests: Bench\nmonthly_price_eur: 1\nscope_boundary: All services.\ncontrols:\n");
+    let mut text = String::from("framework: bench\nname: Bench\nversion: '1'\nstatement: S\nattests: Bench\nmonthly_price_eur: 1\nscope_boundary: All services.\ncontrols:\n");
     for i in 0..n {
         let check = if i % 2 == 0 {
             "all_true: tls_enabled"
@@ -22,7 +22,7 @@ fn framework(n: usize) -> String {
             "count: { path: zones, min: 2 }"
         };
         text.push_str(&format!(
-            "  - control_id: C{i}\n    title: Control number {i}\n    reference: Bench {i}\n    assertion: Every service meets requirement {i}.\n    evidence_refs:\n      - services[*].tls_enabled\n    scope: {{ each: services, id: service_id }}\n    checks:\n      - {check}\n"
+            "  - control_id: C{i}\n    title: Control number {i}\n    reference: Bench {i}\n    time_basis: as_of_generation\n    assertion: Every service meets requirement {i}.\n    evidence_refs:\n      - services[*].tls_enabled\n    scope: {{ each: services, id: service_id }}\n    checks:\n      - {check}\n"
         ));
     }
     text

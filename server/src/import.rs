@@ -83,6 +83,10 @@ pub struct OrganizationIn {
     /// Audit-log retention in days; absent or null: kept indefinitely.
     #[serde(default)]
     pub audit_retention_days: Option<u32>,
+    /// Safeguards recorded for transfers to third countries (GDPR Art. 46, 49),
+    /// by ISO 3166-1 alpha-2 country code: `{"US": "SCC (EU) 2021/914 module 3"}`.
+    #[serde(default)]
+    pub transfer_safeguards: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -280,6 +284,13 @@ pub fn validate(b: &Batch, zones: &Catalogue) -> Result<(), ImportError> {
             format!("$.organizations[{i}].billing_email"),
             &o.billing_email,
         )?;
+        for (country, safeguard) in o.transfer_safeguards.iter().flatten() {
+            let at = format!("$.organizations[{i}].transfer_safeguards[{}]", Value::String(country.clone()));
+            if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
+                return Err(invalid(at, "a country is an ISO 3166-1 alpha-2 code such as `US`"));
+            }
+            check_text(at, safeguard)?;
+        }
     }
     unique("users", b.users.iter().map(|u| u.username.as_str()))?;
     for (i, u) in b.users.iter().enumerate() {
@@ -481,15 +492,23 @@ pub async fn apply(
     }
     for o in &batch.organizations {
         sqlx::query(
-            "INSERT INTO organizations (id, name, billing_email, privacy_contact_email, audit_retention_days, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (id) DO UPDATE SET name = excluded.name, billing_email = excluded.billing_email, \
-             privacy_contact_email = excluded.privacy_contact_email, audit_retention_days = excluded.audit_retention_days, updated_at = excluded.updated_at",
+            "INSERT INTO organizations (id, name, billing_email, privacy_contact_email, audit_retention_days, transfer_safeguards, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (id) DO UPDATE SET name = excluded.name, billing_email = excluded.billing_email, \
+             privacy_contact_email = excluded.privacy_contact_email, audit_retention_days = excluded.audit_retention_days, \
+             transfer_safeguards = excluded.transfer_safeguards, updated_at = excluded.updated_at",
         )
         .bind(&o.id)
         .bind(&o.name)
         .bind(&o.billing_email)
         .bind(&o.privacy_contact_email)
         .bind(o.audit_retention_days.map(i64::from))
+        // Serializing a map of strings cannot fail; were it to, no safeguard
+        // is recorded and the transfer is reported as having none (fail closed).
+        .bind(
+            o.transfer_safeguards
+                .as_ref()
+                .and_then(|m| serde_json::to_string(m).ok()),
+        )
         .bind(t)
         .execute(&mut *tx)
         .await?;

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use sqlx::Row;
 use vouch_engine::records::{
-    AuditLog, BackupRun, Backups, Member, Organization, Processor, RecordsDocument, RestoreTest,
-    Service,
+    AuditLog, AuditPeriod, BackupRun, Backups, Member, Organization, Processor, RecordsDocument,
+    RestoreTest, Service,
 };
 use vouch_engine::{Period, Timestamp};
 
@@ -32,7 +32,7 @@ pub async fn snapshot(
     let end = period.end.unix_seconds();
     let start = period.start.unix_seconds();
     let Some(org) = sqlx::query(
-        "SELECT id, name, billing_email, privacy_contact_email, audit_retention_days FROM organizations WHERE id = $1",
+        "SELECT id, name, billing_email, privacy_contact_email, audit_retention_days, transfer_safeguards FROM organizations WHERE id = $1",
     )
     .bind(org_id)
     .fetch_optional(&db.pool)
@@ -41,6 +41,12 @@ pub async fn snapshot(
         return Ok(None);
     };
     let retention_days: Option<i64> = org.try_get("audit_retention_days")?;
+    let safeguards: BTreeMap<String, String> =
+        match org.try_get::<Option<String>, _>("transfer_safeguards")? {
+            Some(text) => serde_json::from_str(&text)
+                .context("organizations.transfer_safeguards is not a JSON object of strings")?,
+            None => BTreeMap::new(),
+        };
     let organization = Organization {
         id: org.try_get("id")?,
         name: org.try_get("name")?,
@@ -76,12 +82,17 @@ pub async fn snapshot(
     .await?
     {
         let completed: Option<i64> = r.try_get("completed_at")?;
+        let status: String = r.try_get("status")?;
+        // A run that finished after the period end was still running at it.
+        let (status, completed_at) = match completed {
+            Some(c) if c > end => ("running".to_owned(), None),
+            other => (status, other.map(ts).transpose()?),
+        };
         runs.entry(r.try_get("service_id")?).or_default().push(BackupRun {
             run_id: r.try_get("run_id")?,
             started_at: ts(r.try_get("started_at")?)?,
-            // A run that completed after the period end had not completed within it.
-            completed_at: completed.filter(|c| *c <= end).map(ts).transpose()?,
-            status: r.try_get("status")?,
+            completed_at,
+            status,
             backup_type: r.try_get("backup_type")?,
         });
     }
@@ -148,6 +159,19 @@ pub async fn snapshot(
         let segregated = storage_zone
             .as_ref()
             .map(|z| !zones_list.contains(z) && z != &storage_region);
+        let mut locations = Vec::new();
+        let places = zones_list
+            .iter()
+            .map(|z| (z, "zone"))
+            .chain(std::iter::once((&storage_region, "storage_region")))
+            .chain(storage_zone.iter().map(|z| (z, "backup_zone")));
+        for (zone, role) in places {
+            locations.push(
+                zones
+                    .location(zone, role, &safeguards)
+                    .with_context(|| format!("zone `{zone}` of service `{service_id}` is not in the zone catalogue"))?,
+            );
+        }
         let retention: Option<i64> = r.try_get("backup_retention_days")?;
         let encryption_enabled = get_flag(&r, "backup_encryption_enabled")?;
         let (last_completed_at, last_backup_type) = match last.remove(&service_id) {
@@ -181,6 +205,7 @@ pub async fn snapshot(
             ict_function: r.try_get("ict_function")?,
             high_risk_ai: opt_bool(&r, "high_risk_ai")?,
             auth_required: opt_bool(&r, "auth_required")?,
+            locations: Some(locations),
             backup_runs: Some(runs.remove(&service_id).unwrap_or_default()),
             restore_tests: Some(tests.remove(&service_id).unwrap_or_default()),
             zones: zones_list,
@@ -197,6 +222,7 @@ pub async fn snapshot(
     .await?;
     let oldest: Option<i64> = audit.try_get("oldest")?;
     let count: i64 = audit.try_get("n")?;
+    let in_period = audit_in_period(db, org_id, period).await?;
 
     let members = sqlx::query(
         "SELECT m.username, m.role, u.mfa_enabled FROM memberships m JOIN users u ON u.username = m.username \
@@ -215,7 +241,7 @@ pub async fn snapshot(
     })
     .collect::<Result<Vec<_>>>()?;
 
-    Ok(Some(RecordsDocument {
+    let doc = RecordsDocument {
         organization,
         processor,
         services,
@@ -227,7 +253,53 @@ pub async fn snapshot(
             oldest_entry_at: oldest.map(ts).transpose()?,
             entry_count: u64::try_from(count).unwrap_or(0),
             retention_days: retention_days.and_then(|d| u32::try_from(d).ok()),
+            in_period: Some(in_period),
         },
         members: Some(members),
-    }))
+    };
+    // What the database holds entered through the import's checks; a
+    // contradiction here is a bug, and no packet is computed from it.
+    doc.check_consistency()
+        .context("the records assembled from the database contradict themselves")?;
+    Ok(Some(doc))
+}
+
+/// Entries written during the period, and the longest stretch of it without
+/// one, from SQL over the `(organization_id, at)` index.
+async fn audit_in_period(db: &Db, org_id: &str, period: &Period) -> Result<AuditPeriod> {
+    let (start, end) = (period.start.unix_seconds(), period.end.unix_seconds());
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, MIN(at) AS first, MAX(at) AS last FROM audit_entries \
+         WHERE organization_id = $1 AND at >= $2 AND at <= $3",
+    )
+    .bind(org_id)
+    .bind(start)
+    .bind(end)
+    .fetch_one(&db.pool)
+    .await?;
+    let n: i64 = row.try_get("n")?;
+    let first: Option<i64> = row.try_get("first")?;
+    let last: Option<i64> = row.try_get("last")?;
+    let inner: Option<i64> = sqlx::query(
+        "SELECT MAX(gap) AS gap FROM (SELECT at - LAG(at) OVER (ORDER BY at, entry_id) AS gap \
+         FROM audit_entries WHERE organization_id = $1 AND at >= $2 AND at <= $3) gaps",
+    )
+    .bind(org_id)
+    .bind(start)
+    .bind(end)
+    .fetch_one(&db.pool)
+    .await?
+    .try_get("gap")?;
+    let longest = match (first, last) {
+        (Some(f), Some(l)) => (f - start).max(end - l).max(inner.unwrap_or(0)),
+        _ => end - start,
+    };
+    Ok(AuditPeriod {
+        start: period.start,
+        end: period.end,
+        entries_in_period: u64::try_from(n).context("negative count")?,
+        longest_gap_hours: u64::try_from(longest.max(0))
+            .context("negative gap")?
+            .div_ceil(3600),
+    })
 }

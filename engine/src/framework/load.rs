@@ -8,7 +8,7 @@ use serde_json::Value;
 use unicode_normalization::UnicodeNormalization;
 
 use super::positions::{render, Pos, PositionIndex, Seg};
-use super::{Check, Control, Framework, Scope, Selector, OPERATORS};
+use super::{Check, Control, Framework, Scope, Selector, WhenMissing, OPERATORS};
 
 /// One problem in a framework file, with a position and a hint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +189,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
 struct Header {
     framework: String,
     name: String,
+    version: String,
+    statement: String,
     attests: String,
     monthly_price_eur: u32,
     scope_boundary: String,
@@ -196,9 +198,9 @@ struct Header {
 }
 
 const FRAMEWORK_FIELDS: &str =
-    "framework, name, attests, monthly_price_eur, scope_boundary, controls";
+    "framework, name, version, statement, attests, monthly_price_eur, scope_boundary, controls";
 const CONTROL_FIELDS: &str =
-    "control_id, title, reference, assertion, evidence_refs, applies_if, scope, checks";
+    "control_id, title, reference, assertion, evidence_refs, time_basis, thresholds, empty, applies_if, scope, checks";
 
 struct Ctx<'a> {
     plugins: &'a dyn PluginCatalog,
@@ -417,6 +419,8 @@ pub fn parse_framework_with(
     Ok(Framework {
         framework: h.framework,
         name: nfc(&h.name),
+        version: nfc(&h.version),
+        statement: nfc(&h.statement),
         attests: nfc(&h.attests),
         monthly_price_eur: h.monthly_price_eur,
         scope_boundary: nfc(&h.scope_boundary),
@@ -467,6 +471,8 @@ fn validate_header(ctx: &mut Ctx<'_>, h: &Header) {
     }
     for (field, text) in [
         ("name", &h.name),
+        ("version", &h.version),
+        ("statement", &h.statement),
         ("attests", &h.attests),
         ("scope_boundary", &h.scope_boundary),
     ] {
@@ -527,8 +533,25 @@ fn validate_controls(ctx: &mut Ctx<'_>, controls: &mut [(usize, Control)]) {
             selector(ctx, &p, sel);
         }
         validate_checks(ctx, &at("applies_if"), &c.applies_if);
-        if let Some(scope) = &c.scope {
+        if let Some(scope) = &mut c.scope {
             validate_scope(ctx, &at("scope"), scope);
+        }
+        if let Some(rule) = &mut c.empty {
+            let mut p = at("empty");
+            p.push("reason".into());
+            text_field(ctx, &p, "reason", &rule.reason);
+            rule.reason = nfc(&rule.reason);
+        }
+        for (j, t) in c.thresholds.iter_mut().enumerate() {
+            let mut p = at("thresholds");
+            p.push(Seg::Index(j));
+            for (field, text) in [("value", &t.value), ("source", &t.source)] {
+                let mut q = p.clone();
+                q.push(field.into());
+                text_field(ctx, &q, field, text);
+            }
+            t.value = nfc(&t.value);
+            t.source = nfc(&t.source);
         }
         if c.checks.is_empty() {
             ctx.value(
@@ -541,7 +564,17 @@ fn validate_controls(ctx: &mut Ctx<'_>, controls: &mut [(usize, Control)]) {
     }
 }
 
-fn validate_scope(ctx: &mut Ctx<'_>, base: &[Seg], scope: &Scope) {
+fn validate_when_missing(ctx: &mut Ctx<'_>, base: &[Seg], rule: &mut Option<WhenMissing>) {
+    if let Some(rule) = rule {
+        let mut p = base.to_vec();
+        p.push("when_missing".into());
+        p.push("reason".into());
+        text_field(ctx, &p, "reason", &rule.reason);
+        rule.reason = nfc(&rule.reason);
+    }
+}
+
+fn validate_scope(ctx: &mut Ctx<'_>, base: &[Seg], scope: &mut Scope) {
     let at = |k: &str| {
         let mut p = base.to_vec();
         p.push(k.into());
@@ -570,6 +603,14 @@ fn validate_scope(ctx: &mut Ctx<'_>, base: &[Seg], scope: &Scope) {
         }
     }
     validate_checks(ctx, &at("where"), &scope.filter);
+    if scope.when_missing.is_some() && scope.filter.is_empty() {
+        ctx.value(
+            &at("when_missing"),
+            "`when_missing` says what a missing `where` field means, but this scope has no `where`".into(),
+            None,
+        );
+    }
+    validate_when_missing(ctx, base, &mut scope.when_missing);
 }
 
 fn selector(ctx: &mut Ctx<'_>, path: &[Seg], sel: &Selector) {
@@ -586,13 +627,15 @@ fn scalar(ctx: &mut Ctx<'_>, path: &[Seg], v: &Value) {
     let ok = match v {
         Value::Null | Value::Bool(_) | Value::String(_) => true,
         Value::Number(n) => n.is_i64() || n.is_u64(),
+        // "The list is empty": e.g. a service recorded as holding no data categories.
+        Value::Array(items) => items.is_empty(),
         _ => false,
     };
     if !ok {
         ctx.value(
             path,
-            format!("`{v}` cannot be compared: use a string, boolean, integer or null"),
-            Some("packets hold no floating-point numbers, lists or maps as expected values".into()),
+            format!("`{v}` cannot be compared: use a string, boolean, integer, null or []"),
+            Some("packets hold no floating-point numbers, and no lists or maps but the empty list, as expected values".into()),
         );
     }
 }
@@ -618,6 +661,19 @@ fn validate_check(ctx: &mut Ctx<'_>, base: &[Seg], check: &Check) {
         Check::AllTrue(sel) => selector(ctx, &at("all_true", None), sel),
         Check::NonEmpty(sel) => selector(ctx, &at("non_empty", None), sel),
         Check::CoversPeriod(sel) => selector(ctx, &at("covers_period", None), sel),
+        Check::ForPeriod(sel) => selector(ctx, &at("for_period", None), sel),
+        Check::MaxGap(a) => {
+            selector(ctx, &at("max_gap", Some("path")), &a.path);
+            selector(ctx, &at("max_gap", Some("at")), &a.at);
+            if let Some(err) = a.max.error() {
+                ctx.value(
+                    &at("max_gap", Some("max")),
+                    format!("`{}` is not a duration: {err}", a.max.as_str()),
+                    Some("write durations like `36h`, `7d`, `90days`, `6months`".into()),
+                );
+            }
+            validate_checks(ctx, &at("max_gap", Some("where")), &a.filter);
+        }
         Check::Equals(a) => {
             selector(ctx, &at("equals", Some("path")), &a.path);
             scalar(ctx, &at("equals", Some("value")), &a.value);
@@ -668,6 +724,15 @@ fn validate_check(ctx: &mut Ctx<'_>, base: &[Seg], check: &Check) {
                 _ => {}
             }
             validate_checks(ctx, &at("count", Some("where")), &a.filter);
+            if let Some(rule) = &a.when_missing {
+                if rule.reason.trim().is_empty() {
+                    ctx.value(
+                        &at("count", Some("when_missing")),
+                        "`when_missing` needs a `reason`".into(),
+                        None,
+                    );
+                }
+            }
         }
         Check::Plugin(a) => {
             let name_path = at("plugin", Some("name"));

@@ -29,6 +29,13 @@ pub struct Framework {
     pub framework: String,
     /// Display name, e.g. `SOC 2 Type II`.
     pub name: String,
+    /// Version of this definition (e.g. `2026.11`); copied into every packet, so
+    /// that a reader knows which edition of the controls judged the records.
+    pub version: String,
+    /// What a packet of this framework is and is not, in one or two sentences
+    /// (e.g. platform-generated evidence, not a SOC 2 report or a legal
+    /// opinion); copied into every packet and shown on the PDF cover.
+    pub statement: String,
     /// What a packet of this framework attests, in one sentence.
     pub attests: String,
     /// Monthly price of the subscription, in whole euros.
@@ -52,6 +59,19 @@ pub struct Control {
     pub assertion: String,
     /// JSONPath expressions naming the records the control relies on; listed in the packet.
     pub evidence_refs: Vec<Selector>,
+    /// When the evidence holds: configuration as it stands when the packet is
+    /// generated, the state at the period end, events during the period, or
+    /// events in a look-back window before the period end.
+    pub time_basis: TimeBasis,
+    /// The numbers the checks compare against, each marked as law or as the
+    /// platform's own policy, with its source.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<Threshold>,
+    /// What an empty population means (no services in scope, no backup runs,
+    /// nothing to count). Without it an empty population proves nothing and the
+    /// control is `inconclusive`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty: Option<EmptyRule>,
     /// Conditions on the whole document: unless all hold, the control is
     /// `not_applicable` (e.g. "the organization marks a service high-risk AI").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -82,6 +102,81 @@ pub struct Scope {
     /// cause, e.g. `[zones, region]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub context: Vec<String>,
+    /// What a resource whose `where` field is missing or null means. Without it
+    /// the resource's scope is unknown and the control is `inconclusive`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when_missing: Option<WhenMissing>,
+}
+
+/// When the evidence a control reads holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeBasis {
+    /// Configuration as it stands when the packet is generated (not the
+    /// configuration throughout the period).
+    AsOfGeneration,
+    /// The state at the end of the period (e.g. the last completed backup).
+    PeriodEnd,
+    /// Events recorded during the period, across the whole period.
+    DuringPeriod,
+    /// Events in a window before the period end (e.g. restore tests in the
+    /// 90 days before it).
+    Lookback,
+}
+
+/// A number a check compares against, and whether law or the platform's
+/// policy sets it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Threshold {
+    /// As written in the checks, e.g. `36h` or `365 days`.
+    pub value: String,
+    pub basis: ThresholdBasis,
+    /// Where it comes from, e.g. `EU AI Act Art. 19(1)` or `platform backup policy`.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ThresholdBasis {
+    /// Set by the regulation or standard itself.
+    Law,
+    /// Chosen by the platform; the standard asks for a policy, not this number.
+    PlatformPolicy,
+}
+
+/// What an empty population means for a control, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyRule {
+    /// `not_applicable` (the resources that have nothing to judge are excluded,
+    /// and with none left the control does not apply) or `attested`.
+    pub status: EmptyStatus,
+    /// Why, in words an auditor accepts; recorded in the packet.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EmptyStatus {
+    NotApplicable,
+    Attested,
+}
+
+/// What a missing or null field in a `where` filter means.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WhenMissing {
+    /// The only choice: `exclude` the resource (or item), recorded in the packet.
+    pub action: MissingAction,
+    /// Why missing means out of scope; recorded in the packet with each exclusion.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingAction {
+    Exclude,
 }
 
 /// The check vocabulary. Paths are relative to the resource when the control has
@@ -117,6 +212,14 @@ pub enum Check {
     Count(CountArgs),
     /// At least one of these checks holds.
     AnyOf(Vec<Check>),
+    /// The path selects an array of events; across the whole period, no gap
+    /// between the period start, the timestamps at `at` of the items that pass
+    /// `where`, and the period end is longer than `max`.
+    MaxGap(MaxGapArgs),
+    /// The object at the path (`{start, end, ...}`) holds figures computed for
+    /// exactly the packet's period; otherwise they are evidence of another
+    /// period and the control is inconclusive.
+    ForPeriod(Selector),
     /// A WebAssembly plugin decides (for what JSONPath cannot express); see
     /// `plugins/ABI.md`. Its sha256 is pinned here and checked at load.
     Plugin(PluginArgs),
@@ -134,6 +237,8 @@ pub const OPERATORS: &[&str] = &[
     "covers_period",
     "count",
     "any_of",
+    "max_gap",
+    "for_period",
     "plugin",
 ];
 
@@ -169,6 +274,8 @@ impl<'de> Deserialize<'de> for Check {
                     "covers_period" => Check::CoversPeriod(map.next_value()?),
                     "count" => Check::Count(map.next_value()?),
                     "any_of" => Check::AnyOf(map.next_value()?),
+                    "max_gap" => Check::MaxGap(map.next_value()?),
+                    "for_period" => Check::ForPeriod(map.next_value()?),
                     "plugin" => Check::Plugin(map.next_value()?),
                     other => return Err(A::Error::unknown_variant(other, OPERATORS)),
                 };
@@ -245,6 +352,24 @@ pub struct CountArgs {
     pub min: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<u64>,
+    /// What an item whose `where` field is missing or null means. Without it
+    /// the item might count or not, and the check holds only if it holds either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when_missing: Option<WhenMissing>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaxGapArgs {
+    /// Path to an array of events, e.g. `backup_runs`.
+    pub path: Selector,
+    /// The timestamp of each event, relative to the item, e.g. `completed_at`.
+    pub at: Selector,
+    /// Only items for which all these checks hold are events.
+    #[serde(default, rename = "where", skip_serializing_if = "Vec::is_empty")]
+    pub filter: Vec<Check>,
+    /// The longest gap allowed, e.g. `36h`.
+    pub max: Age,
 }
 
 impl Framework {

@@ -57,6 +57,23 @@ impl Selector {
         &self.text
     }
 
+    /// Splits `services[*].auth_required` at its first `[*]` into the path of
+    /// the array (`services`) and the path within each item
+    /// (`auth_required`), so that an item lacking the field is seen as missing
+    /// rather than silently not selected. `None` when there is no `[*]`
+    /// followed by more path.
+    pub fn split_wildcard(&self) -> Option<(Selector, Selector)> {
+        let text = self.text.trim();
+        let i = text.find("[*]")?;
+        let (array, rest) = (&text[..i], &text[i + 3..]);
+        let rest = rest.strip_prefix('.').unwrap_or(rest);
+        if array.is_empty() || array == "$" || rest.is_empty() {
+            return None;
+        }
+        let (a, r) = (Selector::parse(array), Selector::parse(rest));
+        (a.error().is_none() && r.error().is_none()).then_some((a, r))
+    }
+
     /// The parse error, if the text is not a JSONPath expression.
     pub fn error(&self) -> Option<&str> {
         self.compiled.as_ref().err().map(String::as_str)
@@ -208,6 +225,18 @@ mod tests {
         assert_eq!(got.len(), 2);
         assert_eq!(got[1].value, &json!(false));
         assert_eq!(got[1].location, "$['services'][1]['tls_enabled']");
+    }
+
+    #[test]
+    fn wildcards_split_into_array_and_item_path() {
+        let (a, r) = Selector::parse("services[*].backups.retention_days")
+            .split_wildcard()
+            .unwrap();
+        assert_eq!((a.as_str(), r.as_str()), ("services", "backups.retention_days"));
+        let (a, r) = Selector::parse("services[*].zones[*]").split_wildcard().unwrap();
+        assert_eq!((a.as_str(), r.as_str()), ("services", "zones[*]"));
+        assert!(Selector::parse("services[*]").split_wildcard().is_none());
+        assert!(Selector::parse("audit_log.entry_count").split_wildcard().is_none());
     }
 
     #[test]

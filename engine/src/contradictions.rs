@@ -1,0 +1,342 @@
+//! Records that contradict themselves are refused where they enter, with the
+//! JSONPath of both values: a verdict computed from a contradiction would be
+//! whichever half a check happened to read.
+//!
+//! Every rule here is also listed in the description of the type it concerns
+//! in `engine/schema/records.schema.json`.
+
+use std::collections::BTreeSet;
+
+use crate::records::{AuditLog, Location, RecordsDocument, RecordsError, Service};
+
+fn refuse(path: String, other: String, message: impl Into<String>) -> RecordsError {
+    RecordsError::Contradiction {
+        path,
+        other,
+        message: message.into(),
+    }
+}
+
+/// Checks every rule; the first contradiction found is returned.
+pub fn check(doc: &RecordsDocument) -> Result<(), RecordsError> {
+    audit_log(&doc.audit_log)?;
+    for (i, s) in doc.services.iter().enumerate() {
+        service(&format!("$.services[{i}]"), s)?;
+    }
+    if let Some(members) = &doc.members {
+        let mut seen = BTreeSet::new();
+        for (i, m) in members.iter().enumerate() {
+            if !seen.insert(m.user_id.as_str()) {
+                let first = members
+                    .iter()
+                    .position(|x| x.user_id == m.user_id)
+                    .unwrap_or(0);
+                return Err(refuse(
+                    format!("$.members[{i}].user_id"),
+                    format!("$.members[{first}].user_id"),
+                    format!("member `{}` is listed twice", m.user_id),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `90 days` -> 90.
+fn policy_days(policy: &str) -> Option<u32> {
+    let n = policy.trim().strip_suffix("days")?.trim();
+    n.parse().ok()
+}
+
+fn audit_log(a: &AuditLog) -> Result<(), RecordsError> {
+    let policy = "$.audit_log.retention_policy".to_owned();
+    let days = "$.audit_log.retention_days".to_owned();
+    match (a.retention_policy.trim(), a.retention_days) {
+        ("indefinite", Some(d)) => {
+            return Err(refuse(
+                policy,
+                days,
+                format!("an indefinite retention cannot also be {d} days"),
+            ))
+        }
+        (p, Some(d)) if policy_days(p).is_some_and(|n| n != d) => {
+            return Err(refuse(
+                policy,
+                days,
+                format!("the policy says `{p}` but retention_days is {d}"),
+            ))
+        }
+        _ => {}
+    }
+    let oldest = "$.audit_log.oldest_entry_at".to_owned();
+    let count = "$.audit_log.entry_count".to_owned();
+    match (a.entry_count, a.oldest_entry_at) {
+        (0, Some(t)) => {
+            return Err(refuse(
+                oldest,
+                count,
+                format!("an oldest entry at {t} in a log of 0 entries"),
+            ))
+        }
+        (n, None) if n > 0 => {
+            return Err(refuse(
+                oldest,
+                count,
+                format!("no oldest entry in a log of {n} entries"),
+            ))
+        }
+        _ => {}
+    }
+    if let Some(p) = &a.in_period {
+        let at = |f: &str| format!("$.audit_log.in_period.{f}");
+        if p.start > p.end {
+            return Err(refuse(at("start"), at("end"), "the period starts after it ends"));
+        }
+        if p.entries_in_period > a.entry_count {
+            return Err(refuse(
+                at("entries_in_period"),
+                count,
+                format!(
+                    "{} entries in the period but {} in the whole log",
+                    p.entries_in_period, a.entry_count
+                ),
+            ));
+        }
+        if p.entries_in_period > 0 && a.oldest_entry_at.is_some_and(|o| o > p.end) {
+            return Err(refuse(
+                at("entries_in_period"),
+                oldest,
+                "entries in the period, but the oldest entry is after the period end",
+            ));
+        }
+        let secs = (p.end.unix_seconds() - p.start.unix_seconds()).max(0) as u64;
+        let period_hours = secs.div_ceil(3600);
+        if p.longest_gap_hours > period_hours {
+            return Err(refuse(
+                at("longest_gap_hours"),
+                at("end"),
+                format!(
+                    "a gap of {} hours in a period of {period_hours} hours",
+                    p.longest_gap_hours
+                ),
+            ));
+        }
+        if p.entries_in_period == 0 && p.longest_gap_hours < period_hours {
+            return Err(refuse(
+                at("longest_gap_hours"),
+                at("entries_in_period"),
+                "with no entries in the period, the longest gap is the whole period",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn service(base: &str, s: &Service) -> Result<(), RecordsError> {
+    let at = |f: &str| format!("{base}.{f}");
+    let b = &s.backups;
+    if s.backup_encryption_enabled != b.encryption_enabled {
+        return Err(refuse(
+            at("backup_encryption_enabled"),
+            at("backups.encryption_enabled"),
+            format!(
+                "{} and {}: one fact cannot have two values",
+                s.backup_encryption_enabled, b.encryption_enabled
+            ),
+        ));
+    }
+    if let (false, Some(alg)) = (b.encryption_enabled, &b.encryption_algorithm) {
+        return Err(refuse(
+            at("backups.encryption_algorithm"),
+            at("backups.encryption_enabled"),
+            format!("an algorithm `{alg}` for backups that are not encrypted"),
+        ));
+    }
+    match (&b.storage_zone, b.segregated) {
+        (None, Some(true)) => {
+            return Err(refuse(
+                at("backups.segregated"),
+                at("backups.storage_zone"),
+                "segregated backups with no storage zone",
+            ))
+        }
+        (Some(z), Some(seg)) => {
+            let apart = !s.zones.contains(z) && z != &s.storage_region;
+            if seg != apart {
+                return Err(refuse(
+                    at("backups.segregated"),
+                    at("backups.storage_zone"),
+                    format!(
+                        "segregated is {seg}, but storage zone `{z}` {} one of the service's zones or its storage region",
+                        if apart { "is not" } else { "is" }
+                    ),
+                ));
+            }
+        }
+        _ => {}
+    }
+    if let Some(runs) = &s.backup_runs {
+        let mut seen = BTreeSet::new();
+        for (i, r) in runs.iter().enumerate() {
+            let run = |f: &str| format!("{base}.backup_runs[{i}].{f}");
+            if !seen.insert(r.run_id.as_str()) {
+                return Err(refuse(
+                    run("run_id"),
+                    format!("{base}.backup_runs"),
+                    format!("run `{}` is listed twice", r.run_id),
+                ));
+            }
+            match (r.status.as_str(), r.completed_at) {
+                ("succeeded", None) => {
+                    return Err(refuse(
+                        run("status"),
+                        run("completed_at"),
+                        "a succeeded run that never completed",
+                    ))
+                }
+                ("running", Some(_)) => {
+                    return Err(refuse(
+                        run("status"),
+                        run("completed_at"),
+                        "a running run that has completed",
+                    ))
+                }
+                ("succeeded" | "failed" | "running", _) => {}
+                (other, _) => {
+                    return Err(refuse(
+                        run("status"),
+                        run("status"),
+                        format!("`{other}` is not a run status: succeeded, failed or running"),
+                    ))
+                }
+            }
+            if let Some(c) = r.completed_at {
+                if c < r.started_at {
+                    return Err(refuse(
+                        run("completed_at"),
+                        run("started_at"),
+                        "completed before it started",
+                    ));
+                }
+                if r.status == "succeeded" && b.last_completed_at.is_none_or(|last| last < c) {
+                    return Err(refuse(
+                        at("backups.last_completed_at"),
+                        run("completed_at"),
+                        format!(
+                            "the last completed backup is {}, but run `{}` completed at {c}",
+                            b.last_completed_at
+                                .map(|t| t.to_string())
+                                .unwrap_or_else(|| "none".into()),
+                            r.run_id
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(tests) = &s.restore_tests {
+        let mut seen = BTreeSet::new();
+        for (i, t) in tests.iter().enumerate() {
+            if !seen.insert(t.test_id.as_str()) {
+                return Err(refuse(
+                    format!("{base}.restore_tests[{i}].test_id"),
+                    format!("{base}.restore_tests"),
+                    format!("test `{}` is listed twice", t.test_id),
+                ));
+            }
+        }
+    }
+    if let Some(locations) = &s.locations {
+        locations_of(base, s, locations)?;
+    }
+    Ok(())
+}
+
+fn locations_of(base: &str, s: &Service, locations: &[Location]) -> Result<(), RecordsError> {
+    let mut expected: BTreeSet<(&str, &str)> = s.zones.iter().map(|z| (z.as_str(), "zone")).collect();
+    expected.insert((s.storage_region.as_str(), "storage_region"));
+    if let Some(z) = &s.backups.storage_zone {
+        expected.insert((z.as_str(), "backup_zone"));
+    }
+    let mut listed = BTreeSet::new();
+    for (i, l) in locations.iter().enumerate() {
+        let at = |f: &str| format!("{base}.locations[{i}].{f}");
+        if !matches!(l.role.as_str(), "zone" | "storage_region" | "backup_zone") {
+            return Err(refuse(
+                at("role"),
+                at("role"),
+                format!("`{}` is not a role: zone, storage_region or backup_zone", l.role),
+            ));
+        }
+        if !expected.contains(&(l.zone.as_str(), l.role.as_str())) {
+            let other = match l.role.as_str() {
+                "zone" => format!("{base}.zones"),
+                "storage_region" => format!("{base}.storage_region"),
+                _ => format!("{base}.backups.storage_zone"),
+            };
+            return Err(refuse(
+                at("zone"),
+                other,
+                format!("`{}` is not the service's {}", l.zone, l.role),
+            ));
+        }
+        listed.insert((l.zone.as_str(), l.role.as_str()));
+        let basis = l.transfer_basis.as_str();
+        let known = [
+            "within_eea",
+            "adequacy_decision",
+            "appropriate_safeguards",
+            "derogation",
+            "none",
+        ];
+        if !known.contains(&basis) {
+            return Err(refuse(
+                at("transfer_basis"),
+                at("transfer_basis"),
+                format!("`{basis}` is not a transfer basis: {}", known.join(", ")),
+            ));
+        }
+        if l.eea != (basis == "within_eea") {
+            return Err(refuse(
+                at("transfer_basis"),
+                at("eea"),
+                format!("`{basis}` for a zone whose eea is {}", l.eea),
+            ));
+        }
+        if basis == "adequacy_decision" && !l.adequacy {
+            return Err(refuse(
+                at("transfer_basis"),
+                at("adequacy"),
+                format!("an adequacy decision for {}, which has none", l.country),
+            ));
+        }
+        let needs_safeguard = matches!(basis, "appropriate_safeguards" | "derogation");
+        let has_safeguard = l.safeguard.as_deref().is_some_and(|t| !t.trim().is_empty());
+        if needs_safeguard != has_safeguard {
+            return Err(refuse(
+                at("safeguard"),
+                at("transfer_basis"),
+                if needs_safeguard {
+                    format!("`{basis}` names no safeguard")
+                } else {
+                    format!("a safeguard with transfer basis `{basis}`")
+                },
+            ));
+        }
+        if s.eu_residency && !l.eea {
+            return Err(refuse(
+                format!("{base}.eu_residency"),
+                at("eea"),
+                format!("EU residency, but `{}` is in {}, outside the EEA", l.zone, l.country),
+            ));
+        }
+    }
+    if let Some((zone, role)) = expected.difference(&listed).next() {
+        return Err(refuse(
+            format!("{base}.locations"),
+            format!("{base}.{}", if *role == "backup_zone" { "backups.storage_zone" } else if *role == "zone" { "zones" } else { "storage_region" }),
+            format!("`{zone}` ({role}) is not among the locations"),
+        ));
+    }
+    Ok(())
+}
