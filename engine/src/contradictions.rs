@@ -90,7 +90,11 @@ fn audit_log(a: &AuditLog) -> Result<(), RecordsError> {
     if let Some(p) = &a.in_period {
         let at = |f: &str| format!("$.audit_log.in_period.{f}");
         if p.start > p.end {
-            return Err(refuse(at("start"), at("end"), "the period starts after it ends"));
+            return Err(refuse(
+                at("start"),
+                at("end"),
+                "the period starts after it ends",
+            ));
         }
         if p.entries_in_period > a.entry_count {
             return Err(refuse(
@@ -253,7 +257,8 @@ fn service(base: &str, s: &Service) -> Result<(), RecordsError> {
 }
 
 fn locations_of(base: &str, s: &Service, locations: &[Location]) -> Result<(), RecordsError> {
-    let mut expected: BTreeSet<(&str, &str)> = s.zones.iter().map(|z| (z.as_str(), "zone")).collect();
+    let mut expected: BTreeSet<(&str, &str)> =
+        s.zones.iter().map(|z| (z.as_str(), "zone")).collect();
     expected.insert((s.storage_region.as_str(), "storage_region"));
     if let Some(z) = &s.backups.storage_zone {
         expected.insert((z.as_str(), "backup_zone"));
@@ -265,7 +270,10 @@ fn locations_of(base: &str, s: &Service, locations: &[Location]) -> Result<(), R
             return Err(refuse(
                 at("role"),
                 at("role"),
-                format!("`{}` is not a role: zone, storage_region or backup_zone", l.role),
+                format!(
+                    "`{}` is not a role: zone, storage_region or backup_zone",
+                    l.role
+                ),
             ));
         }
         if !expected.contains(&(l.zone.as_str(), l.role.as_str())) {
@@ -327,14 +335,26 @@ fn locations_of(base: &str, s: &Service, locations: &[Location]) -> Result<(), R
             return Err(refuse(
                 format!("{base}.eu_residency"),
                 at("eea"),
-                format!("EU residency, but `{}` is in {}, outside the EEA", l.zone, l.country),
+                format!(
+                    "EU residency, but `{}` is in {}, outside the EEA",
+                    l.zone, l.country
+                ),
             ));
         }
     }
     if let Some((zone, role)) = expected.difference(&listed).next() {
         return Err(refuse(
             format!("{base}.locations"),
-            format!("{base}.{}", if *role == "backup_zone" { "backups.storage_zone" } else if *role == "zone" { "zones" } else { "storage_region" }),
+            format!(
+                "{base}.{}",
+                if *role == "backup_zone" {
+                    "backups.storage_zone"
+                } else if *role == "zone" {
+                    "zones"
+                } else {
+                    "storage_region"
+                }
+            ),
             format!("`{zone}` ({role}) is not among the locations"),
         ));
     }

@@ -521,7 +521,8 @@ impl Tally {
         // An attested control says which resources a declared rule excluded or passed.
         if status == Status::Attested || status == Status::NotApplicable {
             for r in &p.resources {
-                if let (Verdict::Excluded | Verdict::Passed, Some(reason)) = (r.verdict, &r.reason) {
+                if let (Verdict::Excluded | Verdict::Passed, Some(reason)) = (r.verdict, &r.reason)
+                {
                     notes.push(format!("`{}`: {reason}", r.resource));
                 }
             }
@@ -641,7 +642,8 @@ impl Evaluator<'_> {
                             vec![],
                         ),
                         None => {
-                            let note = format!("whether {} is in scope is unknown: {why}", target.label);
+                            let note =
+                                format!("whether {} is in scope is unknown: {why}", target.label);
                             tally.notes.push(note.clone());
                             tally.record(id, Verdict::Missing, Some(note), vec![]);
                         }
@@ -780,10 +782,9 @@ impl Evaluator<'_> {
         let mut out = Gathered::default();
         let Some((array, rest)) = path.split_wildcard() else {
             match path.select(value) {
-                Ok(sel) if sel.is_empty() => out.missing.push(format!(
-                    "no `{}` in the records for {label}",
-                    path.as_str()
-                )),
+                Ok(sel) if sel.is_empty() => out
+                    .missing
+                    .push(format!("no `{}` in the records for {label}", path.as_str())),
                 Ok(sel) => out.values.extend(sel.into_iter().map(|s| Picked {
                     location: join_location(base, &pretty_location(&s.location)),
                     value: s.value,
@@ -816,7 +817,8 @@ impl Evaluator<'_> {
         for list in lists {
             let at = join_location(base, &pretty_location(&list.location));
             let Value::Array(items) = list.value else {
-                out.missing.push(format!("`{at}` is not a list, for {label}"));
+                out.missing
+                    .push(format!("`{at}` is not a list, for {label}"));
                 continue;
             };
             if items.is_empty() {
@@ -906,13 +908,7 @@ impl Evaluator<'_> {
 
     /// Evaluates `filter` on a list item in three-valued logic; `rule` says
     /// what a missing field means.
-    fn item_truth(
-        &self,
-        filter: &[Check],
-        item: &Value,
-        t: &Target<'_>,
-        here: &str,
-    ) -> Truth {
+    fn item_truth(&self, filter: &[Check], item: &Value, t: &Target<'_>, here: &str) -> Truth {
         let empty = BTreeMap::new();
         let it = Target {
             value: item,
@@ -980,9 +976,8 @@ impl Evaluator<'_> {
             for (i, item) in items.iter().enumerate() {
                 if let Some(p) = &a.within_period {
                     let inside = p.select(item).is_ok_and(|sel| {
-                        sel.iter().any(|x| {
-                            timestamp(x.value).is_some_and(|ts| self.period.contains(ts))
-                        })
+                        sel.iter()
+                            .any(|x| timestamp(x.value).is_some_and(|ts| self.period.contains(ts)))
                     });
                     if !inside {
                         continue;
@@ -1010,8 +1005,10 @@ impl Evaluator<'_> {
             });
             let low = known;
             let high = known + unknown;
-            let holds_surely = a.min.is_none_or(|lo| low >= lo) && a.max.is_none_or(|hi| high <= hi);
-            let fails_surely = a.min.is_some_and(|lo| high < lo) || a.max.is_some_and(|hi| low > hi);
+            let holds_surely =
+                a.min.is_none_or(|lo| low >= lo) && a.max.is_none_or(|hi| high <= hi);
+            let fails_surely =
+                a.min.is_some_and(|lo| high < lo) || a.max.is_some_and(|hi| low > hi);
             if fails_surely {
                 out.findings.push(Finding {
                     resource: t.id.clone(),
@@ -1057,7 +1054,8 @@ impl Evaluator<'_> {
         for s in selected {
             let at = pretty_location(&s.location);
             let Value::Array(items) = s.value else {
-                out.missing.push(format!("`{at}` is not a list, for {}", t.label));
+                out.missing
+                    .push(format!("`{at}` is not a list, for {}", t.label));
                 continue;
             };
             let mut times = vec![];
@@ -1071,9 +1069,10 @@ impl Evaluator<'_> {
                         continue;
                     }
                 }
-                let when = a.at.select(item).ok().and_then(|sel| {
-                    sel.first().and_then(|x| timestamp(x.value))
-                });
+                let when =
+                    a.at.select(item)
+                        .ok()
+                        .and_then(|sel| sel.first().and_then(|x| timestamp(x.value)));
                 match when {
                     Some(ts) if self.period.contains(ts) => times.push(ts),
                     Some(_) => {}

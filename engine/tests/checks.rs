@@ -301,7 +301,11 @@ fn an_unknown_scope_flag_is_inconclusive_and_names_the_resource_and_field() {
     let r = eval(HIGH_RISK_TLS, &v);
     assert_eq!(r.status, Status::Inconclusive, "{r:#?}");
     assert_eq!(
-        (r.population.as_ref().unwrap().passed, r.population.as_ref().unwrap().missing, r.population.as_ref().unwrap().out_of_scope),
+        (
+            r.population.as_ref().unwrap().passed,
+            r.population.as_ref().unwrap().missing,
+            r.population.as_ref().unwrap().out_of_scope
+        ),
         (1, 1, 1)
     );
     assert!(
@@ -320,7 +324,13 @@ fn a_declared_when_missing_excludes_and_records_why() {
     v["services"][0]["high_risk_ai"] = json!(true);
     let r = eval(yaml, &v);
     assert_eq!(r.status, Status::Attested);
-    assert_eq!((r.population.as_ref().unwrap().passed, r.population.as_ref().unwrap().excluded), (1, 2));
+    assert_eq!(
+        (
+            r.population.as_ref().unwrap().passed,
+            r.population.as_ref().unwrap().excluded
+        ),
+        (1, 2)
+    );
     let excluded = &r.population.as_ref().unwrap().resources[1];
     assert_eq!(excluded.resource, "svc-events");
     assert!(excluded
@@ -339,9 +349,9 @@ fn a_wildcard_over_a_partial_population_is_inconclusive_for_the_rest() {
     let r = eval("checks:\n  - all_true: services[*].auth_required", &v);
     assert_eq!(r.status, Status::Inconclusive, "{r:#?}");
     assert!(
-        r.notes
-            .iter()
-            .any(|n| n.contains("services[2]") && n.contains("svc-cache") && n.contains("auth_required")),
+        r.notes.iter().any(|n| n.contains("services[2]")
+            && n.contains("svc-cache")
+            && n.contains("auth_required")),
         "{:?}",
         r.notes
     );
@@ -376,7 +386,11 @@ fn no_failures_among_no_runs_is_not_evidence() {
     v["services"][0]["backup_runs"] = json!([]);
     let r = eval(yaml, &v);
     assert_eq!(r.status, Status::Inconclusive, "{r:#?}");
-    assert!(r.notes[0].contains("no items in the period"), "{:?}", r.notes);
+    assert!(
+        r.notes[0].contains("no items in the period"),
+        "{:?}",
+        r.notes
+    );
     v["services"][0]["backup_runs"] = json!([{"run_id": "a", "started_at": "2026-06-01T02:00:00Z", "completed_at": "2026-06-01T02:20:00Z", "status": "succeeded", "backup_type": "full"}]);
     assert_eq!(eval(yaml, &v).status, Status::Attested);
 }
@@ -440,7 +454,11 @@ fn figures_for_another_period_are_no_evidence_for_this_one() {
     v["audit_log"]["in_period"]["start"] = json!("2026-04-22T10:00:00Z");
     let r = eval(yaml, &v);
     assert_eq!(r.status, Status::Inconclusive);
-    assert!(r.notes[0].contains("not for the packet's period"), "{:?}", r.notes);
+    assert!(
+        r.notes[0].contains("not for the packet's period"),
+        "{:?}",
+        r.notes
+    );
 }
 
 #[test]

@@ -168,7 +168,11 @@ fn run(frameworks: &FrameworkSet, case: &Case, framework: &str) -> Result<(), St
         set_pointer(&mut doc, p, v.clone())?;
     }
     let records = match (RecordsDocument::from_value(doc), &case.refused) {
-        (Ok(_), Some(why)) => return Err(format!("expected the records refused ({why}), but they were accepted")),
+        (Ok(_), Some(why)) => {
+            return Err(format!(
+                "expected the records refused ({why}), but they were accepted"
+            ))
+        }
         (Err(e), Some(why)) if e.to_string().contains(why.as_str()) => return Ok(()),
         (Err(e), Some(why)) => return Err(format!("refused, but not for {why:?}: {e}")),
         (Err(e), None) => return Err(format!("records refused: {e}")),

@@ -285,9 +285,15 @@ pub fn validate(b: &Batch, zones: &Catalogue) -> Result<(), ImportError> {
             &o.billing_email,
         )?;
         for (country, safeguard) in o.transfer_safeguards.iter().flatten() {
-            let at = format!("$.organizations[{i}].transfer_safeguards[{}]", Value::String(country.clone()));
+            let at = format!(
+                "$.organizations[{i}].transfer_safeguards[{}]",
+                Value::String(country.clone())
+            );
             if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
-                return Err(invalid(at, "a country is an ISO 3166-1 alpha-2 code such as `US`"));
+                return Err(invalid(
+                    at,
+                    "a country is an ISO 3166-1 alpha-2 code such as `US`",
+                ));
             }
             check_text(at, safeguard)?;
         }
@@ -347,6 +353,18 @@ pub fn validate(b: &Batch, zones: &Catalogue) -> Result<(), ImportError> {
         if let Some(z) = &s.backup_policy.storage_zone {
             check_zone(at("backup_policy.storage_zone"), z, zones)?;
         }
+        if let (false, Some(alg)) = (
+            s.backup_encryption_enabled,
+            &s.backup_policy.encryption_algorithm,
+        ) {
+            return Err(invalid(
+                at("backup_policy.encryption_algorithm"),
+                format!(
+                    "contradicts {}: an algorithm `{alg}` for backups that are not encrypted",
+                    at("backup_encryption_enabled")
+                ),
+            ));
+        }
     }
     unique(
         "backup_runs",
@@ -374,6 +392,14 @@ pub fn validate(b: &Batch, zones: &Catalogue) -> Result<(), ImportError> {
                 return Err(invalid(
                     format!("$.backup_runs[{i}].completed_at"),
                     "a succeeded run has a completed_at",
+                ));
+            }
+            Some(_) if r.status == "running" => {
+                return Err(invalid(
+                    format!("$.backup_runs[{i}].completed_at"),
+                    format!(
+                        "contradicts $.backup_runs[{i}].status: a running run has not completed"
+                    ),
                 ));
             }
             _ => {}
@@ -725,4 +751,57 @@ pub async fn apply(
     }
     tx.commit().await?;
     Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(batch: serde_json::Value) -> String {
+        let zones = Catalogue::builtin().expect("the built-in catalogue loads");
+        match parse(batch.to_string().as_bytes(), &zones) {
+            Ok(_) => panic!("accepted: {batch}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn service(encrypted: bool, algorithm: Option<&str>) -> serde_json::Value {
+        serde_json::json!({
+            "service_id": "s1", "organization_id": "o", "name": "db", "database_type": "postgresql",
+            "version": "17", "status": "running", "zones": ["de-fra1"], "storage_region": "de-fra1",
+            "storage_encrypted": true, "backup_encryption_enabled": encrypted, "tls_enabled": true,
+            "backup_policy": {"schedule_enabled": true, "encryption_algorithm": algorithm}
+        })
+    }
+
+    #[test]
+    fn contradictions_are_refused_with_both_paths() {
+        let e = refused(serde_json::json!({"services": [service(false, Some("AES-256-GCM"))]}));
+        assert!(
+            e.contains("$.services[0].backup_policy.encryption_algorithm")
+                && e.contains("$.services[0].backup_encryption_enabled"),
+            "{e}"
+        );
+        let run = serde_json::json!({"run_id": "r", "service_id": "s1", "started_at": "2026-06-01T02:00:00Z",
+            "completed_at": "2026-06-01T02:20:00Z", "status": "running", "backup_type": "full"});
+        let e = refused(serde_json::json!({"backup_runs": [run]}));
+        assert!(
+            e.contains("$.backup_runs[0].completed_at") && e.contains("$.backup_runs[0].status"),
+            "{e}"
+        );
+        let e = refused(
+            serde_json::json!({"organizations": [{"id": "o", "name": "O", "billing_email": "b@o",
+            "transfer_safeguards": {"usa": "SCC"}}]}),
+        );
+        assert!(e.contains("ISO 3166-1"), "{e}");
+    }
+
+    #[test]
+    fn consistent_services_are_accepted() {
+        let zones = Catalogue::builtin().expect("the built-in catalogue loads");
+        let mut second = service(false, None);
+        second["service_id"] = "s2".into();
+        let batch = serde_json::json!({"services": [service(true, Some("AES-256-GCM")), second]});
+        assert!(parse(batch.to_string().as_bytes(), &zones).is_ok());
+    }
 }

@@ -166,11 +166,9 @@ pub async fn snapshot(
             .chain(std::iter::once((&storage_region, "storage_region")))
             .chain(storage_zone.iter().map(|z| (z, "backup_zone")));
         for (zone, role) in places {
-            locations.push(
-                zones
-                    .location(zone, role, &safeguards)
-                    .with_context(|| format!("zone `{zone}` of service `{service_id}` is not in the zone catalogue"))?,
-            );
+            locations.push(zones.location(zone, role, &safeguards).with_context(|| {
+                format!("zone `{zone}` of service `{service_id}` is not in the zone catalogue")
+            })?);
         }
         let retention: Option<i64> = r.try_get("backup_retention_days")?;
         let encryption_enabled = get_flag(&r, "backup_encryption_enabled")?;

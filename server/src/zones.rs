@@ -138,7 +138,11 @@ mod tests {
         let scc = BTreeMap::from([("US".to_owned(), "SCC (EU) 2021/914".to_owned())]);
         let us = c.location("us-east1", "backup_zone", &scc).unwrap();
         assert_eq!(
-            (us.transfer_basis.as_str(), us.safeguard.as_deref(), us.country.as_str()),
+            (
+                us.transfer_basis.as_str(),
+                us.safeguard.as_deref(),
+                us.country.as_str()
+            ),
             ("appropriate_safeguards", Some("SCC (EU) 2021/914"), "US")
         );
         assert!(c.location("xx-nowhere1", "zone", &none).is_none());

@@ -606,7 +606,8 @@ fn validate_scope(ctx: &mut Ctx<'_>, base: &[Seg], scope: &mut Scope) {
     if scope.when_missing.is_some() && scope.filter.is_empty() {
         ctx.value(
             &at("when_missing"),
-            "`when_missing` says what a missing `where` field means, but this scope has no `where`".into(),
+            "`when_missing` says what a missing `where` field means, but this scope has no `where`"
+                .into(),
             None,
         );
     }

@@ -232,11 +232,18 @@ mod tests {
         let (a, r) = Selector::parse("services[*].backups.retention_days")
             .split_wildcard()
             .unwrap();
-        assert_eq!((a.as_str(), r.as_str()), ("services", "backups.retention_days"));
-        let (a, r) = Selector::parse("services[*].zones[*]").split_wildcard().unwrap();
+        assert_eq!(
+            (a.as_str(), r.as_str()),
+            ("services", "backups.retention_days")
+        );
+        let (a, r) = Selector::parse("services[*].zones[*]")
+            .split_wildcard()
+            .unwrap();
         assert_eq!((a.as_str(), r.as_str()), ("services", "zones[*]"));
         assert!(Selector::parse("services[*]").split_wildcard().is_none());
-        assert!(Selector::parse("audit_log.entry_count").split_wildcard().is_none());
+        assert!(Selector::parse("audit_log.entry_count")
+            .split_wildcard()
+            .is_none());
     }
 
     #[test]
