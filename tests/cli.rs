@@ -404,12 +404,12 @@ fn frameworks_check_reports_every_problem_with_positions() {
     expect_exit(&o, 1);
     let err = stderr(&o);
     for expected in [
-        "yaml_syntax.yaml:9:16: YAML syntax error",
-        "unknown_field.yaml:10:5: unknown field `asertion`",
-        "duplicate_control_id.yaml:14:17: duplicate control_id `C1`",
-        "bad_jsonpath.yaml:11:21: `services[*.tls_enabled` is not a JSONPath expression",
-        "unknown_operator.yaml:13:9: unknown variant `all_ture`",
-        "wrong_argument_type.yaml:13:72: invalid type: string \"seven\"",
+        "yaml_syntax.yaml:11:16: YAML syntax error",
+        "unknown_field.yaml:13:5: unknown field `asertion`",
+        "duplicate_control_id.yaml:17:17: duplicate control_id `C1`",
+        "bad_jsonpath.yaml:14:21: `services[*.tls_enabled` is not a JSONPath expression",
+        "unknown_operator.yaml:16:9: unknown variant `all_ture`",
+        "wrong_argument_type.yaml:16:72: invalid type: string \"seven\"",
     ] {
         assert!(err.contains(expected), "missing `{expected}` in:\n{err}");
     }

@@ -136,3 +136,25 @@ fn seed_only_records_still_evaluate_and_never_attest_without_evidence() {
         }
     }
 }
+
+#[test]
+fn every_citation_is_listed_in_the_frameworks_readme() {
+    let readme = std::fs::read_to_string(format!(
+        "{}/../frameworks/README.md",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    for fw in builtin().iter() {
+        assert!(!fw.version.trim().is_empty() && !fw.statement.trim().is_empty());
+        for c in &fw.controls {
+            let row = format!("| `{}` | `{}` | {} |", fw.framework, c.control_id, c.reference);
+            assert!(
+                readme.contains(&row),
+                "frameworks/README.md does not list {} {} with its reference `{}`",
+                fw.framework,
+                c.control_id,
+                c.reference
+            );
+        }
+    }
+}

@@ -203,6 +203,10 @@ impl Renderer {
             "framework_name": framework_name,
             "keys_url": keys_url,
             "counts": counts,
+            "time_basis_words": vouch_engine::framework::TimeBasis::ALL
+                .iter()
+                .map(|t| (t.as_str(), t.describe()))
+                .collect::<std::collections::BTreeMap<_, _>>(),
             "generated": {
                 "year": generated.year(), "month": generated.month(), "day": generated.day(),
                 "hour": generated.hour(), "minute": generated.minute(), "second": generated.second()

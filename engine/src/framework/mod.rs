@@ -124,6 +124,35 @@ pub enum TimeBasis {
     Lookback,
 }
 
+impl TimeBasis {
+    pub const ALL: [TimeBasis; 4] = [
+        TimeBasis::AsOfGeneration,
+        TimeBasis::PeriodEnd,
+        TimeBasis::DuringPeriod,
+        TimeBasis::Lookback,
+    ];
+
+    /// As written in YAML and packets.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TimeBasis::AsOfGeneration => "as_of_generation",
+            TimeBasis::PeriodEnd => "period_end",
+            TimeBasis::DuringPeriod => "during_period",
+            TimeBasis::Lookback => "lookback",
+        }
+    }
+
+    /// In words, for readers of the PDF and the README.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            TimeBasis::AsOfGeneration => "configuration as it stood when the packet was generated, not throughout the period",
+            TimeBasis::PeriodEnd => "the state at the end of the period",
+            TimeBasis::DuringPeriod => "events recorded throughout the period",
+            TimeBasis::Lookback => "events in a window before the end of the period",
+        }
+    }
+}
+
 /// A number a check compares against, and whether law or the platform's
 /// policy sets it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
