@@ -147,7 +147,10 @@ fn every_citation_is_listed_in_the_frameworks_readme() {
     for fw in builtin().iter() {
         assert!(!fw.version.trim().is_empty() && !fw.statement.trim().is_empty());
         for c in &fw.controls {
-            let row = format!("| `{}` | `{}` | {} |", fw.framework, c.control_id, c.reference);
+            let row = format!(
+                "| `{}` | `{}` | {} |",
+                fw.framework, c.control_id, c.reference
+            );
             assert!(
                 readme.contains(&row),
                 "frameworks/README.md does not list {} {} with its reference `{}`",

@@ -392,6 +392,48 @@ mod tests {
     }
 
     #[test]
+    fn the_pages_show_framing_time_basis_thresholds_and_population() {
+        let (canonical, sig) = signed();
+        let r = Renderer::new(None).unwrap();
+        let (packet, g) = parse_packet(&canonical).unwrap();
+        let source = r
+            .source(
+                packet,
+                g,
+                "r-1",
+                &sig,
+                "SOC 2 Type II",
+                "https://example.test/keys",
+            )
+            .unwrap();
+        for expected in [
+            "What this packet is.",
+            "not a SOC 2 report",
+            "version #mono(\"2026.11\")",
+            "Time basis: #\"configuration as it stood when the packet was generated",
+            "Threshold #\"36h\": #\"platform policy\"",
+            "Population: #\"services: 4 selected, 4 in scope; 3 passed, 1 failed",
+        ] {
+            assert!(
+                source.contains(expected),
+                "no {expected:?} in the typst source"
+            );
+        }
+        if let Some(out) = std::env::var_os("VOUCH_PDF_OUT") {
+            let pdf = r
+                .render(
+                    "r-1",
+                    &canonical,
+                    &sig,
+                    "SOC 2 Type II",
+                    "https://example.test/keys",
+                )
+                .unwrap();
+            std::fs::write(out, pdf).unwrap();
+        }
+    }
+
+    #[test]
     fn the_same_packet_gives_the_same_pdf_bytes() {
         let (canonical, sig) = signed();
         let r = Renderer::new(None).unwrap();

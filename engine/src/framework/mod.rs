@@ -145,7 +145,9 @@ impl TimeBasis {
     /// In words, for readers of the PDF and the README.
     pub fn describe(&self) -> &'static str {
         match self {
-            TimeBasis::AsOfGeneration => "configuration as it stood when the packet was generated, not throughout the period",
+            TimeBasis::AsOfGeneration => {
+                "configuration as it stood when the packet was generated, not throughout the period"
+            }
             TimeBasis::PeriodEnd => "the state at the end of the period",
             TimeBasis::DuringPeriod => "events recorded throughout the period",
             TimeBasis::Lookback => "events in a window before the end of the period",
