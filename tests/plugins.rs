@@ -180,8 +180,15 @@ fn the_example_plugin_decides_backup_cadence() {
         info.sha256
     );
 
-    // full.json has runs on the last days of the period only: gaps.
-    let records = full_records();
+    // Runs on the last days of the period only: gaps.
+    let mut doc = serde_json::to_value(full_records()).unwrap();
+    for s in doc["services"].as_array_mut().unwrap() {
+        s["backup_runs"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|r| r["started_at"].as_str().unwrap() >= "2026-06-19");
+    }
+    let records = RecordsDocument::from_value(doc).unwrap();
     let c = evaluate(&host, "backup_cadence", &info.sha256, &records);
     assert_eq!(c.status, Status::Exception);
     let ids: Vec<&str> = c.findings.iter().map(|f| f.resource.as_str()).collect();
@@ -211,6 +218,7 @@ fn the_example_plugin_decides_backup_cadence() {
             })
             .collect();
         s["backup_runs"] = json!(runs);
+        s["backups"]["last_completed_at"] = json!("2026-06-22T02:00:00Z");
     }
     let daily = RecordsDocument::from_value(doc).unwrap();
     let c = evaluate(&host, "backup_cadence", &info.sha256, &daily);
