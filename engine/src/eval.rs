@@ -1020,7 +1020,7 @@ impl Evaluator<'_> {
                 });
             } else if !holds_surely {
                 out.missing.push(format!(
-                    "the count of `{at}` for {} is {low} to {high} ({unknown} items unknown: {})",
+                    "the count of `{at}` for {} is {low} to {high}, {unknown} of its items being unknown: {}",
                     t.label,
                     unknown_why.join("; ")
                 ));
