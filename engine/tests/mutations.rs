@@ -184,6 +184,37 @@ impl Planner<'_> {
         all
     }
 
+    /// A list of events (`count`, `max_gap`): the list itself, the fields its
+    /// `where` reads on every item together, and every item's timestamp moved
+    /// out of the period.
+    fn events(
+        &mut self,
+        base: &str,
+        path: &Selector,
+        filter: &[Check],
+        at: Option<&Selector>,
+        allowance: Allowance,
+    ) {
+        let lists = locate(self.doc, base, path);
+        self.list(path.as_str(), lists.clone(), allowance);
+        for f in filter {
+            if let Some(p) = each(f) {
+                let group = self.items(&lists, p);
+                let what = format!("{}[*].{}", path.as_str(), p.as_str());
+                self.field(&what, group, f, allowance);
+            }
+        }
+        if let Some(p) = at {
+            let group = self.items(&lists, p);
+            let outside = Check::NotOlderThan(vouch_engine::framework::AgeArgs {
+                path: p.clone(),
+                max_age: vouch_engine::framework::Age::parse("1s"),
+            });
+            let what = format!("{}[*].{}", path.as_str(), p.as_str());
+            self.field(&what, group, &outside, allowance);
+        }
+    }
+
     fn check(&mut self, base: &str, check: &Check, allowance: Allowance) {
         if let Some(path) = each(check) {
             // Each location on its own: every resource, every value.
@@ -200,60 +231,14 @@ impl Planner<'_> {
             return;
         }
         match check {
-            Check::Count(a) => {
-                let lists = locate(self.doc, base, &a.path);
-                self.list(a.path.as_str(), lists.clone(), allowance);
-                for f in &a.filter {
-                    if let Some(p) = each(f) {
-                        let group = self.items(&lists, p);
-                        self.field(
-                            &format!("{}[*].{}", a.path.as_str(), p.as_str()),
-                            group,
-                            f,
-                            allowance,
-                        );
-                    }
-                }
-                if let Some(p) = &a.within_period {
-                    let group = self.items(&lists, p);
-                    let outside = Check::NotOlderThan(vouch_engine::framework::AgeArgs {
-                        path: p.clone(),
-                        max_age: vouch_engine::framework::Age::parse("1s"),
-                    });
-                    self.field(
-                        &format!("{}[*].{}", a.path.as_str(), p.as_str()),
-                        group,
-                        &outside,
-                        allowance,
-                    );
-                }
-            }
-            Check::MaxGap(a) => {
-                let lists = locate(self.doc, base, &a.path);
-                self.list(a.path.as_str(), lists.clone(), allowance);
-                for f in &a.filter {
-                    if let Some(p) = each(f) {
-                        let group = self.items(&lists, p);
-                        self.field(
-                            &format!("{}[*].{}", a.path.as_str(), p.as_str()),
-                            group,
-                            f,
-                            allowance,
-                        );
-                    }
-                }
-                let group = self.items(&lists, &a.at);
-                let outside = Check::NotOlderThan(vouch_engine::framework::AgeArgs {
-                    path: a.at.clone(),
-                    max_age: vouch_engine::framework::Age::parse("1s"),
-                });
-                self.field(
-                    &format!("{}[*].{}", a.path.as_str(), a.at.as_str()),
-                    group,
-                    &outside,
-                    allowance,
-                );
-            }
+            Check::Count(a) => self.events(
+                base,
+                &a.path,
+                &a.filter,
+                a.within_period.as_ref(),
+                allowance,
+            ),
+            Check::MaxGap(a) => self.events(base, &a.path, &a.filter, Some(&a.at), allowance),
             Check::AnyOf(alternatives) => {
                 for alt in alternatives {
                     self.check(base, alt, Allowance::AnyOf);
