@@ -277,11 +277,7 @@ fn locations_of(base: &str, s: &Service, locations: &[Location]) -> Result<(), R
             ));
         }
         if !expected.contains(&(l.zone.as_str(), l.role.as_str())) {
-            let other = match l.role.as_str() {
-                "zone" => format!("{base}.zones"),
-                "storage_region" => format!("{base}.storage_region"),
-                _ => format!("{base}.backups.storage_zone"),
-            };
+            let other = format!("{base}.{}", role_field(&l.role));
             return Err(refuse(
                 at("zone"),
                 other,
@@ -345,18 +341,18 @@ fn locations_of(base: &str, s: &Service, locations: &[Location]) -> Result<(), R
     if let Some((zone, role)) = expected.difference(&listed).next() {
         return Err(refuse(
             format!("{base}.locations"),
-            format!(
-                "{base}.{}",
-                if *role == "backup_zone" {
-                    "backups.storage_zone"
-                } else if *role == "zone" {
-                    "zones"
-                } else {
-                    "storage_region"
-                }
-            ),
+            format!("{base}.{}", role_field(role)),
             format!("`{zone}` ({role}) is not among the locations"),
         ));
     }
     Ok(())
+}
+
+/// The service field that names the zones of a location `role`.
+fn role_field(role: &str) -> &'static str {
+    match role {
+        "zone" => "zones",
+        "storage_region" => "storage_region",
+        _ => "backups.storage_zone",
+    }
 }

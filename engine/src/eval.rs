@@ -290,11 +290,7 @@ impl Outcome {
         self.missing.extend(other.missing);
         self.empty.extend(other.empty);
         self.observed.extend(other.observed);
-        for p in other.plugins {
-            if !self.plugins.contains(&p) {
-                self.plugins.push(p);
-            }
-        }
+        merge_plugins(&mut self.plugins, other.plugins);
     }
 }
 
@@ -458,11 +454,7 @@ impl Tally {
 
     /// Judges one in-scope resource from the outcome of all its checks.
     fn judge(&mut self, resource: String, mut o: Outcome, empty_rule: Option<&EmptyRule>) {
-        for p in std::mem::take(&mut o.plugins) {
-            if !self.plugins.contains(&p) {
-                self.plugins.push(p);
-            }
-        }
+        merge_plugins(&mut self.plugins, std::mem::take(&mut o.plugins));
         let observed = std::mem::take(&mut o.observed);
         if !o.findings.is_empty() {
             self.findings.append(&mut o.findings);
@@ -491,6 +483,17 @@ impl Tally {
             }
         } else {
             self.record(resource, Verdict::Passed, None, observed);
+        }
+    }
+
+    /// Ends before any resource is judged: the records as a whole decide.
+    fn stop(self, status: Status, notes: Vec<String>) -> Judged {
+        Judged {
+            status,
+            findings: self.findings,
+            notes,
+            plugins: self.plugins,
+            population: self.population,
         }
     }
 
@@ -556,20 +559,17 @@ impl Evaluator<'_> {
         match self.all(&control.applies_if, &org) {
             Truth::True => {}
             Truth::False => {
-                let mut judged = tally.finish(None, String::new);
-                judged.status = Status::NotApplicable;
-                judged.notes =
-                    vec!["the records do not meet the control's `applies_if` conditions".into()];
-                return judged;
+                return tally.stop(
+                    Status::NotApplicable,
+                    vec!["the records do not meet the control's `applies_if` conditions".into()],
+                )
             }
             Truth::Unknown(why) => {
-                let mut judged = tally.finish(None, String::new);
-                judged.status = Status::Inconclusive;
-                judged.notes = why
+                let notes = why
                     .into_iter()
                     .map(|w| format!("whether the control applies is unknown: {w}"))
                     .collect();
-                return judged;
+                return tally.stop(Status::Inconclusive, notes);
             }
         }
         let Some(scope) = &control.scope else {
@@ -583,19 +583,15 @@ impl Evaluator<'_> {
         let selected = match scope.each.select(root) {
             Ok(s) if !s.is_empty() => s,
             Ok(_) => {
-                let mut judged = tally.finish(None, String::new);
-                judged.status = Status::Inconclusive;
-                judged.notes = vec![format!("the records have no `{}`", scope.each.as_str())];
-                return judged;
+                let note = format!("the records have no `{}`", scope.each.as_str());
+                return tally.stop(Status::Inconclusive, vec![note]);
             }
             Err(e) => {
-                let mut judged = tally.finish(None, String::new);
-                judged.status = Status::Inconclusive;
-                judged.notes = vec![format!(
+                let note = format!(
                     "scope `{}` could not be evaluated: {e}",
                     scope.each.as_str()
-                )];
-                return judged;
+                );
+                return tally.stop(Status::Inconclusive, vec![note]);
             }
         };
         let items: Vec<&Value> = selected
@@ -781,36 +777,20 @@ impl Evaluator<'_> {
     ) -> Gathered<'v> {
         let mut out = Gathered::default();
         let Some((array, rest)) = path.split_wildcard() else {
-            match path.select(value) {
-                Ok(sel) if sel.is_empty() => out
-                    .missing
-                    .push(format!("no `{}` in the records for {label}", path.as_str())),
+            match select_some(path, value, label) {
                 Ok(sel) => out.values.extend(sel.into_iter().map(|s| Picked {
                     location: join_location(base, &pretty_location(&s.location)),
                     value: s.value,
                     item,
                 })),
-                Err(e) => out.missing.push(format!(
-                    "`{}` could not be evaluated for {label}: {e}",
-                    path.as_str()
-                )),
+                Err(note) => out.missing.push(note),
             }
             return out;
         };
-        let lists = match array.select(value) {
-            Ok(sel) if sel.is_empty() => {
-                out.missing.push(format!(
-                    "no `{}` in the records for {label}",
-                    array.as_str()
-                ));
-                return out;
-            }
+        let lists = match select_some(&array, value, label) {
             Ok(sel) => sel,
-            Err(e) => {
-                out.missing.push(format!(
-                    "`{}` could not be evaluated for {label}: {e}",
-                    array.as_str()
-                ));
+            Err(note) => {
+                out.missing.push(note);
                 return out;
             }
         };
@@ -826,10 +806,7 @@ impl Evaluator<'_> {
             }
             for (i, it) in items.iter().enumerate() {
                 let here = format!("{at}[{i}]");
-                let name = match item_name(it) {
-                    Some(n) => format!("`{here}` ({n}) of {label}"),
-                    None => format!("`{here}` of {label}"),
-                };
+                let name = item_label(&here, it, label);
                 let sub = self.gather(it, &rest, &here, Some(it), &name);
                 out.values.extend(sub.values);
                 out.missing.extend(sub.missing);
@@ -913,29 +890,14 @@ impl Evaluator<'_> {
         let it = Target {
             value: item,
             id: t.id.clone(),
-            label: match item_name(item) {
-                Some(n) => format!("`{here}` ({n}) of {}", t.label),
-                None => format!("`{here}` of {}", t.label),
-            },
+            label: item_label(here, item, &t.label),
             context: &empty,
         };
         self.all(filter, &it)
     }
 
     fn lists<'v>(&self, path: &Selector, t: &Target<'v>) -> Result<Vec<Selected<'v>>, Outcome> {
-        match path.select(t.value) {
-            Ok(s) if s.is_empty() => Err(missing(format!(
-                "no `{}` in the records for {}",
-                path.as_str(),
-                t.label
-            ))),
-            Ok(s) => Ok(s),
-            Err(e) => Err(missing(format!(
-                "`{}` could not be evaluated for {}: {e}",
-                path.as_str(),
-                t.label
-            ))),
-        }
+        select_some(path, t.value, &t.label).map_err(missing)
     }
 
     fn count(&self, a: &CountArgs, t: &Target<'_>) -> Outcome {
@@ -1127,23 +1089,10 @@ impl Evaluator<'_> {
         };
         let evidence = match &a.path {
             None => t.value.clone(),
-            Some(sel) => match sel.select(t.value) {
-                Ok(v) if v.is_empty() => {
-                    return missing(format!(
-                        "no `{}` in the records for {}",
-                        sel.as_str(),
-                        t.label
-                    ))
-                }
+            Some(sel) => match select_some(sel, t.value, &t.label) {
                 Ok(v) if v.len() == 1 => v[0].value.clone(),
                 Ok(v) => Value::Array(v.into_iter().map(|s| s.value.clone()).collect()),
-                Err(e) => {
-                    return missing(format!(
-                        "`{}` could not be evaluated for {}: {e}",
-                        sel.as_str(),
-                        t.label
-                    ))
-                }
+                Err(note) => return missing(note),
             },
         };
         let input = serde_json::json!({
@@ -1237,6 +1186,40 @@ fn join_location(base: &str, rest: &str) -> String {
         (_, true) => base.to_owned(),
         _ if rest.starts_with('[') => format!("{base}{rest}"),
         _ => format!("{base}.{rest}"),
+    }
+}
+
+/// What `path` selects on `value`; when it selects nothing, or cannot be
+/// evaluated, the note that says so for `label`.
+fn select_some<'v>(
+    path: &Selector,
+    value: &'v Value,
+    label: &str,
+) -> Result<Vec<Selected<'v>>, String> {
+    match path.select(value) {
+        Ok(s) if s.is_empty() => Err(format!("no `{}` in the records for {label}", path.as_str())),
+        Ok(s) => Ok(s),
+        Err(e) => Err(format!(
+            "`{}` could not be evaluated for {label}: {e}",
+            path.as_str()
+        )),
+    }
+}
+
+/// How messages name item `here` of a list of `of`: `` `services[2]` (svc-x) of the organization``.
+fn item_label(here: &str, item: &Value, of: &str) -> String {
+    match item_name(item) {
+        Some(n) => format!("`{here}` ({n}) of {of}"),
+        None => format!("`{here}` of {of}"),
+    }
+}
+
+/// Adds `from` to `into`, each plugin once.
+fn merge_plugins(into: &mut Vec<PluginInfo>, from: Vec<PluginInfo>) {
+    for p in from {
+        if !into.contains(&p) {
+            into.push(p);
+        }
     }
 }
 

@@ -168,20 +168,27 @@ impl Planner<'_> {
         }
     }
 
+    /// Pointers to every item of the lists at `lists`.
+    fn item_pointers(&self, lists: &[String]) -> Vec<String> {
+        lists
+            .iter()
+            .flat_map(|l| {
+                let n = self
+                    .doc
+                    .pointer(l)
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                (0..n).map(move |i| format!("{l}/{i}"))
+            })
+            .collect()
+    }
+
     /// Every item of the lists at `lists`, `path` in each: one group.
-    fn items(&mut self, lists: &[String], path: &Selector) -> Vec<String> {
-        let mut all = vec![];
-        for l in lists {
-            let n = self
-                .doc
-                .pointer(l)
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len);
-            for i in 0..n {
-                all.extend(locate(self.doc, &format!("{l}/{i}"), path));
-            }
-        }
-        all
+    fn items(&self, lists: &[String], path: &Selector) -> Vec<String> {
+        self.item_pointers(lists)
+            .iter()
+            .flat_map(|item| locate(self.doc, item, path))
+            .collect()
     }
 
     /// A list of events (`count`, `max_gap`): the list itself, the fields its
@@ -260,31 +267,23 @@ impl Planner<'_> {
         };
         let lists = locate(self.doc, "", &scope.each);
         self.list(scope.each.as_str(), lists.clone(), Allowance::None);
-        for l in &lists {
-            let n = self
-                .doc
-                .pointer(l)
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len);
-            for i in 0..n {
-                let base = format!("{l}/{i}");
-                let id = self.doc.pointer(&format!("{base}/{}", scope.id));
-                if !id.is_some_and(|v| self.in_scope.iter().any(|s| v == s)) {
-                    continue;
-                }
-                for f in &scope.filter {
-                    let before = self.out.len();
-                    self.check(&base, f, Allowance::None);
-                    // Failing a `where` takes the resource out of scope: declared.
-                    for m in &mut self.out[before..] {
-                        if matches!(m.op, Op::Set(_)) {
-                            m.allowance = Allowance::LeavesScope;
-                        }
+        for base in self.item_pointers(&lists) {
+            let id = self.doc.pointer(&format!("{base}/{}", scope.id));
+            if !id.is_some_and(|v| self.in_scope.iter().any(|s| v == s)) {
+                continue;
+            }
+            for f in &scope.filter {
+                let before = self.out.len();
+                self.check(&base, f, Allowance::None);
+                // Failing a `where` takes the resource out of scope: declared.
+                for m in &mut self.out[before..] {
+                    if matches!(m.op, Op::Set(_)) {
+                        m.allowance = Allowance::LeavesScope;
                     }
                 }
-                for check in &c.checks {
-                    self.check(&base, check, Allowance::None);
-                }
+            }
+            for check in &c.checks {
+                self.check(&base, check, Allowance::None);
             }
         }
     }
