@@ -262,6 +262,8 @@ pub enum RecordsError {
     Float { path: String, value: String },
     #[error("{path}: control character U+{code:04X} is not allowed in strings")]
     ControlCharacter { path: String, code: u32 },
+    #[error("{path}: invisible formatting character U+{code:04X} (it changes how the text around it displays) is not allowed in strings")]
+    InvisibleCharacter { path: String, code: u32 },
     #[error("{path}: {message}")]
     Shape { path: String, message: String },
     #[error("{path}: duplicate service_id `{id}`")]
@@ -277,7 +279,7 @@ pub enum RecordsError {
 impl RecordsDocument {
     /// Parses and validates a records document from JSON bytes.
     pub fn from_json_slice(bytes: &[u8]) -> Result<Self, RecordsError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| RecordsError::Syntax {
+        let value: Value = strict_json(bytes).map_err(|e| RecordsError::Syntax {
             message: syntax_message(&e),
             line: e.line(),
             column: e.column(),
@@ -344,13 +346,86 @@ pub fn clean_json(value: &mut Value) -> Result<(), RecordsError> {
 
 /// Parses JSON that enters vouch: a syntax error with its line and column, then [`clean_json`].
 pub fn parse_json_input(bytes: &[u8]) -> Result<Value, RecordsError> {
-    let mut value: Value = serde_json::from_slice(bytes).map_err(|e| RecordsError::Syntax {
+    let mut value: Value = strict_json(bytes).map_err(|e| RecordsError::Syntax {
         message: syntax_message(&e),
         line: e.line(),
         column: e.column(),
     })?;
     clean_json(&mut value)?;
     Ok(value)
+}
+
+/// Parses JSON, refusing an object that names a key twice (which
+/// `serde_json` would resolve silently, keeping the last).
+pub fn strict_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = StrictValue.deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
+/// A `serde_json::Value` seed that refuses duplicate object keys.
+struct StrictValue;
+
+impl<'de> serde::de::DeserializeSeed<'de> for StrictValue {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for StrictValue {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(StrictValue)? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "the key `{}` appears twice in one object",
+                    key.escape_debug()
+                )));
+            }
+            let v = map.next_value_seed(StrictValue)?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 /// Deserializes cleaned JSON into `T`, naming the path of a misfit value.
@@ -394,9 +469,28 @@ fn sanitize(value: &mut Value, path: &mut String) -> Result<(), RecordsError> {
     }
 }
 
+/// Characters that change how text around them is shown without being seen
+/// themselves: bidirectional embeddings, overrides, isolates and marks, and
+/// zero-width spaces, word joiners, invisible operators, the byte-order mark,
+/// the soft hyphen and tag characters. A name holding one can render as
+/// another name ("Evil Pro" from other letters); they are refused where
+/// strings enter. ZWNJ and ZWJ (U+200C, U+200D) stay allowed: scripts and
+/// emoji need them, and they do not reorder text.
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(c as u32,
+        0x00AD | 0x061C | 0x180E | 0x200B | 0x200E | 0x200F | 0x202A..=0x202E
+        | 0x2060..=0x2064 | 0x2066..=0x2069 | 0xFEFF | 0xFFF9..=0xFFFB | 0xE0000..=0xE007F)
+}
+
 fn clean_string(s: &mut String, path: &str) -> Result<(), RecordsError> {
     if let Some(c) = s.chars().find(|c| c.is_control()) {
         return Err(RecordsError::ControlCharacter {
+            path: path.to_owned(),
+            code: c as u32,
+        });
+    }
+    if let Some(c) = s.chars().find(|c| is_invisible_format(*c)) {
+        return Err(RecordsError::InvisibleCharacter {
             path: path.to_owned(),
             code: c as u32,
         });
@@ -496,6 +590,31 @@ mod tests {
         let text = include_str!("../../examples/records/seed-only.json");
         let err = RecordsDocument::from_json_slice(&text.as_bytes()[..text.len() / 2]).unwrap_err();
         assert!(matches!(err, RecordsError::Syntax { .. }), "{err}");
+    }
+
+    #[test]
+    fn refuses_duplicate_keys_and_invisible_characters() {
+        let dup = parse_json_input(br#"{"framework":"soc2","framework":"dora"}"#).unwrap_err();
+        assert!(
+            dup.to_string().contains("`framework` appears twice"),
+            "{dup}"
+        );
+        assert!(
+            parse_json_input(br#"{"a":{"b":1,"c":{"b":2}}}"#).is_ok(),
+            "nesting is not duplication"
+        );
+        for name in [r"Evil\u202EorP", r"Ev\u200Bil", r"\uFEFFacme", r"a\u2066b"] {
+            let doc = format!(r#"{{"name":"{name}"}}"#);
+            let err = parse_json_input(doc.as_bytes()).unwrap_err();
+            assert!(
+                err.to_string().contains("invisible formatting"),
+                "{name}: {err}"
+            );
+        }
+        assert!(
+            parse_json_input("{\"name\":\"\u{0645}\u{06CC}\u{200C}\u{062E}\"}".as_bytes()).is_ok(),
+            "ZWNJ stays allowed"
+        );
     }
 
     #[test]

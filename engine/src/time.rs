@@ -15,10 +15,15 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(DateTime<Utc>);
 
-/// A timestamp string that is not RFC 3339.
+/// A timestamp string that is not RFC 3339, or not in years 1970 to 9999 once
+/// converted to UTC.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not an RFC 3339 timestamp (expected e.g. 2026-06-22T10:00:00Z)")]
+#[error("`{0}` is not an RFC 3339 timestamp in the years 1970 to 9999 UTC (expected e.g. 2026-06-22T10:00:00Z)")]
 pub struct TimestampError(pub String);
+
+/// The years a timestamp may fall in (UTC): what every consumer of a packet
+/// can parse as RFC 3339 (four-digit years) and what a Unix clock can hold.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
 
 impl Timestamp {
     /// Truncates `at` to whole seconds.
@@ -52,6 +57,12 @@ impl Timestamp {
         )
     }
 
+    /// Whether the instant falls in [`YEARS`] (UTC).
+    pub fn in_range(&self) -> bool {
+        use chrono::Datelike;
+        YEARS.contains(&self.0.year())
+    }
+
     /// `YYYY-MM`, as used in key identifiers.
     pub fn year_month(&self) -> String {
         self.0.format("%Y-%m").to_string()
@@ -61,9 +72,12 @@ impl Timestamp {
 impl FromStr for Timestamp {
     type Err = TimestampError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        use chrono::Datelike;
         DateTime::parse_from_rfc3339(s)
+            .ok()
             .map(|t| Timestamp::from_datetime(t.with_timezone(&Utc)))
-            .map_err(|_| TimestampError(s.to_owned()))
+            .filter(|t| YEARS.contains(&t.0.year()))
+            .ok_or_else(|| TimestampError(s.to_owned()))
     }
 }
 
@@ -178,6 +192,21 @@ mod tests {
     #[test]
     fn refuses_garbage_and_inverted_periods() {
         assert!("yesterday".parse::<Timestamp>().is_err());
+        // Years outside 1970..=9999, as written or once converted to UTC.
+        for bad in [
+            "0000-01-15T00:00:00Z",
+            "1969-12-31T23:59:59Z",
+            "1970-01-01T00:00:00+23:59",
+            "9999-12-31T23:59:59-23:59",
+        ] {
+            assert!(bad.parse::<Timestamp>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            ts("2026-06-22T12:00:00+02:00").to_string(),
+            "2026-06-22T10:00:00Z",
+            "offsets are normalized to Z"
+        );
+        assert!(ts("1970-01-01T00:00:00Z").in_range() && ts("9999-12-31T23:59:59Z").in_range());
         assert!(Period::new(ts("2026-02-01T00:00:00Z"), ts("2026-01-01T00:00:00Z")).is_err());
     }
 }
