@@ -25,7 +25,7 @@ run() {
   for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.5; done
   local base="http://127.0.0.1:$PORT/organizations/acme"
   curl -sf -u alice:demo -X PUT "$base/compliance-subscriptions/soc2" >/dev/null
-  local report; report=$(curl -sf -u carol:demo -X POST "$base/compliance-reports" -d '{"framework":"soc2"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["report_id"])')
+  local report; report=$(curl -sf -u carol:demo -X POST "$base/compliance-reports" -H 'Content-Type: application/json' -d '{"framework":"soc2"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["report_id"])')
   echo "== $backend: generation (POST /compliance-reports, soc2, 3 services), ${DURATION}s, $CONNECTIONS connections"
   wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/post-report.lua "$base/compliance-reports" | grep -E "Requests/sec|Latency  |50%|99%|Non-2xx|requests in"
   echo "== $backend: download (GET /compliance-reports/{id}), ${DURATION}s, $CONNECTIONS connections"

@@ -454,7 +454,10 @@ fn idempotency_key_returns_the_same_report() {
             &s.url("/organizations/acme/compliance-reports"),
             Auth::Basic("carol", "demo"),
             Some(body),
-            &[("idempotency-key", key)],
+            &[
+                ("idempotency-key", key),
+                ("content-type", "application/json"),
+            ],
         );
         conforms("POST", REPORTS, &r);
         r
@@ -491,9 +494,101 @@ fn idempotency_key_returns_the_same_report() {
         &s.url("/organizations/acme/compliance-reports"),
         Auth::Basic("carol", "demo"),
         Some(body),
-        &[("idempotency-key", "")],
+        &[
+            ("idempotency-key", ""),
+            ("content-type", "application/json"),
+        ],
     );
     assert_eq!(r.status, 400);
+    // A key that is not visible ASCII is refused, not ignored (which would
+    // generate a second report for a retry).
+    let mut raw = std::net::TcpStream::connect(&s.addr).unwrap();
+    let auth = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode("carol:demo")
+    };
+    let mut req = format!(
+        "POST /organizations/acme/compliance-reports HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\nIdempotency-Key: ",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice("caf\u{e9}-1".as_bytes());
+    req.extend_from_slice(b"\r\n\r\n");
+    req.extend_from_slice(body);
+    std::io::Write::write_all(&mut raw, &req).unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut raw, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("bad_idempotency_key"), "{answer}");
+    // The replay is audited as one.
+    let replays: i64 = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let db = vouch::store::Db::connect(&vouch::store::sqlite_url(store.path()))
+                .await
+                .unwrap();
+            let (n,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM audit_entries WHERE action = 'report.generate_replayed'",
+            )
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+            n
+        });
+    assert_eq!(replays, 1, "the replay wrote its audit entry");
+}
+
+#[test]
+fn state_changing_bodies_must_be_json() {
+    let store = Store::new(Backend::Sqlite);
+    let s = Server::start(&store);
+    subscribe(&s, "acme", "dora", "alice");
+    for (ct, status) in [
+        (Some("application/x-www-form-urlencoded"), 415),
+        (Some("text/plain"), 415),
+        (None, 415),
+        (Some("application/json; charset=utf-8"), 201),
+    ] {
+        let headers: Vec<(&str, &str)> = ct.map(|c| ("content-type", c)).into_iter().collect();
+        let r = request(
+            "POST",
+            &s.url("/organizations/acme/compliance-reports"),
+            Auth::Basic("carol", "demo"),
+            Some(br#"{"framework":"dora"}"#),
+            &headers,
+        );
+        assert_eq!(r.status, status, "{ct:?}: {}", r.text());
+        conforms("POST", REPORTS, &r);
+    }
+    // A key named twice is refused, not resolved silently.
+    let r = call(
+        &s,
+        "POST",
+        "/organizations/acme/compliance-reports",
+        REPORTS,
+        Auth::Basic("carol", "demo"),
+        Some(br#"{"framework":"dora","framework":"soc2"}"#),
+    );
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "bad_body"),
+        "{}",
+        r.text()
+    );
+    // The generation body is small: 16 KiB at most.
+    let big = format!(r#"{{"framework":"dora","x":"{}"}}"#, "a".repeat(20 * 1024));
+    let r = call(
+        &s,
+        "POST",
+        "/organizations/acme/compliance-reports",
+        REPORTS,
+        Auth::Basic("carol", "demo"),
+        Some(big.as_bytes()),
+    );
+    assert_eq!((r.status, r.code().as_str()), (413, "too_large"));
 }
 
 #[test]
@@ -777,7 +872,7 @@ fn rotation_keeps_old_packets_verifiable_and_revocation_ends_them() {
                             &url,
                             Auth::Basic("carol", "demo"),
                             Some(br#"{"framework":"soc2"}"#),
-                            &[],
+                            &[("content-type", "application/json")],
                         )
                         .status
                     })
@@ -920,8 +1015,13 @@ fn hostile_records_give_packets_and_reports_that_verify() {
         .windows(marker.len())
         .position(|w| w == marker)
         .unwrap();
-    let report_end = legacy.body.len() - legacy.body.iter().rev().position(|_| true).unwrap_or(0);
-    assert!(first < report_end);
+    // The seed's verifier takes the bytes between `{"report":` and the first
+    // marker as the report: they must be exactly the whole report value.
+    let prefix = b"{\"report\":";
+    assert!(legacy.body.starts_with(prefix));
+    let sliced: Value = serde_json::from_slice(&legacy.body[prefix.len()..first])
+        .expect("the slice up to the first marker is the whole report value");
+    assert_eq!(sliced, legacy.json()["report"]);
     assert_eq!(
         legacy.json()["report"]["services"][1]["name"],
         hostile_names[1]

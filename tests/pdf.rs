@@ -141,7 +141,39 @@ fn the_pdf_carries_the_signed_evidence() {
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert!(String::from_utf8_lossy(&o.stdout).starts_with("OK PDF attachment: soc2 packet"));
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(out.starts_with("OK PDF attachment: soc2 packet"), "{out}");
+        // What was verified is printed from the packet, not from the pages,
+        // and the pages are said not to be verified.
+        let packet = &body["packet"];
+        let count = |status: &str| {
+            packet["controls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["status"] == status)
+                .count()
+        };
+        assert!(out.contains("organization: hostile ("), "{out}");
+        assert!(
+            out.contains(&format!(
+                "period: {} to {}",
+                packet["period_start"].as_str().unwrap(),
+                packet["period_end"].as_str().unwrap()
+            )),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!(
+                "controls: {} attested, {} exception, {} not_applicable, {} inconclusive",
+                count("attested"),
+                count("exception"),
+                count("not_applicable"),
+                count("inconclusive")
+            )),
+            "{out}"
+        );
+        assert!(out.contains("not its pages"), "{out}");
 
         if !poppler() {
             continue;
@@ -195,8 +227,11 @@ fn the_pdf_carries_the_signed_evidence() {
     }
 }
 
+/// Whether this request got the background rendition or one rendered for it
+/// depends on timing here; `tests/service.rs` makes each happen on purpose
+/// (`the_pdf_is_rendered_in_the_background_or_on_demand`).
 #[test]
-fn a_pdf_requested_before_the_background_render_is_rendered_on_demand() {
+fn a_pdf_requested_right_after_generation_is_served() {
     let store = Store::new(Backend::Sqlite);
     let s = Server::start(&store);
     assert_eq!(
@@ -222,6 +257,11 @@ fn a_pdf_requested_before_the_background_render_is_rendered_on_demand() {
     );
     assert_eq!(pdf.status, 200);
     assert!(pdf.body.starts_with(b"%PDF-"));
+    assert!(
+        matches!(pdf.header("x-vouch-pdf"), Some("stored" | "rendered")),
+        "{:?}",
+        pdf.header("x-vouch-pdf")
+    );
     let list = s
         .get(
             "/organizations/acme/compliance-reports",

@@ -316,7 +316,7 @@ fn the_server_answers_promptly_while_a_plugin_loops_forever() {
             &url,
             Auth::Basic("carol", "demo"),
             Some(br#"{"framework":"looping"}"#),
-            &[],
+            &[("content-type", "application/json")],
         )
     });
     std::thread::sleep(Duration::from_millis(300));

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use vouch::db::Db;
+use vouch::store::Db;
 use vouch::zones::Catalogue;
 use vouch_engine::{Period, Timestamp};
 
@@ -55,7 +55,7 @@ fn bench(c: &mut Criterion) {
     let end: Timestamp = "2026-06-22T10:00:00Z".parse().unwrap();
     let period = Period::month_ending_at(end);
     let dir = tempfile::tempdir().unwrap();
-    let mut targets = vec![("sqlite", vouch::db::sqlite_url(dir.path()))];
+    let mut targets = vec![("sqlite", vouch::store::sqlite_url(dir.path()))];
     if let Ok(base) = std::env::var("VOUCH_TEST_POSTGRES_URL") {
         let name = format!("vouch_bench_{}", uuid::Uuid::new_v4().simple());
         rt.block_on(async {
@@ -82,14 +82,14 @@ fn bench(c: &mut Criterion) {
                 seeded.elapsed()
             );
             let doc = rt
-                .block_on(vouch::snapshot::snapshot(&db, &zones, &org, &period))
+                .block_on(vouch::store::snapshot::snapshot(&db, &zones, &org, &period))
                 .unwrap()
                 .unwrap();
             assert_eq!(doc.services.len(), services);
             assert_eq!(doc.audit_log.entry_count, AUDIT_ENTRIES as u64);
             group.bench_function(BenchmarkId::new(backend, services), |b| {
                 b.iter(|| {
-                    rt.block_on(vouch::snapshot::snapshot(&db, &zones, &org, &period))
+                    rt.block_on(vouch::store::snapshot::snapshot(&db, &zones, &org, &period))
                         .unwrap()
                 })
             });

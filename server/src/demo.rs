@@ -7,8 +7,8 @@ use anyhow::Result;
 use serde_json::{json, Value};
 use vouch_engine::Timestamp;
 
-use crate::db::Db;
 use crate::import::{self, Actor};
+use crate::store::Db;
 use crate::zones::Catalogue;
 
 const DAY: i64 = 86_400;
@@ -163,7 +163,7 @@ pub async fn seed(db: &Db, zones: &Catalogue, now: Timestamp) -> Result<()> {
         name: "demo".into(),
         remote_addr: None,
     };
-    import::apply(db, parsed, &actor, now)
+    crate::service::records::apply(db, parsed, &actor, now)
         .await
         .map_err(|e| anyhow::anyhow!("demo records: {e}"))?;
     Ok(())

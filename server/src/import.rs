@@ -11,12 +11,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::{Any, Transaction};
 use vouch_engine::records::{from_clean_value, parse_json_input, RecordsError};
 use vouch_engine::Timestamp;
 
-use crate::auth::{hash_password, is_valid_hash, Role};
-use crate::db::{flag, Db};
+use crate::auth::password::{check_hash, hash_password};
+use crate::auth::Role;
 use crate::zones::Catalogue;
 
 /// Why a batch was refused. Each is a 400 with the JSONPath of the bad value.
@@ -32,7 +31,7 @@ pub enum ImportError {
     Internal(#[from] anyhow::Error),
 }
 
-fn invalid(path: impl Into<String>, message: impl Into<String>) -> ImportError {
+pub(crate) fn invalid(path: impl Into<String>, message: impl Into<String>) -> ImportError {
     ImportError::Invalid {
         path: path.into(),
         message: message.into(),
@@ -207,6 +206,21 @@ pub struct Actor {
     pub remote_addr: Option<String>,
 }
 
+/// The stored hash of every user of the batch, in order: a given password
+/// is hashed with argon2 (slow on purpose: call this off the async workers).
+pub fn password_hashes(batch: &Batch) -> Result<Vec<String>, ImportError> {
+    batch
+        .users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| match (&u.password, &u.password_hash) {
+            (Some(p), _) => Ok(hash_password(p)?),
+            (None, Some(h)) => Ok(h.clone()),
+            (None, None) => Err(invalid(format!("$.users[{i}]"), "a user needs a password")),
+        })
+        .collect()
+}
+
 /// Parses and validates a batch; nothing is written.
 pub fn parse(bytes: &[u8], zones: &Catalogue) -> Result<Batch, ImportError> {
     let value: Value = parse_json_input(bytes)?;
@@ -315,12 +329,8 @@ pub fn validate(b: &Batch, zones: &Catalogue) -> Result<(), ImportError> {
                     "a password has 4 to 1024 characters",
                 ))
             }
-            (None, Some(h)) if is_valid_hash(h) => {}
-            (None, Some(_)) => {
-                return Err(invalid(
-                    format!("$.users[{i}].password_hash"),
-                    "not an argon2 PHC string ($argon2id$...)",
-                ))
+            (None, Some(h)) => {
+                check_hash(h).map_err(|why| invalid(format!("$.users[{i}].password_hash"), why))?
             }
             _ => {
                 return Err(invalid(
@@ -421,336 +431,6 @@ pub fn validate(b: &Batch, zones: &Catalogue) -> Result<(), ImportError> {
         check_text(format!("$.audit_events[{i}].action"), &e.action)?;
     }
     Ok(())
-}
-
-fn list_json(list: &Option<Vec<String>>) -> Option<String> {
-    list.as_ref()
-        .map(|l| serde_json::to_string(l).unwrap_or_else(|_| "[]".into()))
-}
-
-/// Looks up which organization each of `ids` belongs to (within the transaction).
-async fn owners(
-    tx: &mut Transaction<'_, Any>,
-    sql: &str,
-    ids: &BTreeSet<&str>,
-) -> Result<BTreeMap<String, String>, sqlx::Error> {
-    let mut out = BTreeMap::new();
-    for id in ids {
-        if let Some(row) = sqlx::query_as::<_, (String,)>(sql)
-            .bind(*id)
-            .fetch_optional(&mut **tx)
-            .await?
-        {
-            out.insert((*id).to_owned(), row.0);
-        }
-    }
-    Ok(out)
-}
-
-/// Organizations known to exist in this transaction, so that a batch of many
-/// services or events for one organization asks the database once.
-#[derive(Default)]
-struct KnownOrganizations(BTreeSet<String>);
-
-impl KnownOrganizations {
-    async fn contains(
-        &mut self,
-        tx: &mut Transaction<'_, Any>,
-        id: &str,
-    ) -> Result<bool, sqlx::Error> {
-        if self.0.contains(id) {
-            return Ok(true);
-        }
-        let found = exists(tx, "SELECT 1 FROM organizations WHERE id = $1", id).await?;
-        if found {
-            self.0.insert(id.to_owned());
-        }
-        Ok(found)
-    }
-}
-
-async fn exists(tx: &mut Transaction<'_, Any>, sql: &str, id: &str) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(sql)
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?
-        .is_some())
-}
-
-/// Applies a validated batch in one transaction, with vouch's own audit entry
-/// for every organization it touched. `now` is the caller's clock.
-pub async fn apply(
-    db: &Db,
-    batch: Batch,
-    actor: &Actor,
-    now: Timestamp,
-) -> Result<Applied, ImportError> {
-    // argon2 is slow on purpose: hash before taking the write turn.
-    let mut hashes = Vec::with_capacity(batch.users.len());
-    for u in &batch.users {
-        hashes.push(match (&u.password, &u.password_hash) {
-            (Some(p), _) => hash_password(p)?,
-            (None, Some(h)) => h.clone(),
-            (None, None) => return Err(invalid("$.users", "a user needs a password")),
-        });
-    }
-    let _turn = db.write_turn().await;
-    let mut tx = db.pool.begin().await?;
-    let t = now.unix_seconds();
-    let mut known = KnownOrganizations::default();
-    let mut applied = Applied::default();
-    let mut touched: BTreeSet<String> = BTreeSet::new();
-
-    if let Some(p) = &batch.platform {
-        sqlx::query(
-            "INSERT INTO platform (id, processor_name, contact_email, address, dpo_email, updated_at) VALUES (1, $1, $2, $3, $4, $5) \
-             ON CONFLICT (id) DO UPDATE SET processor_name = excluded.processor_name, contact_email = excluded.contact_email, \
-             address = excluded.address, dpo_email = excluded.dpo_email, updated_at = excluded.updated_at",
-        )
-        .bind(&p.processor_name)
-        .bind(&p.contact_email)
-        .bind(&p.address)
-        .bind(&p.dpo_email)
-        .bind(t)
-        .execute(&mut *tx)
-        .await?;
-        applied.platform = 1;
-    }
-    for o in &batch.organizations {
-        sqlx::query(
-            "INSERT INTO organizations (id, name, billing_email, privacy_contact_email, audit_retention_days, transfer_safeguards, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (id) DO UPDATE SET name = excluded.name, billing_email = excluded.billing_email, \
-             privacy_contact_email = excluded.privacy_contact_email, audit_retention_days = excluded.audit_retention_days, \
-             transfer_safeguards = excluded.transfer_safeguards, updated_at = excluded.updated_at",
-        )
-        .bind(&o.id)
-        .bind(&o.name)
-        .bind(&o.billing_email)
-        .bind(&o.privacy_contact_email)
-        .bind(o.audit_retention_days.map(i64::from))
-        // Serializing a map of strings cannot fail; were it to, no safeguard
-        // is recorded and the transfer is reported as having none (fail closed).
-        .bind(
-            o.transfer_safeguards
-                .as_ref()
-                .and_then(|m| serde_json::to_string(m).ok()),
-        )
-        .bind(t)
-        .execute(&mut *tx)
-        .await?;
-        touched.insert(o.id.clone());
-        applied.organizations += 1;
-    }
-    for (u, hash) in batch.users.iter().zip(hashes) {
-        sqlx::query(
-            "INSERT INTO users (username, password_hash, mfa_enabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
-             ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, mfa_enabled = excluded.mfa_enabled, updated_at = excluded.updated_at",
-        )
-        .bind(&u.username)
-        .bind(hash)
-        .bind(flag(u.mfa_enabled))
-        .bind(t)
-        .execute(&mut *tx)
-        .await?;
-        applied.users += 1;
-    }
-    for (i, m) in batch.memberships.iter().enumerate() {
-        if !known.contains(&mut tx, &m.organization_id).await? {
-            return Err(invalid(
-                format!("$.memberships[{i}].organization_id"),
-                format!("unknown organization `{}`", m.organization_id),
-            ));
-        }
-        if !exists(
-            &mut tx,
-            "SELECT 1 FROM users WHERE username = $1",
-            &m.username,
-        )
-        .await?
-        {
-            return Err(invalid(
-                format!("$.memberships[{i}].username"),
-                format!("unknown user `{}`", m.username),
-            ));
-        }
-        sqlx::query(
-            "INSERT INTO memberships (organization_id, username, role, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (organization_id, username) DO UPDATE SET role = excluded.role",
-        )
-        .bind(&m.organization_id)
-        .bind(&m.username)
-        .bind(&m.role)
-        .bind(t)
-        .execute(&mut *tx)
-        .await?;
-        touched.insert(m.organization_id.clone());
-        applied.memberships += 1;
-    }
-    let service_ids: BTreeSet<&str> = batch
-        .services
-        .iter()
-        .map(|s| s.service_id.as_str())
-        .collect();
-    let existing = owners(
-        &mut tx,
-        "SELECT organization_id FROM services WHERE service_id = $1",
-        &service_ids,
-    )
-    .await?;
-    for (i, s) in batch.services.iter().enumerate() {
-        if !known.contains(&mut tx, &s.organization_id).await? {
-            return Err(invalid(
-                format!("$.services[{i}].organization_id"),
-                format!("unknown organization `{}`", s.organization_id),
-            ));
-        }
-        if let Some(owner) = existing.get(&s.service_id) {
-            if owner != &s.organization_id {
-                return Err(invalid(
-                    format!("$.services[{i}].organization_id"),
-                    format!("service `{}` belongs to organization `{owner}`; services do not move between organizations", s.service_id),
-                ));
-            }
-        }
-        let p = &s.backup_policy;
-        sqlx::query(
-            "INSERT INTO services (service_id, organization_id, name, database_type, version, status, zones, storage_region, \
-             storage_encrypted, backup_encryption_enabled, tls_enabled, auth_required, high_risk_ai, ict_function, data_categories, \
-             processing_purposes, backup_schedule_enabled, backup_schedule_cron, backup_retention_days, backup_encryption_algorithm, \
-             backup_storage_zone, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22) \
-             ON CONFLICT (service_id) DO UPDATE SET name = excluded.name, database_type = excluded.database_type, version = excluded.version, \
-             status = excluded.status, zones = excluded.zones, storage_region = excluded.storage_region, storage_encrypted = excluded.storage_encrypted, \
-             backup_encryption_enabled = excluded.backup_encryption_enabled, tls_enabled = excluded.tls_enabled, auth_required = excluded.auth_required, \
-             high_risk_ai = excluded.high_risk_ai, ict_function = excluded.ict_function, data_categories = excluded.data_categories, \
-             processing_purposes = excluded.processing_purposes, backup_schedule_enabled = excluded.backup_schedule_enabled, \
-             backup_schedule_cron = excluded.backup_schedule_cron, backup_retention_days = excluded.backup_retention_days, \
-             backup_encryption_algorithm = excluded.backup_encryption_algorithm, backup_storage_zone = excluded.backup_storage_zone, \
-             updated_at = excluded.updated_at",
-        )
-        .bind(&s.service_id)
-        .bind(&s.organization_id)
-        .bind(&s.name)
-        .bind(&s.database_type)
-        .bind(&s.version)
-        .bind(&s.status)
-        .bind(serde_json::to_string(&s.zones).unwrap_or_else(|_| "[]".into()))
-        .bind(&s.storage_region)
-        .bind(flag(s.storage_encrypted))
-        .bind(flag(s.backup_encryption_enabled))
-        .bind(flag(s.tls_enabled))
-        .bind(s.auth_required.map(flag))
-        .bind(s.high_risk_ai.map(flag))
-        .bind(&s.ict_function)
-        .bind(list_json(&s.data_categories))
-        .bind(list_json(&s.processing_purposes))
-        .bind(flag(p.schedule_enabled))
-        .bind(&p.schedule_cron)
-        .bind(p.retention_days.map(i64::from))
-        .bind(&p.encryption_algorithm)
-        .bind(&p.storage_zone)
-        .bind(t)
-        .execute(&mut *tx)
-        .await?;
-        touched.insert(s.organization_id.clone());
-        applied.services += 1;
-    }
-    let run_services: BTreeSet<&str> = batch
-        .backup_runs
-        .iter()
-        .map(|r| r.service_id.as_str())
-        .chain(batch.restore_tests.iter().map(|r| r.service_id.as_str()))
-        .collect();
-    let service_org = owners(
-        &mut tx,
-        "SELECT organization_id FROM services WHERE service_id = $1",
-        &run_services,
-    )
-    .await?;
-    for (i, r) in batch.backup_runs.iter().enumerate() {
-        let Some(org) = service_org.get(&r.service_id) else {
-            return Err(invalid(
-                format!("$.backup_runs[{i}].service_id"),
-                format!("unknown service `{}`", r.service_id),
-            ));
-        };
-        sqlx::query(
-            "INSERT INTO backup_runs (run_id, service_id, organization_id, started_at, completed_at, status, backup_type) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (run_id) DO UPDATE SET completed_at = excluded.completed_at, \
-             status = excluded.status, backup_type = excluded.backup_type, started_at = excluded.started_at",
-        )
-        .bind(&r.run_id)
-        .bind(&r.service_id)
-        .bind(org)
-        .bind(r.started_at.unix_seconds())
-        .bind(r.completed_at.map(|c| c.unix_seconds()))
-        .bind(&r.status)
-        .bind(&r.backup_type)
-        .execute(&mut *tx)
-        .await?;
-        touched.insert(org.clone());
-        applied.backup_runs += 1;
-    }
-    for (i, r) in batch.restore_tests.iter().enumerate() {
-        let Some(org) = service_org.get(&r.service_id) else {
-            return Err(invalid(
-                format!("$.restore_tests[{i}].service_id"),
-                format!("unknown service `{}`", r.service_id),
-            ));
-        };
-        sqlx::query(
-            "INSERT INTO restore_tests (test_id, service_id, organization_id, performed_at, succeeded) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (test_id) DO UPDATE SET performed_at = excluded.performed_at, succeeded = excluded.succeeded",
-        )
-        .bind(&r.test_id)
-        .bind(&r.service_id)
-        .bind(org)
-        .bind(r.performed_at.unix_seconds())
-        .bind(flag(r.succeeded))
-        .execute(&mut *tx)
-        .await?;
-        touched.insert(org.clone());
-        applied.restore_tests += 1;
-    }
-    for (i, e) in batch.audit_events.iter().enumerate() {
-        if !known.contains(&mut tx, &e.organization_id).await? {
-            return Err(invalid(
-                format!("$.audit_events[{i}].organization_id"),
-                format!("unknown organization `{}`", e.organization_id),
-            ));
-        }
-        let id = format!("import:{}", e.event_id);
-        sqlx::query(
-            "INSERT INTO audit_entries (entry_id, organization_id, at, actor, action, target, remote_addr) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (entry_id) DO NOTHING",
-        )
-        .bind(&id)
-        .bind(&e.organization_id)
-        .bind(e.at.unix_seconds())
-        .bind(&e.actor)
-        .bind(&e.action)
-        .bind(&e.target)
-        .bind(&e.remote_addr)
-        .execute(&mut *tx)
-        .await?;
-        touched.insert(e.organization_id.clone());
-        applied.audit_events += 1;
-    }
-    let summary = serde_json::to_string(&applied).unwrap_or_default();
-    for org in &touched {
-        crate::audit::append_tx(
-            &mut tx,
-            Some(org),
-            now,
-            &actor.name,
-            "records.import",
-            &summary,
-            actor.remote_addr.as_deref(),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(applied)
 }
 
 #[cfg(test)]

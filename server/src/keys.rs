@@ -11,41 +11,20 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use ed25519_dalek::SigningKey;
-use sqlx::Row;
 use vouch_engine::keys::{KeysDocument, PublishedKey};
 use vouch_engine::signing::{
     default_key_id, key_from_pem, key_to_pem, public_key_base64, PacketSigner,
 };
 use vouch_engine::Timestamp;
 
-use crate::db::Db;
-use crate::files::{read_private, write_atomic};
+use crate::files::{read_private, Staged};
+use crate::store::{self, Db};
 
-/// One row of the key history.
-#[derive(Debug, Clone)]
-pub struct KeyRecord {
-    pub key_id: String,
-    pub public_key: String,
-    pub valid_from: i64,
-    pub retired_at: Option<i64>,
-    pub revoked_at: Option<i64>,
-}
+pub use crate::store::keys::KeyRecord;
 
+/// Every key ever registered, oldest first.
 pub async fn history(db: &Db) -> Result<Vec<KeyRecord>> {
-    let rows = sqlx::query("SELECT key_id, public_key, valid_from, retired_at, revoked_at FROM signing_keys ORDER BY valid_from, key_id")
-        .fetch_all(&db.pool)
-        .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(KeyRecord {
-                key_id: r.try_get("key_id")?,
-                public_key: r.try_get("public_key")?,
-                valid_from: r.try_get("valid_from")?,
-                retired_at: r.try_get("retired_at")?,
-                revoked_at: r.try_get("revoked_at")?,
-            })
-        })
-        .collect()
+    Ok(store::keys::history(db).await?)
 }
 
 /// The well-known keys document: every key ever used, current and retired.
@@ -85,45 +64,19 @@ pub fn load_key_file(path: &Path, now: Timestamp) -> Result<(SigningKey, String)
 /// keys it replaces. Refuses a key that was retired or revoked.
 pub async fn ensure_active(db: &Db, key: &SigningKey, key_id: &str, now: Timestamp) -> Result<()> {
     let public = public_key_base64(&key.verifying_key());
-    let existing = sqlx::query(
-        "SELECT public_key, retired_at, revoked_at FROM signing_keys WHERE key_id = $1",
-    )
-    .bind(key_id)
-    .fetch_optional(&db.pool)
-    .await?;
-    if let Some(row) = existing {
-        let stored: String = row.try_get("public_key")?;
-        if stored != public {
+    if let Some(known) = store::keys::find(db, key_id).await? {
+        if known.public_key != public {
             bail!("key id {key_id} is already published with another public key; give the new key its own id");
         }
-        if row.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
+        if known.revoked_at.is_some() {
             bail!("the configured signing key {key_id} was revoked; configure a new key (vouch keys rotate)");
         }
-        if row.try_get::<Option<i64>, _>("retired_at")?.is_some() {
+        if known.retired_at.is_some() {
             bail!("the configured signing key {key_id} was retired; the key file is out of date (vouch keys rotate writes the new one)");
         }
         return Ok(());
     }
-    let t = now.unix_seconds();
-    let _turn = db.write_turn().await;
-    let mut tx = db.pool.begin().await?;
-    // Keys replaced now stay valid for packets generated up to and including
-    // this second (retired_at is exclusive).
-    sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND revoked_at IS NULL AND key_id <> $2")
-        .bind(t + 1)
-        .bind(key_id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO signing_keys (key_id, public_key, valid_from, retired_at, revoked_at, created_at) VALUES ($1, $2, $3, NULL, NULL, $3) \
-         ON CONFLICT (key_id) DO NOTHING",
-    )
-    .bind(key_id)
-    .bind(&public)
-    .bind(t)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    store::keys::register_active(db, key_id, &public, now.unix_seconds()).await?;
     tracing::info!(key_id, "signing key registered as the active key");
     Ok(())
 }
@@ -140,14 +93,23 @@ impl KeySource {
         let Some(path) = &self.path else {
             return Ok(None);
         };
-        let (key, id) = load_key_file(path, now)?;
+        // Reading a file may block (a slow disk, a FIFO put at the path):
+        // never on the async workers.
+        let path = path.clone();
+        let (key, id) = tokio::task::spawn_blocking(move || load_key_file(&path, now)).await??;
         ensure_active(db, &key, &id, now).await?;
         Ok(Some(PacketSigner::new(key, id)))
     }
 }
 
-/// `vouch keys rotate`: a new key replaces the file (atomically) and becomes
-/// the active key; the old one is retired and stays published.
+/// `vouch keys rotate`: a new key becomes the active key and replaces the
+/// file; the old one is retired and stays published.
+///
+/// An id already in the history is refused before anything changes. The new
+/// key is registered before the file is replaced, so that a failure at any
+/// step leaves a key file whose key the history knows (the old one, still
+/// verifying its packets; or the new one, active); the replacement is an
+/// atomic rename followed by an fsync of the directory.
 pub async fn rotate(
     db: &Db,
     path: &Path,
@@ -156,27 +118,19 @@ pub async fn rotate(
 ) -> Result<String> {
     let key = SigningKey::generate(&mut rand_core::OsRng);
     let id = key_id.unwrap_or_else(|| default_key_id(&key.verifying_key(), now));
+    if store::keys::find(db, &id).await?.is_some() {
+        bail!("key id {id} is already in the key history; choose another id (vouch keys list shows them); nothing was changed");
+    }
     let pem = key_to_pem(&key, &id)?;
-    write_atomic(path, pem.as_bytes(), 0o600, false)?;
+    let staged = Staged::write(path, pem.as_bytes(), 0o600)?;
     ensure_active(db, &key, &id, now).await?;
+    staged.replace()?;
     Ok(id)
 }
 
 /// `vouch keys retire|revoke KEY_ID`.
 pub async fn mark(db: &Db, key_id: &str, revoke: bool, now: Timestamp) -> Result<()> {
-    let t = now.unix_seconds();
-    let sql = if revoke {
-        "UPDATE signing_keys SET revoked_at = $1, retired_at = COALESCE(retired_at, $1) WHERE key_id = $2"
-    } else {
-        "UPDATE signing_keys SET retired_at = COALESCE(retired_at, $1) WHERE key_id = $2"
-    };
-    let _turn = db.write_turn().await;
-    let done = sqlx::query(sql)
-        .bind(t)
-        .bind(key_id)
-        .execute(&db.pool)
-        .await?;
-    if done.rows_affected() == 0 {
+    if !store::keys::mark(db, key_id, revoke, now.unix_seconds()).await? {
         bail!("no key `{key_id}` in the key history (vouch keys list shows them)");
     }
     Ok(())

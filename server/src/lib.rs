@@ -2,24 +2,29 @@
 //! (sqlx on SQLite or PostgreSQL), platform records in, and the offline
 //! commands. The evaluation and signing core is the `vouch-engine` crate.
 
-pub mod app;
-pub mod audit;
+//!
+//! Dependencies point one way: `cli` → `http` → `service` → `store`, with
+//! `auth`, `keys`, `pdf`, `plugins`, `zones` and `metrics` used from above.
+//! | module | holds |
+//! |---|---|
+//! | [`cli`] | one file per command group (serve, import, keys, offline) |
+//! | [`http`] | the listener, the route table, handlers, `ApiError` (the only place statuses are chosen) |
+//! | [`service`] | one function per use case; [`service::generate`] is the generation pipeline |
+//! | [`store`] | every SQL statement, the write and read transaction types |
+//! | [`auth`] | passwords, the credential cache, the login throttle, roles, CSRF |
+
 pub mod auth;
-pub mod compliance;
-pub mod db;
+pub mod cli;
 pub mod demo;
 pub mod files;
 pub mod http;
 pub mod import;
 pub mod keys;
 pub mod metrics;
-pub mod offline;
 pub mod pdf;
 pub mod plugins;
-pub mod routes;
-pub mod serve;
-pub mod snapshot;
-pub mod ui;
+pub mod service;
+pub mod store;
 pub mod zones;
 
 /// The OpenAPI 3.1 document of the HTTP API, served at `/openapi.json`.

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use vouch::{offline, serve};
+use vouch::cli::{import, keys, offline, serve};
 
 /// vouch turns a managed-database platform's records into signed, auditor-grade compliance evidence.
 #[derive(Parser, Debug)]
@@ -38,7 +38,7 @@ enum Command {
     /// Run the HTTP server (`--demo` for a ready-made demo on 127.0.0.1:8080).
     Serve(serve::ServeArgs),
     /// Import a batch of platform records (organizations, users, services...) into the database.
-    Import(serve::ImportArgs),
+    Import(import::ImportArgs),
     /// Evaluate a framework on a records file and print the signed packet (offline).
     Generate(offline::GenerateArgs),
     /// Verify a packet (the output of `generate` or a server download) against published keys.
@@ -61,13 +61,13 @@ enum KeysCommand {
     /// Print the keys document (as the server publishes it) for a key file, for offline verification.
     Public(offline::KeysPublicArgs),
     /// Replace the server's signing key with a new one; the old key is retired and stays published.
-    Rotate(serve::RotateArgs),
+    Rotate(keys::RotateArgs),
     /// Retire a key: it stays published and verifies packets generated before now.
-    Retire(serve::MarkArgs),
+    Retire(keys::MarkArgs),
     /// Revoke a compromised key: none of its packets verify any more.
-    Revoke(serve::MarkArgs),
+    Revoke(keys::MarkArgs),
     /// List the key history in the database.
-    List(serve::ListArgs),
+    List(keys::ListArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -95,15 +95,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(a) => serve::serve(a),
-        Command::Import(a) => serve::import(a),
+        Command::Import(a) => import::import(a),
         Command::Generate(a) => offline::generate(a),
         Command::Verify(a) => offline::verify(a),
         Command::Keys(KeysCommand::Generate(a)) => offline::keys_generate(a),
         Command::Keys(KeysCommand::Public(a)) => offline::keys_public(a),
-        Command::Keys(KeysCommand::Rotate(a)) => serve::keys_rotate(a),
-        Command::Keys(KeysCommand::Retire(a)) => serve::keys_mark(a, false),
-        Command::Keys(KeysCommand::Revoke(a)) => serve::keys_mark(a, true),
-        Command::Keys(KeysCommand::List(a)) => serve::keys_list(a),
+        Command::Keys(KeysCommand::Rotate(a)) => keys::keys_rotate(a),
+        Command::Keys(KeysCommand::Retire(a)) => keys::keys_mark(a, false),
+        Command::Keys(KeysCommand::Revoke(a)) => keys::keys_mark(a, true),
+        Command::Keys(KeysCommand::List(a)) => keys::keys_list(a),
         Command::Frameworks(FrameworksCommand::Check(a)) => {
             offline::frameworks_check(a.dir, a.plugins_dir)
         }

@@ -134,6 +134,8 @@
     if (!entry) return { ok: false, why: `key ${sig.key_id} is not published` };
     if (entry.revoked_at) return { ok: false, why: `key ${sig.key_id} was revoked` };
     const generated = body.packet.generated_at;
+    // RFC 3339 UTC with whole seconds compares as text.
+    if (entry.valid_from && generated < entry.valid_from) return { ok: false, why: `key ${sig.key_id} was not yet valid when the packet was generated` };
     if (entry.retired_at && generated >= entry.retired_at) return { ok: false, why: `key ${sig.key_id} was retired before the packet` };
     try {
       const key = await crypto.subtle.importKey("raw", b64(entry.public_key), { name: "Ed25519" }, false, ["verify"]);

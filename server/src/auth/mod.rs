@@ -1,14 +1,18 @@
-//! Passwords (argon2), HTTP Basic credentials and the admin bearer token.
+//! Who is calling: HTTP Basic credentials and passwords (argon2), the admin
+//! bearer token, roles, the failure throttle and the dashboard's CSRF token.
 //!
-//! An unknown user costs the same argon2 verification as a wrong password, so
-//! response times do not reveal which users exist. Secrets are never logged:
-//! the types holding them do not print them.
+//! Nothing here touches the database or HTTP types: the service layer
+//! (`service::access`) puts these pieces together. Secrets are never
+//! logged: the types holding them do not print them, and usernames reach the
+//! log only through [`loggable`].
+
+pub mod cache;
+pub mod csrf;
+pub mod password;
+pub mod throttle;
 
 use std::fmt;
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use subtle::ConstantTimeEq;
@@ -57,54 +61,26 @@ pub struct Credentials {
     pub password: Secret,
 }
 
+/// The longest username or password read from a Basic header; longer ones
+/// are refused before any lookup or hashing.
+pub const MAX_CREDENTIAL: usize = 1024;
+
 /// Parses `Authorization: Basic base64(user:password)`; `None` for anything else.
 pub fn parse_basic(header: &str) -> Option<Credentials> {
     let (scheme, rest) = header.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
+    if !scheme.eq_ignore_ascii_case("basic") || rest.len() > 4 * MAX_CREDENTIAL {
         return None;
     }
     let decoded = B64.decode(rest.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (user, pass) = text.split_once(':')?;
-    if user.is_empty() {
+    if user.is_empty() || user.len() > MAX_CREDENTIAL || pass.len() > MAX_CREDENTIAL {
         return None;
     }
     Some(Credentials {
         username: user.to_owned(),
         password: Secret(pass.to_owned()),
     })
-}
-
-/// Hashes a password as an argon2id PHC string.
-pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))
-}
-
-/// Whether `hash` is a PHC string argon2 can verify against.
-pub fn is_valid_hash(hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| h.algorithm.as_str().starts_with("argon2"))
-}
-
-/// Verifies `password` against a stored PHC hash.
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    }
-}
-
-/// A hash of a random password: unknown users are verified against it, so they
-/// cost what a wrong password costs.
-pub fn decoy_hash() -> anyhow::Result<String> {
-    let mut random = [0u8; 24];
-    argon2::password_hash::rand_core::RngCore::fill_bytes(&mut OsRng, &mut random);
-    hash_password(&B64.encode(random))
 }
 
 /// Compares a presented bearer token with the configured one in constant time.
@@ -121,91 +97,25 @@ pub fn parse_bearer(header: &str) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
 }
 
-/// Credentials verified in the last minute, so that a client sending Basic
-/// credentials with every request does not pay argon2 every time.
-///
-/// Holds no password: an HMAC of it under a key that exists only in this
-/// process's memory, next to the stored hash it was verified against (a
-/// password change invalidates the entry). Only correct credentials are ever
-/// cached, so a wrong password or an unknown user still costs a full argon2
-/// verification.
-pub struct VerifiedCache {
-    key: [u8; 32],
-    entries: std::sync::Mutex<std::collections::HashMap<String, CachedCredential>>,
-}
-
-struct CachedCredential {
-    digest: [u8; 32],
-    stored_hash: String,
-    until: std::time::Instant,
-}
-
-impl fmt::Debug for VerifiedCache {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("VerifiedCache")
-    }
-}
-
-impl Default for VerifiedCache {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl VerifiedCache {
-    const TTL: std::time::Duration = std::time::Duration::from_secs(60);
-    const MAX: usize = 10_000;
-
-    pub fn new() -> Self {
-        let mut key = [0u8; 32];
-        argon2::password_hash::rand_core::RngCore::fill_bytes(&mut OsRng, &mut key);
-        VerifiedCache {
-            key,
-            entries: Default::default(),
+/// A client-supplied name as it may appear in a log line: at most 64
+/// characters, every control, format (bidirectional, zero-width) and non-ASCII
+/// character escaped, so that it can neither forge a log line nor move the
+/// terminal's cursor.
+pub fn loggable(name: &str) -> String {
+    const MAX: usize = 64;
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if i == MAX {
+            out.push_str("...");
+            break;
+        }
+        if c.is_ascii_graphic() || c == ' ' {
+            out.push(c);
+        } else {
+            out.extend(c.escape_unicode());
         }
     }
-
-    fn digest(&self, username: &str, password: &str) -> [u8; 32] {
-        use hmac::{Hmac, Mac};
-        let mut mac = match <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.key) {
-            Ok(m) => m,
-            Err(_) => return [0u8; 32],
-        };
-        mac.update(username.as_bytes());
-        mac.update(&[0]);
-        mac.update(password.as_bytes());
-        mac.finalize().into_bytes().into()
-    }
-
-    pub fn contains(&self, username: &str, password: &str, stored_hash: &str) -> bool {
-        let digest = self.digest(username, password);
-        let Ok(entries) = self.entries.lock() else {
-            return false;
-        };
-        entries.get(username).is_some_and(|e| {
-            e.until > std::time::Instant::now()
-                && e.stored_hash == stored_hash
-                && bool::from(e.digest.ct_eq(&digest))
-        })
-    }
-
-    pub fn insert(&self, username: &str, password: &str, stored_hash: &str) {
-        let digest = self.digest(username, password);
-        let Ok(mut entries) = self.entries.lock() else {
-            return;
-        };
-        if entries.len() >= Self::MAX {
-            entries.clear();
-        }
-        entries.insert(
-            username.to_owned(),
-            CachedCredential {
-                digest,
-                stored_hash: stored_hash.to_owned(),
-                until: std::time::Instant::now() + Self::TTL,
-            },
-        );
-    }
+    out
 }
 
 #[cfg(test)]
@@ -224,29 +134,8 @@ mod tests {
         assert!(parse_basic("Bearer x").is_none());
         assert!(parse_basic("Basic !!!").is_none());
         assert!(parse_basic("Basic OmRlbW8=").is_none(), "empty user");
-    }
-
-    #[test]
-    fn passwords_round_trip() {
-        let h = hash_password("correct horse").unwrap();
-        assert!(is_valid_hash(&h));
-        assert!(verify_password("correct horse", &h));
-        assert!(!verify_password("wrong", &h));
-        assert!(!verify_password("x", "not a hash"));
-    }
-
-    #[test]
-    fn the_cache_knows_only_verified_credentials() {
-        let c = VerifiedCache::new();
-        assert!(!c.contains("alice", "demo", "h1"));
-        c.insert("alice", "demo", "h1");
-        assert!(c.contains("alice", "demo", "h1"));
-        assert!(!c.contains("alice", "wrong", "h1"));
-        assert!(
-            !c.contains("alice", "demo", "h2"),
-            "a changed password hash invalidates"
-        );
-        assert!(!c.contains("bob", "demo", "h1"));
+        let long = B64.encode(format!("{}:x", "a".repeat(MAX_CREDENTIAL + 1)));
+        assert!(parse_basic(&format!("Basic {long}")).is_none(), "too long");
     }
 
     #[test]
@@ -255,5 +144,18 @@ mod tests {
         assert!(!token_matches("abd", "abc"));
         assert!(!token_matches("ab", "abc"));
         assert_eq!(parse_bearer("Bearer  t0k "), Some("t0k"));
+    }
+
+    #[test]
+    fn names_are_logged_escaped_and_truncated() {
+        assert_eq!(loggable("alice"), "alice");
+        let forged = loggable("x\n{\"level\":\"INFO\"}\u{1b}[2J\u{202e}");
+        assert!(
+            !forged.contains('\n') && !forged.contains('\u{1b}') && !forged.contains('\u{202e}')
+        );
+        assert!(
+            forged.contains("\\u{a}") && forged.contains("\\u{1b}") && forged.contains("\\u{202e}")
+        );
+        assert_eq!(loggable(&"p".repeat(500)).len(), 64 + 3);
     }
 }

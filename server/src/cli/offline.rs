@@ -151,11 +151,46 @@ pub fn verify(a: VerifyArgs) -> Result<(), Failure> {
                     .map(|r| format!(", report {r}"))
                     .unwrap_or_default()
             );
+            // What the signature covers, from the verified bytes: a reader
+            // compares this, not a PDF's pages, with what they were told.
+            print!("{}", verified_summary(&body));
+            if from_pdf {
+                println!(
+                    "NOTE: only the PDF's attached packet is verified, not its pages; a page can say anything. \
+                     Rely on the lines above (or the packet itself), and on keys you obtained yourself: \
+                     the keys URL printed on a page is not a trust anchor."
+                );
+            }
             Ok(())
         }
         Err(e @ VerifyError::Malformed(_)) => Err(Failure::input(e)),
         Err(e) => Err(Failure::negative(anyhow!("verification failed: {e}"))),
     }
+}
+
+/// The organization, period and status counts of a verified body.
+fn verified_summary(body: &[u8]) -> String {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return String::new();
+    };
+    let p = &v["packet"];
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_owned();
+    let mut counts = std::collections::BTreeMap::new();
+    for c in p["controls"].as_array().into_iter().flatten() {
+        *counts.entry(text(&c["status"])).or_insert(0usize) += 1;
+    }
+    let statuses = ["attested", "exception", "not_applicable", "inconclusive"]
+        .iter()
+        .map(|s| format!("{} {s}", counts.get(*s).copied().unwrap_or(0)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "organization: {} ({})\nperiod: {} to {}\ncontrols: {statuses}\n",
+        text(&p["organization"]["id"]).escape_debug(),
+        text(&p["organization"]["name"]).escape_debug(),
+        text(&p["period_start"]),
+        text(&p["period_end"]),
+    )
 }
 
 fn load_keys(source: &str) -> Result<KeysDocument, Failure> {

@@ -1,4 +1,4 @@
-//! `vouch serve` and `vouch import`.
+//! `vouch serve`: the HTTP server.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -7,51 +7,13 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use crate::app::{system_clock, App};
-use crate::db::{redact_url, sqlite_url, Db};
-use crate::files::{read_capped, read_private};
-use crate::import::{self, Actor};
+use super::StoreArgs;
+use crate::files::read_private;
+use crate::http::server::Limits;
+use crate::service::{system_clock, App, Config};
+use crate::store::{redact_url, sqlite_url};
 use crate::zones::Catalogue;
 use crate::Failure;
-
-/// Where the data lives: shared by `serve`, `import` and the key commands.
-#[derive(Args, Debug, Clone)]
-pub struct StoreArgs {
-    /// Data directory: the SQLite database and development keys.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "VOUCH_DATA_DIR",
-        default_value = "./vouch-data"
-    )]
-    pub data_dir: PathBuf,
-    /// Database URL [default: a SQLite file in the data directory; postgres://... for PostgreSQL]
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "VOUCH_DATABASE_URL",
-        hide_env_values = true
-    )]
-    pub database_url: Option<String>,
-}
-
-impl StoreArgs {
-    pub async fn open(&self) -> Result<Db> {
-        let url = match &self.database_url {
-            Some(u) => u.clone(),
-            None => {
-                std::fs::create_dir_all(&self.data_dir).with_context(|| {
-                    format!(
-                        "cannot create the data directory {}",
-                        self.data_dir.display()
-                    )
-                })?;
-                sqlite_url(&self.data_dir)
-            }
-        };
-        Db::connect(&url).await
-    }
-}
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -89,6 +51,23 @@ pub struct ServeArgs {
     /// Create the demo organizations, users and development keys.
     #[arg(long)]
     demo: bool,
+    /// The most client connections served at once; more wait to be accepted.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "VOUCH_MAX_CONNECTIONS",
+        default_value_t = 512
+    )]
+    max_connections: usize,
+    /// How long requests in flight may take to finish after SIGTERM.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "VOUCH_SHUTDOWN_DEADLINE",
+        default_value = "10s",
+        value_parser = humantime::parse_duration
+    )]
+    shutdown_deadline: std::time::Duration,
 }
 
 fn read_secret_file(path: &Path, what: &str) -> Result<String> {
@@ -126,15 +105,15 @@ async fn run(mut args: ServeArgs) -> Result<()> {
     let clock = system_clock();
     let db = args.store.open().await?;
     let zones = Catalogue::builtin()?;
-    let plugins = crate::offline::load_plugins(args.plugins_dir.as_deref()).map_err(|f| f.error)?;
+    let plugins = super::offline::load_plugins(args.plugins_dir.as_deref()).map_err(|f| f.error)?;
     let frameworks =
-        crate::offline::load_frameworks_with(args.frameworks_dir.as_deref(), plugins.as_deref())
+        super::offline::load_frameworks_with(args.frameworks_dir.as_deref(), plugins.as_deref())
             .map_err(|f| f.error)?;
     if let Some(p) = &plugins {
         tracing::info!(plugins = ?p.names(), "plugins loaded");
     }
     if args.demo {
-        std::fs::create_dir_all(&args.store.data_dir)?;
+        crate::files::private_dir(&args.store.data_dir)?;
         let secrets = crate::demo::dev_secrets(&args.store.data_dir, clock())?;
         crate::demo::seed(&db, &zones, clock()).await?;
         if args.signing_key_file.is_none() {
@@ -191,20 +170,23 @@ async fn run(mut args: ServeArgs) -> Result<()> {
         .to_owned();
     let app = App::new(
         db.clone(),
-        zones,
-        frameworks,
-        admin_token,
-        keys,
-        hmac_key,
-        renderer,
-        plugins,
-        crate::ui::csrf_key(&db).await?,
-        public_url,
-        clock,
-    )?;
-    let (addr, server) = warp::serve(crate::http::filter(app))
-        .try_bind_with_graceful_shutdown(args.listen, shutdown_signal())
+        Config {
+            zones,
+            frameworks,
+            admin_token,
+            keys,
+            hmac_key,
+            renderer,
+            plugins,
+            public_url,
+            clock,
+        },
+    )
+    .await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
     let backend = match &args.store.database_url {
         Some(u) => redact_url(u),
         None => sqlite_url(&args.store.data_dir),
@@ -213,8 +195,17 @@ async fn run(mut args: ServeArgs) -> Result<()> {
     if args.demo {
         print_demo_banner(addr, &args.store.data_dir);
     }
-    server.await;
-    db.pool.close().await;
+    let limits = Limits {
+        max_connections: args.max_connections,
+        shutdown_deadline: args.shutdown_deadline,
+        ..Limits::default()
+    };
+    crate::http::server::serve(app.clone(), listener, limits, shutdown_signal()).await?;
+    // Background renderings finish (bounded by the same deadline) before the
+    // database closes under them.
+    app.background.close();
+    let _ = tokio::time::timeout(limits.shutdown_deadline, app.background.wait()).await;
+    db.close().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -257,153 +248,6 @@ fn print_demo_banner(addr: SocketAddr, dir: &Path) {
          vouch verify packet.json --keys {b}/.well-known/compliance-signing-keys\n  \
          curl -s -u carol:demo {b}/organizations/acme/compliance-report\n  \
          curl -s -u dave:demo {b}/organizations/acme/compliance-reports     # 404: not dave's organization\n  \
-         curl -s -X POST -H \"Authorization: Bearer $(cat {d}/dev-admin-token)\" --data-binary @examples/import/initech.json {b}/admin/v1/records\n"
+         curl -s -X POST -H \"Authorization: Bearer $(cat {d}/dev-admin-token)\" -H 'Content-Type: application/json' --data-binary @examples/import/initech.json {b}/admin/v1/records\n"
     );
-}
-
-#[derive(Args, Debug)]
-pub struct ImportArgs {
-    /// A batch of platform records (JSON), the admin API's body.
-    #[arg(value_name = "FILE")]
-    file: PathBuf,
-    #[command(flatten)]
-    store: StoreArgs,
-}
-
-pub fn import(args: ImportArgs) -> Result<(), Failure> {
-    let bytes = read_capped(&args.file, 512 * 1024 * 1024)?;
-    let zones = Catalogue::builtin()?;
-    let batch = import::parse(&bytes, &zones).map_err(|e| {
-        Failure::input(anyhow::anyhow!(
-            "{} was refused, nothing was imported: {e}",
-            args.file.display()
-        ))
-    })?;
-    let runtime =
-        tokio::runtime::Runtime::new().map_err(|e| Failure::input(anyhow::Error::from(e)))?;
-    let applied = runtime.block_on(async {
-        let db = args.store.open().await?;
-        let now = vouch_engine::Timestamp::from_datetime(chrono::Utc::now());
-        let actor = Actor {
-            name: "cli:import".into(),
-            remote_addr: None,
-        };
-        let r = import::apply(&db, batch, &actor, now).await;
-        db.pool.close().await;
-        r.map_err(|e| {
-            anyhow::anyhow!(
-                "{} was refused, nothing was imported: {e}",
-                args.file.display()
-            )
-        })
-    })?;
-    println!(
-        "{}",
-        serde_json::to_string(&serde_json::json!({ "applied": applied }))?
-    );
-    Ok(())
-}
-
-#[derive(Args, Debug)]
-pub struct RotateArgs {
-    /// The server's signing key file, replaced atomically by the new key.
-    #[arg(long, value_name = "FILE", env = "VOUCH_SIGNING_KEY_FILE")]
-    key_file: PathBuf,
-    /// Id of the new key [default: key-YYYY-MM-<8 hex of its public key>]
-    #[arg(long, value_name = "ID")]
-    key_id: Option<String>,
-    #[command(flatten)]
-    store: StoreArgs,
-}
-
-#[derive(Args, Debug)]
-pub struct MarkArgs {
-    /// The key to mark, as `vouch keys list` shows it.
-    #[arg(value_name = "KEY_ID")]
-    key_id: String,
-    #[command(flatten)]
-    store: StoreArgs,
-}
-
-#[derive(Args, Debug)]
-pub struct ListArgs {
-    #[command(flatten)]
-    store: StoreArgs,
-}
-
-fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T, Failure> {
-    let runtime =
-        tokio::runtime::Runtime::new().map_err(|e| Failure::input(anyhow::Error::from(e)))?;
-    runtime.block_on(f).map_err(Failure::input)
-}
-
-fn now() -> vouch_engine::Timestamp {
-    vouch_engine::Timestamp::from_datetime(chrono::Utc::now())
-}
-
-pub fn keys_rotate(a: RotateArgs) -> Result<(), Failure> {
-    let id = block_on(async {
-        let db = a.store.open().await?;
-        // The key being replaced is registered first, so that it is retired, not forgotten.
-        if a.key_file.exists() {
-            let (old, old_id) = crate::keys::load_key_file(&a.key_file, now())?;
-            crate::keys::ensure_active(&db, &old, &old_id, now()).await?;
-        }
-        let id = crate::keys::rotate(&db, &a.key_file, a.key_id.clone(), now()).await?;
-        db.pool.close().await;
-        Ok(id)
-    })?;
-    println!("{id}");
-    Ok(())
-}
-
-pub fn keys_mark(a: MarkArgs, revoke: bool) -> Result<(), Failure> {
-    block_on(async {
-        let db = a.store.open().await?;
-        crate::keys::mark(&db, &a.key_id, revoke, now()).await?;
-        db.pool.close().await;
-        Ok(())
-    })?;
-    println!(
-        "{} {}",
-        a.key_id,
-        if revoke { "revoked" } else { "retired" }
-    );
-    Ok(())
-}
-
-pub fn keys_list(a: ListArgs) -> Result<(), Failure> {
-    let keys = block_on(async {
-        let db = a.store.open().await?;
-        let k = crate::keys::history(&db).await?;
-        db.pool.close().await;
-        Ok(k)
-    })?;
-    let show = |t: Option<i64>| {
-        t.and_then(vouch_engine::Timestamp::from_unix_seconds)
-            .map(|t| t.to_string())
-            .unwrap_or_else(|| "-".into())
-    };
-    println!(
-        "{:<32} {:<8} {:<21} {:<21} {:<21}",
-        "KEY_ID", "STATE", "VALID_FROM", "RETIRED_AT", "REVOKED_AT"
-    );
-    for k in keys {
-        let state = if k.revoked_at.is_some() {
-            "revoked"
-        } else if k.retired_at.is_some() {
-            "retired"
-        } else {
-            "active"
-        };
-        println!(
-            "{:<32} {:<8} {:<21} {:<21} {:<21}",
-            k.key_id,
-            state,
-            show(Some(k.valid_from)),
-            show(k.retired_at),
-            show(k.revoked_at)
-        );
-    }
-    Ok(())
 }

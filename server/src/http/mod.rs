@@ -1,12 +1,26 @@
-//! The HTTP layer: one warp filter hands every request to [`dispatch`], which
-//! routes by method and path, so that every answer (404, 405, 413 included)
-//! is the same JSON error shape, carries a request id, is logged once and is
-//! counted in the metrics.
+//! The HTTP layer. Every request goes through [`respond`]:
+//!
+//! 1. match the route table ([`routes`]): 404, or 405 with `Allow`;
+//! 2. check access before anything is read: Basic credentials (401, 429 when
+//!    throttled) or the admin token;
+//! 3. check the body's declared type and size: `application/json` (415),
+//!    the route's own limit (413);
+//! 4. read the body under a deadline (408);
+//! 5. call the handler ([`handlers`]), which parses, calls one service
+//!    function and serializes.
+//!
+//! Every answer (errors included) is the same JSON error shape, carries a
+//! request id, is logged once and is counted in the metrics under its route
+//! template (`unmatched` for unknown paths).
 
-use std::convert::Infallible;
+pub mod error;
+pub mod handlers;
+pub mod routes;
+pub mod server;
+pub mod ui;
+
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 use futures_util::{Stream, StreamExt};
@@ -14,16 +28,20 @@ use serde::Serialize;
 use tracing::Instrument;
 use warp::http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use warp::hyper::Body;
-use warp::Filter;
 
-use crate::app::App;
+pub use error::ApiError;
 
-/// The largest request body accepted (413 beyond).
-pub const MAX_BODY: usize = 8 * 1024 * 1024;
+use crate::auth::csrf::Marks;
+use crate::service::{access, App};
+use routes::{Access, Match};
+
+/// How long a client may take to send a body once its headers are in.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A request as the handlers see it.
 #[derive(Debug)]
 pub struct Request {
+    /// `GET` for a `HEAD` request (the body of the answer is dropped).
     pub method: Method,
     pub path: String,
     pub query: String,
@@ -31,6 +49,10 @@ pub struct Request {
     pub remote: Option<SocketAddr>,
     pub body: Bytes,
     pub request_id: String,
+    /// Path parameters of the matched route, percent-decoded.
+    pub params: Vec<(String, String)>,
+    /// The user whose Basic credentials were verified, on `User` routes.
+    pub user: Option<String>,
 }
 
 impl Request {
@@ -38,110 +60,32 @@ impl Request {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    pub fn remote_ip(&self) -> Option<String> {
-        self.remote.map(|a| a.ip().to_string())
+    pub fn remote_ip(&self) -> Option<std::net::IpAddr> {
+        self.remote.map(|a| a.ip())
+    }
+
+    /// A path parameter of the route (empty if the route has none of that name).
+    pub fn param(&self, name: &str) -> &str {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
     }
 
     /// A query parameter, percent-decoded.
     pub fn query_param(&self, name: &str) -> Option<String> {
-        serde_urlencoded_pairs(&self.query)
-            .into_iter()
+        form_urlencoded::parse(self.query.as_bytes())
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
+            .map(|(_, v)| v.into_owned())
     }
-}
 
-fn serde_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
-}
-
-/// An error answer: `{"error":{"code":...,"message":...}}` with its status.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
+    /// What the request says about where it came from (CSRF).
+    pub fn marks(&self) -> Marks<'_> {
+        Marks {
+            origin: self.header("origin"),
+            sec_fetch_site: self.header("sec-fetch-site"),
+            token: self.header("x-vouch-csrf"),
         }
-    }
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-    pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
-    }
-    pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "authentication required: HTTP Basic with your username and password",
-        )
-    }
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
-    }
-    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
-    }
-    /// An internal failure: logged with its cause, answered without it.
-    pub fn internal(err: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %err, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error; the request id identifies it in the server log",
-        )
-    }
-
-    pub fn into_response(self) -> Response<Body> {
-        #[derive(Serialize)]
-        struct Inner<'a> {
-            code: &'a str,
-            message: &'a str,
-        }
-        #[derive(Serialize)]
-        struct Outer<'a> {
-            error: Inner<'a>,
-        }
-        let body = serde_json::to_vec(&Outer {
-            error: Inner {
-                code: self.code,
-                message: &self.message,
-            },
-        })
-        .unwrap_or_default();
-        let mut resp = json_bytes(self.status, body);
-        if self.code == "admin_unauthorized" {
-            resp.headers_mut().insert(
-                "www-authenticate",
-                HeaderValue::from_static("Bearer realm=\"vouch-admin\""),
-            );
-        } else if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert(
-                "www-authenticate",
-                HeaderValue::from_static("Basic realm=\"vouch\", charset=\"UTF-8\""),
-            );
-        }
-        resp
-    }
-}
-
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
-        ApiError::internal(e)
-    }
-}
-
-impl From<anyhow::Error> for ApiError {
-    fn from(e: anyhow::Error) -> Self {
-        ApiError::internal(format!("{e:#}"))
     }
 }
 
@@ -158,32 +102,43 @@ pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response<Body> {
 
 /// A JSON answer from a value.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> HandlerResult {
-    let body = serde_json::to_vec(value).map_err(ApiError::internal)?;
+    let body = serde_json::to_vec(value)
+        .map_err(|e| ApiError::from(crate::service::ServiceError::internal(e)))?;
     Ok(json_bytes(status, body))
 }
 
-/// Reads a body of at most `limit` bytes. A larger one is answered 413; up to
-/// `DRAIN` bytes of it are read and discarded first, so that a client still
-/// sending it receives the answer instead of a broken connection.
-async fn read_body<S, B>(
-    mut stream: S,
-    declared: Option<u64>,
-    limit: usize,
-) -> Result<Bytes, ApiError>
-where
-    S: Stream<Item = Result<B, warp::Error>> + Unpin,
-    B: Buf,
-{
-    const DRAIN: usize = 64 * 1024 * 1024;
-    let too_large = || {
+fn too_large(limit: usize) -> ApiError {
+    if limit == 0 {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "this endpoint takes no body",
+        )
+    } else {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
             format!("the body is larger than {limit} bytes"),
         )
-    };
-    if declared.is_some_and(|n| n > DRAIN as u64) {
-        return Err(too_large());
+    }
+}
+
+/// Reads a body of at most `limit` bytes. A larger one is answered 413; up to
+/// as much again (at least 1 MiB) is read and discarded first, so that a
+/// client still sending it receives the answer instead of a broken connection.
+async fn read_body<S, B, E>(
+    mut stream: S,
+    declared: Option<u64>,
+    limit: usize,
+) -> Result<Bytes, ApiError>
+where
+    S: Stream<Item = Result<B, E>> + Unpin,
+    B: Buf,
+    E: std::fmt::Display,
+{
+    let drain = limit.saturating_mul(2).max(limit + 1024 * 1024);
+    if declared.is_some_and(|n| n > drain as u64) {
+        return Err(too_large(limit));
     }
     let mut out = Vec::new();
     let mut seen = 0usize;
@@ -191,8 +146,8 @@ where
         let mut chunk = chunk
             .map_err(|e| ApiError::bad_request("bad_body", format!("cannot read the body: {e}")))?;
         seen += chunk.remaining();
-        if seen > DRAIN {
-            return Err(too_large());
+        if seen > drain {
+            return Err(too_large(limit));
         }
         if seen > limit {
             out = Vec::new();
@@ -207,88 +162,163 @@ where
         }
     }
     if seen > limit {
-        return Err(too_large());
+        return Err(too_large(limit));
     }
     Ok(Bytes::from(out))
 }
 
-/// The route label for metrics and logs: ids replaced by placeholders.
-pub fn route_label(method: &Method, path: &str) -> String {
-    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let mut out = Vec::with_capacity(segs.len());
-    for (i, s) in segs.iter().enumerate() {
-        let prev = if i > 0 { segs[i - 1] } else { "" };
-        let masked = match prev {
-            "organizations" => "{orgId}",
-            "compliance-reports" => "{reportId}",
-            "compliance-subscriptions" => "{framework}",
-            _ => s,
-        };
-        out.push(masked);
-    }
-    format!("{method} /{}", out.join("/"))
+/// Whether a `Content-Type` is JSON (`application/json`, any parameters).
+fn is_json(content_type: Option<&HeaderValue>) -> bool {
+    content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// The warp filter serving everything.
-pub fn filter(
-    app: Arc<App>,
-) -> impl Filter<Extract = (Response<Body>,), Error = warp::Rejection> + Clone {
-    warp::method()
-        .and(warp::path::full())
-        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
-        .and(warp::header::headers_cloned())
-        .and(warp::addr::remote())
-        .and(warp::body::stream())
-        .and_then(move |method: Method, path: warp::path::FullPath, query: String, headers: HeaderMap, remote, body| {
-            let app = app.clone();
-            async move {
-                let started = Instant::now();
-                let request_id = headers
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .filter(|v| !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-                let route = route_label(&method, path.as_str());
-                let span = tracing::info_span!("request", id = %request_id, method = %method, route = %route);
-                let response = async {
-                    let declared = headers
-                        .get("content-length")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<u64>().ok());
-                    let body = match read_body(Box::pin(body), declared, MAX_BODY).await {
-                        Ok(b) => b,
-                        Err(e) => return e.into_response(),
-                    };
-                    let req = Request {
-                        method: method.clone(),
-                        path: path.as_str().to_owned(),
-                        query,
-                        headers,
-                        remote,
-                        body,
-                        request_id: request_id.clone(),
-                    };
-                    match crate::routes::dispatch(&app, &req).await {
-                        Ok(r) => r,
-                        Err(e) => e.into_response(),
-                    }
-                }
-                .instrument(span.clone())
-                .await;
-                let mut response = response;
-                if let Ok(v) = HeaderValue::from_str(&request_id) {
-                    response.headers_mut().insert("x-request-id", v);
-                }
-                let status = response.status().as_u16();
-                let elapsed = started.elapsed();
-                app.metrics.observe(&route, status, elapsed);
-                span.in_scope(|| {
-                    tracing::info!(status, ms = elapsed.as_secs_f64() * 1000.0, "answered");
-                });
-                Ok::<_, Infallible>(response)
-            }
+/// The parts of an incoming request.
+pub struct Incoming<S> {
+    pub method: Method,
+    pub path: String,
+    pub query: String,
+    pub headers: HeaderMap,
+    pub remote: Option<SocketAddr>,
+    pub body: S,
+}
+
+impl<S> std::fmt::Debug for Incoming<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Answers one request (see the module documentation for the steps).
+pub async fn respond<S, B, E>(app: &App, incoming: Incoming<S>) -> Response<Body>
+where
+    S: Stream<Item = Result<B, E>> + Unpin,
+    B: Buf,
+    E: std::fmt::Display,
+{
+    let started = Instant::now();
+    let Incoming {
+        method,
+        path,
+        query,
+        headers,
+        remote,
+        body,
+    } = incoming;
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let found = routes::find(&method, &path);
+    let template = match &found {
+        Match::Found { route, .. } => route.path,
+        Match::MethodNotAllowed { template, .. } | Match::BadPath { template } => template,
+        Match::NotFound => "unmatched",
+    };
+    let method_label = routes::method_label(&method);
+    let route_label = format!("{method_label} {template}");
+    let span = tracing::info_span!("request", id = %request_id, route = %route_label);
+    let mut response = async {
+        let (route, params) = match found {
+            Match::Found { route, params } => (route, params),
+            Match::MethodNotAllowed { allow, .. } => {
+                return ApiError::method_not_allowed(allow).into_response()
+            }
+            Match::BadPath { .. } => {
+                return ApiError::bad_request(
+                    "bad_path",
+                    "a path parameter is not percent-encoded UTF-8",
+                )
+                .into_response()
+            }
+            Match::NotFound => return ApiError::not_found().into_response(),
+        };
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        // Access first: nothing of an unauthenticated request's body is read.
+        let user = match route.access {
+            Access::Public => None,
+            Access::Admin => {
+                let bearer = header("authorization").and_then(crate::auth::parse_bearer);
+                if let Err(e) = access::authorize_admin(app, bearer) {
+                    return ApiError::from(e).into_response();
+                }
+                None
+            }
+            Access::User => {
+                let creds = header("authorization").and_then(crate::auth::parse_basic);
+                match access::authenticate(app, creds, remote.map(|a| a.ip())).await {
+                    Ok(u) => Some(u),
+                    Err(e) => return ApiError::from(e).into_response(),
+                }
+            }
+        };
+        let declared = header("content-length").and_then(|v| v.parse::<u64>().ok());
+        let has_body = declared.is_some_and(|n| n > 0) || headers.contains_key("transfer-encoding");
+        if route.max_body > 0 && has_body && !is_json(headers.get("content-type")) {
+            return ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with `Content-Type: application/json`",
+            )
+            .into_response();
+        }
+        let body =
+            match tokio::time::timeout(BODY_TIMEOUT, read_body(body, declared, route.max_body))
+                .await
+            {
+                Ok(Ok(b)) => b,
+                Ok(Err(e)) => return e.into_response(),
+                Err(_) => {
+                    return ApiError::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request_timeout",
+                        format!(
+                            "the body did not arrive within {} s",
+                            BODY_TIMEOUT.as_secs()
+                        ),
+                    )
+                    .into_response()
+                }
+            };
+        let req = Request {
+            method: route.method.clone(),
+            path,
+            query,
+            headers,
+            remote,
+            body,
+            request_id: request_id.clone(),
+            params,
+            user,
+        };
+        match handlers::handle(app, route.endpoint, &req).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        }
+    }
+    .instrument(span.clone())
+    .await;
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    app.metrics.observe(&route_label, status, elapsed);
+    span.in_scope(|| {
+        tracing::info!(status, ms = elapsed.as_secs_f64() * 1000.0, "answered");
+    });
+    response
 }
 
 #[cfg(test)]
@@ -296,26 +326,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn route_labels_hide_ids() {
-        assert_eq!(
-            route_label(
-                &Method::GET,
-                "/organizations/acme/compliance-reports/r-1/pdf"
-            ),
-            "GET /organizations/{orgId}/compliance-reports/{reportId}/pdf"
-        );
-        assert_eq!(route_label(&Method::GET, "/healthz"), "GET /healthz");
-    }
-
-    #[test]
-    fn query_parameters_are_decoded() {
-        assert_eq!(
-            serde_urlencoded_pairs("a=1%3A2&b=x+y&c"),
-            vec![
-                ("a".into(), "1:2".into()),
-                ("b".into(), "x y".into()),
-                ("c".into(), "".into())
-            ]
-        );
+    fn json_content_types() {
+        let v = |s: &'static str| HeaderValue::from_static(s);
+        assert!(is_json(Some(&v("application/json"))));
+        assert!(is_json(Some(&v("Application/JSON; charset=utf-8"))));
+        assert!(!is_json(Some(&v("application/x-www-form-urlencoded"))));
+        assert!(!is_json(Some(&v("text/plain"))));
+        assert!(!is_json(None));
     }
 }

@@ -1,181 +1,333 @@
-//! Routing and the handlers of the platform-records half of the API.
+//! The route table: every route the server answers, in one place.
+//!
+//! Each route says who may call it (checked before its body is read) and how
+//! large a body it takes. Matching is done by `matchit` on the raw path; path
+//! parameters are percent-decoded afterwards. HEAD is answered wherever GET
+//! is; a known path with another method is a 405 with `Allow`.
 
-use serde_json::json;
-use warp::http::{Method, StatusCode};
+use std::sync::OnceLock;
 
-use crate::app::App;
-use crate::auth::Role;
-use crate::compliance;
-use crate::http::{json, json_bytes, ApiError, HandlerResult, Request};
-use crate::import::{self, Actor, ImportError};
+use warp::http::Method;
 
-/// Routes a request to its handler.
-pub async fn dispatch(app: &App, req: &Request) -> HandlerResult {
-    let path = req.path.trim_end_matches('/');
-    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let m = &req.method;
-    match segs.as_slice() {
-        ["healthz"] => only(m, &[Method::GET], || {
-            json(StatusCode::OK, &json!({"status": "ok"}))
-        }),
-        ["readyz"] => {
-            allow(m, &[Method::GET])?;
-            if app.db.ping().await {
-                json(StatusCode::OK, &json!({"status": "ready"}))
-            } else {
-                Err(ApiError::unavailable(
-                    "database_unreachable",
-                    "the database does not answer",
-                ))
-            }
-        }
-        ["metrics"] => {
-            allow(m, &[Method::GET])?;
-            let mut resp = json_bytes(StatusCode::OK, app.metrics.render());
-            resp.headers_mut().insert(
-                "content-type",
-                warp::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-            );
-            Ok(resp)
-        }
-        ["admin", "v1", "records"] => {
-            allow(m, &[Method::POST])?;
-            admin_records(app, req).await
-        }
-        ["organizations", org, "records"] => {
-            allow(m, &[Method::GET])?;
-            records(app, req, org).await
-        }
-        [".well-known", "compliance-signing-keys"] => {
-            allow(m, &[Method::GET])?;
-            compliance::well_known_keys(app, req).await
-        }
-        ["organizations", org, "compliance-subscriptions"] => {
-            allow(m, &[Method::GET])?;
-            compliance::list_subscriptions(app, req, org).await
-        }
-        ["organizations", org, "compliance-subscriptions", framework] => match *m {
-            Method::PUT => compliance::subscribe(app, req, org, framework).await,
-            Method::DELETE => compliance::unsubscribe(app, req, org, framework).await,
-            _ => Err(method_not_allowed(&[Method::PUT, Method::DELETE])),
-        },
-        ["organizations", org, "compliance-reports"] => match *m {
-            Method::GET => compliance::list_reports(app, req, org).await,
-            Method::POST => compliance::generate(app, req, org).await,
-            _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
-        },
-        ["organizations", org, "compliance-reports", report] => {
-            allow(m, &[Method::GET])?;
-            compliance::download(app, req, org, report).await
-        }
-        ["organizations", org, "compliance-reports", report, "pdf"] => {
-            allow(m, &[Method::GET])?;
-            compliance::download_pdf(app, req, org, report).await
-        }
-        ["organizations", org, "compliance-report"] => {
-            allow(m, &[Method::GET])?;
-            compliance::legacy_report(app, req, org).await
-        }
-        ["ui", "organizations", org, "compliance"] => {
-            allow(m, &[Method::GET])?;
-            crate::ui::page(app, req, org).await
-        }
-        ["ui", "static", file] => {
-            allow(m, &[Method::GET])?;
-            crate::ui::asset(file)
-        }
-        ["openapi.json"] => {
-            allow(m, &[Method::GET])?;
-            Ok(json_bytes(
-                StatusCode::OK,
-                crate::OPENAPI.as_bytes().to_vec(),
-            ))
-        }
-        _ => Err(ApiError::not_found()),
+/// What a route does; [`super::handlers::handle`] maps each to its handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Healthz,
+    Readyz,
+    Metrics,
+    OpenApi,
+    SigningKeys,
+    AdminRecords,
+    Records,
+    Subscriptions,
+    Subscribe,
+    Unsubscribe,
+    Reports,
+    Generate,
+    Report,
+    ReportPdf,
+    LegacyReport,
+    UiPage,
+    UiAsset,
+}
+
+/// Who may call a route, checked before the body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    /// HTTP Basic credentials of a user (membership is checked by the handler).
+    User,
+    /// The admin bearer token.
+    Admin,
+}
+
+/// One route: method, path template, endpoint, access, and the largest body.
+#[derive(Debug)]
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub endpoint: Endpoint,
+    pub access: Access,
+    /// The largest body accepted (413 beyond); 0 for routes that take none.
+    pub max_body: usize,
+}
+
+/// A generation request is a few hundred bytes; sixteen KiB is generous.
+pub const GENERATE_BODY: usize = 16 * 1024;
+/// A batch of platform records: the only route that takes megabytes.
+pub const ADMIN_BODY: usize = 8 * 1024 * 1024;
+
+const fn route(
+    method: Method,
+    path: &'static str,
+    endpoint: Endpoint,
+    access: Access,
+    max_body: usize,
+) -> Route {
+    Route {
+        method,
+        path,
+        endpoint,
+        access,
+        max_body,
     }
 }
 
-fn method_not_allowed(allowed: &[Method]) -> ApiError {
-    let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("use {}", names.join(" or ")),
-    )
+use Access::{Admin, Public, User};
+use Endpoint as E;
+
+/// Every route of the server.
+pub static ROUTES: [Route; 17] = [
+    route(Method::GET, "/healthz", E::Healthz, Public, 0),
+    route(Method::GET, "/readyz", E::Readyz, Public, 0),
+    route(Method::GET, "/metrics", E::Metrics, Admin, 0),
+    route(Method::GET, "/openapi.json", E::OpenApi, Public, 0),
+    route(
+        Method::GET,
+        "/.well-known/compliance-signing-keys",
+        E::SigningKeys,
+        Public,
+        0,
+    ),
+    route(
+        Method::POST,
+        "/admin/v1/records",
+        E::AdminRecords,
+        Admin,
+        ADMIN_BODY,
+    ),
+    route(
+        Method::GET,
+        "/organizations/{orgId}/records",
+        E::Records,
+        User,
+        0,
+    ),
+    route(
+        Method::GET,
+        "/organizations/{orgId}/compliance-subscriptions",
+        E::Subscriptions,
+        User,
+        0,
+    ),
+    route(
+        Method::PUT,
+        "/organizations/{orgId}/compliance-subscriptions/{framework}",
+        E::Subscribe,
+        User,
+        0,
+    ),
+    route(
+        Method::DELETE,
+        "/organizations/{orgId}/compliance-subscriptions/{framework}",
+        E::Unsubscribe,
+        User,
+        0,
+    ),
+    route(
+        Method::GET,
+        "/organizations/{orgId}/compliance-reports",
+        E::Reports,
+        User,
+        0,
+    ),
+    route(
+        Method::POST,
+        "/organizations/{orgId}/compliance-reports",
+        E::Generate,
+        User,
+        GENERATE_BODY,
+    ),
+    route(
+        Method::GET,
+        "/organizations/{orgId}/compliance-reports/{reportId}",
+        E::Report,
+        User,
+        0,
+    ),
+    route(
+        Method::GET,
+        "/organizations/{orgId}/compliance-reports/{reportId}/pdf",
+        E::ReportPdf,
+        User,
+        0,
+    ),
+    route(
+        Method::GET,
+        "/organizations/{orgId}/compliance-report",
+        E::LegacyReport,
+        User,
+        0,
+    ),
+    route(
+        Method::GET,
+        "/ui/organizations/{orgId}/compliance",
+        E::UiPage,
+        User,
+        0,
+    ),
+    route(Method::GET, "/ui/static/{file}", E::UiAsset, Public, 0),
+];
+
+/// The result of matching a request.
+#[derive(Debug)]
+pub enum Match {
+    Found {
+        route: &'static Route,
+        /// Path parameters, percent-decoded.
+        params: Vec<(String, String)>,
+    },
+    /// The path exists, the method does not: the methods that do, for `Allow`.
+    MethodNotAllowed {
+        template: &'static str,
+        allow: String,
+    },
+    /// A path parameter is not valid percent-encoded UTF-8.
+    BadPath {
+        template: &'static str,
+    },
+    NotFound,
 }
 
-fn allow(m: &Method, allowed: &[Method]) -> Result<(), ApiError> {
-    if allowed.contains(m) {
-        Ok(())
+struct Table {
+    router: matchit::Router<&'static str>,
+}
+
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut router = matchit::Router::new();
+        for r in &ROUTES {
+            // The same template under several methods is inserted once.
+            let _ = router.insert(r.path, r.path);
+        }
+        Table { router }
+    })
+}
+
+/// The methods a template answers, `HEAD` included wherever `GET` is.
+fn allowed(template: &str) -> Vec<&'static str> {
+    let mut out = vec![];
+    for r in ROUTES.iter().filter(|r| r.path == template) {
+        out.push(r.method.as_str());
+        if r.method == Method::GET {
+            out.push("HEAD");
+        }
+    }
+    out
+}
+
+/// Finds the route of `method` and `path` (a trailing slash is ignored).
+pub fn find(method: &Method, path: &str) -> Match {
+    let trimmed = match path.trim_end_matches('/') {
+        "" => "/",
+        p => p,
+    };
+    let Ok(m) = table().router.at(trimmed) else {
+        return Match::NotFound;
+    };
+    let template: &'static str = m.value;
+    let wanted = if method == Method::HEAD {
+        &Method::GET
     } else {
-        Err(method_not_allowed(allowed))
-    }
-}
-
-fn only(m: &Method, allowed: &[Method], f: impl FnOnce() -> HandlerResult) -> HandlerResult {
-    allow(m, allowed)?;
-    f()
-}
-
-fn import_error(e: ImportError) -> ApiError {
-    match e {
-        ImportError::Input(e) => ApiError::bad_request("invalid_records", e.to_string()),
-        ImportError::Invalid { .. } => ApiError::bad_request("invalid_records", e.to_string()),
-        ImportError::Database(e) => ApiError::internal(e),
-        ImportError::Internal(e) => ApiError::internal(format!("{e:#}")),
-    }
-}
-
-/// `POST /admin/v1/records`: a batch of platform records, all or nothing.
-async fn admin_records(app: &App, req: &Request) -> HandlerResult {
-    app.authorize_admin(req)?;
-    let batch = import::parse(&req.body, &app.zones).map_err(import_error)?;
-    let actor = Actor {
-        name: "admin-api".into(),
-        remote_addr: req.remote_ip(),
+        method
     };
-    let applied = import::apply(&app.db, batch, &actor, app.now())
-        .await
-        .map_err(import_error)?;
-    json(StatusCode::OK, &json!({ "applied": applied }))
-}
-
-/// The period of a request: `period_start`/`period_end` query parameters, or
-/// the calendar month ending now.
-pub fn period_from(app: &App, req: &Request) -> Result<vouch_engine::Period, ApiError> {
-    let parse = |name: &str| -> Result<Option<vouch_engine::Timestamp>, ApiError> {
-        req.query_param(name)
-            .map(|v| {
-                v.parse().map_err(|e: vouch_engine::time::TimestampError| {
-                    ApiError::bad_request("bad_period", format!("{name}: {e}"))
-                })
-            })
-            .transpose()
+    let Some(route) = ROUTES
+        .iter()
+        .find(|r| r.path == template && r.method == wanted)
+    else {
+        return Match::MethodNotAllowed {
+            template,
+            allow: allowed(template).join(", "),
+        };
     };
-    let end = parse("period_end")?.unwrap_or_else(|| app.now());
-    match parse("period_start")? {
-        Some(start) => vouch_engine::Period::new(start, end)
-            .map_err(|e| ApiError::bad_request("bad_period", e.to_string())),
-        None => Ok(vouch_engine::Period::month_ending_at(end)),
+    let mut params = Vec::new();
+    for (name, raw) in m.params.iter() {
+        match percent_encoding::percent_decode_str(raw).decode_utf8() {
+            Ok(v) => params.push((name.to_owned(), v.into_owned())),
+            Err(_) => return Match::BadPath { template },
+        }
     }
+    Match::Found { route, params }
 }
 
-/// `GET /organizations/{orgId}/records`: the records document packets are evaluated on.
-async fn records(app: &App, req: &Request, org: &str) -> HandlerResult {
-    let caller = app.authorize(req, org, Role::Member).await?;
-    let period = period_from(app, req)?;
-    let doc = crate::snapshot::snapshot(&app.db, &app.zones, org, &period)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    crate::audit::append(
-        &app.db,
-        Some(org),
-        app.now(),
-        &caller.username,
-        "records.read",
-        org,
-        req.remote_ip().as_deref(),
-    )
-    .await?;
-    json(StatusCode::OK, &doc)
+/// The metrics label of a method: the standard ones by name, any other `OTHER`.
+pub fn method_label(m: &Method) -> &'static str {
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    KNOWN
+        .iter()
+        .find(|k| *k == m)
+        .map_or("OTHER", |k| k.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(method: Method, path: &str) -> (Endpoint, Vec<(String, String)>) {
+        match find(&method, path) {
+            Match::Found { route, params } => (route.endpoint, params),
+            other => panic!("{method} {path}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_template_is_reachable_and_distinct() {
+        for r in &ROUTES {
+            let path = r.path.replace('{', "x").replace('}', "");
+            let (e, _) = found(r.method.clone(), &path);
+            assert_eq!(e, r.endpoint, "{} {}", r.method, r.path);
+        }
+    }
+
+    #[test]
+    fn parameters_are_percent_decoded() {
+        let (e, params) = found(
+            Method::GET,
+            "/organizations/ac%6De/compliance-reports/r%2D1/pdf",
+        );
+        assert_eq!(e, Endpoint::ReportPdf);
+        assert_eq!(
+            params,
+            vec![
+                ("orgId".into(), "acme".into()),
+                ("reportId".into(), "r-1".into())
+            ]
+        );
+        assert!(matches!(
+            find(&Method::GET, "/organizations/%FF/records"),
+            Match::BadPath { .. }
+        ));
+    }
+
+    #[test]
+    fn head_follows_get_and_other_methods_are_listed() {
+        assert_eq!(found(Method::HEAD, "/healthz").0, Endpoint::Healthz);
+        match find(&Method::PATCH, "/organizations/acme/compliance-reports") {
+            Match::MethodNotAllowed { template, allow } => {
+                assert_eq!(template, "/organizations/{orgId}/compliance-reports");
+                assert_eq!(allow, "GET, HEAD, POST");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(find(&Method::GET, "/nope"), Match::NotFound));
+        assert_eq!(found(Method::GET, "/healthz/").0, Endpoint::Healthz);
+    }
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        let m = Method::from_bytes(b"BREW").unwrap();
+        assert_eq!(method_label(&m), "OTHER");
+        assert_eq!(method_label(&Method::GET), "GET");
+    }
 }

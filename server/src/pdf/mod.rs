@@ -7,10 +7,14 @@
 //! attachment `packet.json` (byte-identical to what was signed) and the
 //! signature object as `signature.json`, so `vouch verify` accepts the PDF alone.
 
+mod attachments;
+
+pub use attachments::{attachments, MAX_ATTACHMENT};
+
 use std::path::Path;
 use std::sync::OnceLock;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use minijinja::{Environment, Value as JValue};
 use serde_json::{json, Value};
 use typst::diag::{FileError, FileResult};
@@ -23,7 +27,7 @@ use typst_layout::PagedDocument;
 use vouch_engine::signing::Signature;
 
 /// The built-in template (`templates/packet.typ.j2`).
-pub const BUILTIN_TEMPLATE: &str = include_str!("../../templates/packet.typ.j2");
+pub const BUILTIN_TEMPLATE: &str = include_str!("../../../templates/packet.typ.j2");
 const TEMPLATE_NAME: &str = "packet.typ.j2";
 
 /// A rendering failure, naming the template file and line where it can.
@@ -221,7 +225,26 @@ impl Renderer {
     }
 
     /// Renders the PDF of a signed packet.
+    ///
+    /// typst memoizes compilation in a process-wide cache (comemo) that only
+    /// grows unless evicted; every packet is a new document, so without
+    /// eviction each rendering kept megabytes for good. After each rendering,
+    /// results not used by the last two renderings are evicted: fonts and the
+    /// library stay warm, packets do not stay.
     pub fn render(
+        &self,
+        report_id: &str,
+        canonical: &[u8],
+        signature: &Signature,
+        framework_name: &str,
+        keys_url: &str,
+    ) -> Result<Vec<u8>, RenderError> {
+        let out = self.compile(report_id, canonical, signature, framework_name, keys_url);
+        comemo::evict(2);
+        out
+    }
+
+    fn compile(
         &self,
         report_id: &str,
         canonical: &[u8],
@@ -305,64 +328,6 @@ fn parse_packet(
     Ok((packet, generated))
 }
 
-/// The attachments of a PDF rendition: (canonical packet bytes, signature object).
-pub fn attachments(pdf: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
-    let doc = lopdf::Document::load_mem(pdf).context("not a readable PDF")?;
-    let mut packet = None;
-    let mut signature = None;
-    for (name, bytes) in embedded_files(&doc)? {
-        match name.as_str() {
-            "packet.json" => packet = Some(bytes),
-            "signature.json" => signature = Some(bytes),
-            _ => {}
-        }
-    }
-    Ok((
-        packet.context("the PDF has no packet.json attachment")?,
-        signature.context("the PDF has no signature.json attachment")?,
-    ))
-}
-
-fn embedded_files(doc: &lopdf::Document) -> Result<Vec<(String, Vec<u8>)>> {
-    let catalog = doc.catalog()?;
-    let names = doc.dereference(catalog.get(b"Names")?)?.1.as_dict()?;
-    let tree = doc.dereference(names.get(b"EmbeddedFiles")?)?.1.as_dict()?;
-    let mut out = vec![];
-    collect_name_tree(doc, tree, &mut out, 0)?;
-    Ok(out)
-}
-
-fn collect_name_tree(
-    doc: &lopdf::Document,
-    node: &lopdf::Dictionary,
-    out: &mut Vec<(String, Vec<u8>)>,
-    depth: usize,
-) -> Result<()> {
-    if depth > 16 {
-        anyhow::bail!("the PDF's name tree is too deep");
-    }
-    if let Ok(kids) = node.get(b"Kids").and_then(|k| k.as_array()) {
-        for kid in kids {
-            let kid = doc.dereference(kid)?.1.as_dict()?;
-            collect_name_tree(doc, kid, out, depth + 1)?;
-        }
-    }
-    if let Ok(names) = node.get(b"Names").and_then(|n| n.as_array()) {
-        for pair in names.chunks(2) {
-            let [name, spec] = pair else { continue };
-            let name = String::from_utf8_lossy(doc.dereference(name)?.1.as_str()?).into_owned();
-            let spec = doc.dereference(spec)?.1.as_dict()?;
-            let ef = doc.dereference(spec.get(b"EF")?)?.1.as_dict()?;
-            let stream = doc.dereference(ef.get(b"F")?)?.1.as_stream()?;
-            let content = stream
-                .decompressed_content()
-                .or_else(|_| Ok::<_, lopdf::Error>(stream.content.clone()))?;
-            out.push((name, content));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,7 +337,7 @@ mod tests {
     fn signed() -> (Vec<u8>, Signature) {
         let fw = FrameworkSet::builtin().unwrap();
         let records = RecordsDocument::from_json_slice(include_bytes!(
-            "../../examples/records/one-bad-service.json"
+            "../../../examples/records/one-bad-service.json"
         ))
         .unwrap();
         let packet = assemble(
@@ -498,10 +463,5 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("generated line 2"), "{err}");
-    }
-
-    #[test]
-    fn a_pdf_without_attachments_is_refused() {
-        assert!(attachments(b"%PDF-1.7 nonsense").is_err());
     }
 }

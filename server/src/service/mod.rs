@@ -1,15 +1,38 @@
-//! The server's state and the checks every handler shares: who is calling, and
-//! what they may do in which organization.
+//! The use cases of the server, one function each, with no HTTP in them:
+//! handlers parse a request, call one of these, and serialize what it returns.
+//!
+//! | file | use cases |
+//! |---|---|
+//! | [`access`] | who is calling, and what they may do in which organization |
+//! | [`generate`] | a signed packet: authorize, snapshot, evaluate, sign, store, enqueue the PDF |
+//! | [`reports`] | listing, downloading a packet or its PDF, the published keys |
+//! | [`subscriptions`] | subscribe, cancel, list |
+//! | [`records`] | the records document of a period; a batch of platform records in |
+//! | [`legacy`] | the legacy HMAC report |
+//!
+//! Every failure is a [`ServiceError`]; the HTTP layer maps it to a status in
+//! one place (`http::error`).
+
+pub mod access;
+pub mod generate;
+pub mod legacy;
+pub mod records;
+pub mod reports;
+pub mod subscriptions;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use vouch_engine::{FrameworkSet, Timestamp};
+use vouch_engine::{Framework, FrameworkSet, Timestamp};
 
-use crate::auth::{parse_basic, parse_bearer, token_matches, verify_password, Role};
-use crate::db::Db;
-use crate::http::{ApiError, Request};
+use crate::auth::cache::VerifiedCache;
+use crate::auth::throttle::LoginLimits;
+use crate::auth::Role;
 use crate::metrics::Metrics;
+use crate::store::Db;
 use crate::zones::Catalogue;
+
+pub use access::Caller;
 
 /// The time source; tests and the engine never read the clock themselves.
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
@@ -18,6 +41,84 @@ pub fn system_clock() -> Clock {
     Arc::new(|| Timestamp::from_datetime(chrono::Utc::now()))
 }
 
+/// Why a use case did not happen. Messages are safe to show the caller: an
+/// internal cause is carried for the log and never displayed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("authentication required: HTTP Basic with your username and password")]
+    Unauthenticated,
+    #[error("too many attempts; retry in {} s", retry_after.as_secs().max(1))]
+    Busy { retry_after: Duration },
+    #[error("the admin API needs `Authorization: Bearer <token>`")]
+    AdminUnauthenticated,
+    #[error("the admin API is disabled: start vouch with VOUCH_ADMIN_TOKEN_FILE")]
+    AdminDisabled,
+    #[error("no such resource")]
+    NotFound,
+    #[error("no framework `{id}`; the frameworks are {known}")]
+    UnknownFramework { id: String, known: String },
+    #[error("this needs the {} role or higher; you are {} of this organization", needed.as_str(), have.as_str())]
+    Forbidden { needed: Role, have: Role },
+    #[error("cross-site request refused: {0}")]
+    CrossSite(String),
+    /// Input the caller can fix; `code` is the error code clients match on.
+    #[error("{message}")]
+    BadInput { code: &'static str, message: String },
+    /// A batch of records refused: the JSONPath of the value and why.
+    #[error("{0}")]
+    InvalidRecords(String),
+    #[error("this Idempotency-Key was used for a different request")]
+    IdempotencyKeyReused,
+    #[error("the organization is not subscribed to {framework}: an owner or admin subscribes with PUT /organizations/{org}/compliance-subscriptions/{framework}")]
+    SubscriptionRequired { org: String, framework: String },
+    #[error("the platform's signing key is not configured")]
+    SigningKeyMissing,
+    #[error("the platform's signing key is not usable; see the server log")]
+    SigningKeyUnusable(#[source] anyhow::Error),
+    #[error("the platform's HMAC key is not configured")]
+    HmacKeyMissing,
+    #[error("this report failed and holds no packet")]
+    ReportFailed,
+    #[error("report {report_id} failed; it is listed with status failed")]
+    GenerationFailed {
+        report_id: String,
+        #[source]
+        cause: anyhow::Error,
+    },
+    #[error("the database does not answer")]
+    DatabaseUnreachable,
+    #[error("internal error; the request id identifies it in the server log")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ServiceError {
+    pub fn bad(code: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::BadInput {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        ServiceError::Internal(e.into())
+    }
+}
+
+impl From<sqlx::Error> for ServiceError {
+    fn from(e: sqlx::Error) -> Self {
+        ServiceError::Internal(e.into())
+    }
+}
+
+impl From<anyhow::Error> for ServiceError {
+    fn from(e: anyhow::Error) -> Self {
+        ServiceError::Internal(e)
+    }
+}
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// Everything a use case may need: the server's state.
 pub struct App {
     /// This app, for work that outlives a request (background PDF rendering).
     pub me: std::sync::Weak<App>,
@@ -38,7 +139,14 @@ pub struct App {
     pub admin_token: Option<String>,
     pub clock: Clock,
     decoy_hash: String,
-    verified: crate::auth::VerifiedCache,
+    verified: VerifiedCache,
+    logins: LoginLimits,
+    /// Background work (PDF rendering) in flight, so tests and shutdown can
+    /// wait for it.
+    pub background: tokio_util::task::TaskTracker,
+    /// PDF renderings at once (one per core): each holds a typst compilation
+    /// in memory, so a burst of generations queues instead of multiplying it.
+    render_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for App {
@@ -49,47 +157,53 @@ impl std::fmt::Debug for App {
     }
 }
 
-/// An authenticated caller's standing in one organization.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub username: String,
-    pub org_id: String,
-    pub role: Role,
+/// What [`App::new`] needs beyond the database.
+pub struct Config {
+    pub zones: Catalogue,
+    pub frameworks: FrameworkSet,
+    pub admin_token: Option<String>,
+    pub keys: crate::keys::KeySource,
+    pub hmac_key: Option<Vec<u8>>,
+    pub renderer: Arc<crate::pdf::Renderer>,
+    pub plugins: Option<Arc<crate::plugins::Plugins>>,
+    pub public_url: String,
+    pub clock: Clock,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl App {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        db: Db,
-        zones: Catalogue,
-        frameworks: FrameworkSet,
-        admin_token: Option<String>,
-        keys: crate::keys::KeySource,
-        hmac_key: Option<Vec<u8>>,
-        renderer: Arc<crate::pdf::Renderer>,
-        plugins: Option<Arc<crate::plugins::Plugins>>,
-        csrf_key: Vec<u8>,
-        public_url: String,
-        clock: Clock,
-    ) -> anyhow::Result<Arc<Self>> {
+    pub async fn new(db: Db, c: Config) -> anyhow::Result<Arc<Self>> {
         let metrics = Metrics::new()?;
-        let decoy_hash = crate::auth::decoy_hash()?;
+        let decoy_hash = crate::auth::password::decoy_hash()?;
+        let csrf_key = csrf_key(&db).await?;
         Ok(Arc::new_cyclic(|me| App {
             me: me.clone(),
             db,
-            keys,
-            hmac_key,
-            renderer,
-            plugins,
+            keys: c.keys,
+            hmac_key: c.hmac_key,
+            renderer: c.renderer,
+            plugins: c.plugins,
             csrf_key,
-            public_url,
-            zones,
-            frameworks,
+            public_url: c.public_url,
+            zones: c.zones,
+            frameworks: c.frameworks,
             metrics,
-            admin_token,
-            clock,
+            admin_token: c.admin_token,
+            clock: c.clock,
             decoy_hash,
-            verified: crate::auth::VerifiedCache::new(),
+            verified: VerifiedCache::new(),
+            logins: LoginLimits::default(),
+            background: tokio_util::task::TaskTracker::new(),
+            render_slots: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            )),
         }))
     }
 
@@ -97,100 +211,25 @@ impl App {
         (self.clock)()
     }
 
-    /// The user behind the request's Basic credentials, or 401. Unknown users
-    /// cost the same argon2 verification as wrong passwords.
-    pub async fn authenticate(&self, req: &Request) -> Result<String, ApiError> {
-        let creds = req
-            .header("authorization")
-            .and_then(parse_basic)
-            .ok_or_else(ApiError::unauthorized)?;
-        let stored: Option<(String,)> =
-            sqlx::query_as("SELECT password_hash FROM users WHERE username = $1")
-                .bind(&creds.username)
-                .fetch_optional(&self.db.pool)
-                .await?;
-        let Some((hash,)) = stored else {
-            // Unknown users cost an argon2 verification like wrong passwords.
-            let decoy = self.decoy_hash.clone();
-            let password = creds.password.clone();
-            let _ = tokio::task::spawn_blocking(move || verify_password(&password.0, &decoy)).await;
-            tracing::info!(user = %creds.username, "authentication failed");
-            return Err(ApiError::unauthorized());
-        };
-        if self
-            .verified
-            .contains(&creds.username, &creds.password.0, &hash)
-        {
-            return Ok(creds.username);
-        }
-        let password = creds.password.clone();
-        let stored_hash = hash.clone();
-        let ok = tokio::task::spawn_blocking(move || verify_password(&password.0, &stored_hash))
-            .await
-            .map_err(ApiError::internal)?;
-        if ok {
-            self.verified
-                .insert(&creds.username, &creds.password.0, &hash);
-            Ok(creds.username)
-        } else {
-            tracing::info!(user = %creds.username, "authentication failed");
-            Err(ApiError::unauthorized())
-        }
+    /// The framework `id`, or [`ServiceError::UnknownFramework`].
+    pub fn framework(&self, id: &str) -> Result<&Framework> {
+        self.frameworks
+            .get(id)
+            .ok_or_else(|| ServiceError::UnknownFramework {
+                id: id.to_owned(),
+                known: self.frameworks.ids().join(", "),
+            })
     }
+}
 
-    /// The caller's role in `org_id`; 404 when they are not a member (whether
-    /// or not the organization exists), 403 when the role is below `min`.
-    pub async fn authorize(
-        &self,
-        req: &Request,
-        org_id: &str,
-        min: Role,
-    ) -> Result<Caller, ApiError> {
-        let username = self.authenticate(req).await?;
-        let role: Option<(String,)> = sqlx::query_as(
-            "SELECT role FROM memberships WHERE organization_id = $1 AND username = $2",
-        )
-        .bind(org_id)
-        .bind(&username)
-        .fetch_optional(&self.db.pool)
-        .await?;
-        let role = role
-            .and_then(|r| Role::parse(&r.0))
-            .ok_or_else(ApiError::not_found)?;
-        if role < min {
-            return Err(ApiError::forbidden(format!(
-                "this needs the {} role or higher; you are {} of this organization",
-                min.as_str(),
-                role.as_str()
-            )));
-        }
-        Ok(Caller {
-            username,
-            org_id: org_id.to_owned(),
-            role,
-        })
-    }
-
-    /// The admin bearer token, compared in constant time; 503 when none is configured.
-    pub fn authorize_admin(&self, req: &Request) -> Result<(), ApiError> {
-        let Some(expected) = &self.admin_token else {
-            return Err(ApiError::unavailable(
-                "admin_disabled",
-                "the admin API is disabled: start vouch with VOUCH_ADMIN_TOKEN_FILE",
-            ));
-        };
-        let presented = req
-            .header("authorization")
-            .and_then(parse_bearer)
-            .unwrap_or("");
-        if token_matches(presented, expected) {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                warp::http::StatusCode::UNAUTHORIZED,
-                "admin_unauthorized",
-                "the admin API needs `Authorization: Bearer <token>`",
-            ))
-        }
-    }
+/// The key of the CSRF tokens: random, made once, shared through the database.
+async fn csrf_key(db: &Db) -> anyhow::Result<Vec<u8>> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+    use base64::Engine as _;
+    use rand_core::RngCore;
+    let mut fresh = [0u8; 32];
+    rand_core::OsRng.fill_bytes(&mut fresh);
+    let value =
+        crate::store::users::setting_or_insert(db, "csrf_key", &B64URL.encode(fresh)).await?;
+    Ok(B64URL.decode(value)?)
 }

@@ -2,61 +2,83 @@
 //! appends one (actor, action, target, time, remote address), so the audit
 //! coverage packets report includes vouch's own activity.
 
-use sqlx::{Any, Transaction};
 use vouch_engine::Timestamp;
 
-use crate::db::Db;
+use super::{Db, WriteTx};
+
+/// One entry of vouch's own audit log.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    pub organization_id: Option<&'a str>,
+    pub at: Timestamp,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub target: &'a str,
+    pub remote_addr: Option<&'a str>,
+}
 
 fn entry_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-/// Appends an entry inside the caller's transaction (it commits or vanishes with it).
-pub async fn append_tx(
-    tx: &mut Transaction<'_, Any>,
-    organization_id: Option<&str>,
-    at: Timestamp,
-    actor: &str,
-    action: &str,
-    target: &str,
-    remote_addr: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO audit_entries (entry_id, organization_id, at, actor, action, target, remote_addr) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(entry_id())
-    .bind(organization_id)
-    .bind(at.unix_seconds())
-    .bind(actor)
-    .bind(action)
-    .bind(target)
-    .bind(remote_addr)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+/// Inserts an entry under `entry_id`; `false` when that id exists and
+/// `on_conflict_nothing` is set.
+async fn insert(
+    tx: &mut WriteTx,
+    entry_id: &str,
+    e: &Entry<'_>,
+    on_conflict_nothing: bool,
+) -> Result<bool, sqlx::Error> {
+    let sql = if on_conflict_nothing {
+        "INSERT INTO audit_entries (entry_id, organization_id, at, actor, action, target, remote_addr) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (entry_id) DO NOTHING"
+    } else {
+        "INSERT INTO audit_entries (entry_id, organization_id, at, actor, action, target, remote_addr) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    };
+    let done = sqlx::query(sql)
+        .bind(entry_id)
+        .bind(e.organization_id)
+        .bind(e.at.unix_seconds())
+        .bind(e.actor)
+        .bind(e.action)
+        .bind(e.target)
+        .bind(e.remote_addr)
+        .execute(tx.conn())
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Appends an entry inside a transaction (it commits or vanishes with it).
+pub async fn append_tx(tx: &mut WriteTx, e: &Entry<'_>) -> Result<(), sqlx::Error> {
+    insert(tx, &entry_id(), e, false).await.map(drop)
 }
 
 /// Appends an entry on its own (for reads such as downloads).
-pub async fn append(
-    db: &Db,
-    organization_id: Option<&str>,
-    at: Timestamp,
-    actor: &str,
-    action: &str,
-    target: &str,
-    remote_addr: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    let _turn = db.write_turn().await;
-    let mut tx = db.pool.begin().await?;
-    append_tx(
-        &mut tx,
-        organization_id,
-        at,
-        actor,
-        action,
-        target,
-        remote_addr,
-    )
-    .await?;
+pub async fn append(db: &Db, e: &Entry<'_>) -> Result<(), sqlx::Error> {
+    let mut tx = db.write().await?;
+    append_tx(&mut tx, e).await?;
     tx.commit().await
+}
+
+/// Appends an imported platform event; `false` when its id was already there.
+pub async fn import_event(
+    tx: &mut WriteTx,
+    entry_id: &str,
+    e: &Entry<'_>,
+) -> Result<bool, sqlx::Error> {
+    insert(tx, entry_id, e, true).await
+}
+
+/// The organization, time, actor, action and target an imported event id
+/// already holds, if any.
+pub async fn imported(
+    tx: &mut WriteTx,
+    entry_id: &str,
+) -> Result<Option<(Option<String>, i64, String, String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT organization_id, at, actor, action, target FROM audit_entries WHERE entry_id = $1",
+    )
+    .bind(entry_id)
+    .fetch_optional(tx.conn())
+    .await
 }

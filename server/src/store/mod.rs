@@ -1,6 +1,18 @@
-//! Storage: one sqlx `Any` pool over SQLite (the embedded default) or
-//! PostgreSQL, one schema and one set of queries for both. Migrations are
-//! embedded and applied on start.
+//! Storage: every SQL statement of the server lives under this module.
+//!
+//! One sqlx `Any` pool over SQLite (the embedded default) or PostgreSQL, one
+//! schema and one set of queries for both. Migrations are embedded and applied
+//! on start. Writes go through [`WriteTx`], which carries SQLite's write turn,
+//! so no caller has to remember to take it; reads that must agree with each
+//! other (the records snapshot) go through [`ReadTx`].
+
+pub mod audit;
+pub mod keys;
+pub mod records;
+pub mod reports;
+pub mod snapshot;
+pub mod subscriptions;
+pub mod users;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,8 +20,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
-use tokio::sync::{Mutex, MutexGuard};
+use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,22 +47,84 @@ pub fn sqlite_url(data_dir: &Path) -> String {
     format!("sqlite://{}?mode=rwc", data_dir.join("vouch.db").display())
 }
 
-/// Hides the password of a database URL for logs and messages.
+/// Hides the secrets of a database URL for logs and messages: the password
+/// in the authority and any `password`/`sslpassword` query parameter.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
+            let creds = &base[scheme + 3..at];
             match creds.find(':') {
                 Some(colon) => format!(
                     "{}{}:***{}",
-                    &url[..scheme + 3],
+                    &base[..scheme + 3],
                     &creds[..colon],
-                    &url[at..]
+                    &base[at..]
                 ),
-                None => url.to_owned(),
+                None => base.to_owned(),
             }
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    if let Some(q) = query {
+        let pairs: Vec<String> = q
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k.to_ascii_lowercase().contains("password") => format!("{k}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
+    }
+    out
+}
+
+/// Whether an error is a unique-constraint violation (a concurrent insert won).
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
+
+/// A write transaction holding the write turn: commit it, or drop it to roll back.
+pub struct WriteTx {
+    tx: Transaction<'static, Any>,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl std::fmt::Debug for WriteTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteTx")
+    }
+}
+
+impl WriteTx {
+    /// The connection to run statements on.
+    pub fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+/// A read-only transaction whose statements see one state of the database.
+pub struct ReadTx {
+    tx: Transaction<'static, Any>,
+}
+
+impl std::fmt::Debug for ReadTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReadTx")
+    }
+}
+
+impl ReadTx {
+    pub fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.tx
     }
 }
 
@@ -68,16 +142,22 @@ impl Db {
                 redact_url(url)
             );
         };
+        // An in-memory SQLite database lives and dies with its one connection.
+        let in_memory = backend == Backend::Sqlite && url.contains(":memory:");
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
+                Backend::Sqlite if in_memory => 1,
                 Backend::Sqlite => 4,
                 Backend::Postgres => 16,
             })
+            .min_connections(u32::from(in_memory))
+            .idle_timeout((!in_memory).then_some(Duration::from_secs(600)))
+            .max_lifetime((!in_memory).then_some(Duration::from_secs(1800)))
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await
             .with_context(|| format!("cannot open the database {}", redact_url(url)))?;
-        if backend == Backend::Sqlite {
+        if backend == Backend::Sqlite && !in_memory {
             // WAL: readers never block the writer; it is a property of the file.
             sqlx::query("PRAGMA journal_mode=WAL")
                 .execute(&pool)
@@ -94,17 +174,36 @@ impl Db {
         })
     }
 
-    /// Held for the duration of a write transaction (a no-op on PostgreSQL).
-    pub async fn write_turn(&self) -> Option<MutexGuard<'_, ()>> {
-        match &self.write_turn {
-            Some(m) => Some(m.lock().await),
+    /// Begins a write transaction, waiting for the write turn on SQLite.
+    pub async fn write(&self) -> Result<WriteTx, sqlx::Error> {
+        let turn = match &self.write_turn {
+            Some(m) => Some(m.clone().lock_owned().await),
             None => None,
+        };
+        let tx = self.pool.begin().await?;
+        Ok(WriteTx { tx, _turn: turn })
+    }
+
+    /// Begins a read transaction: on PostgreSQL REPEATABLE READ, on SQLite a
+    /// deferred transaction, which in WAL mode reads one snapshot from its
+    /// first statement on.
+    pub async fn read(&self) -> Result<ReadTx, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await?;
         }
+        Ok(ReadTx { tx })
     }
 
     /// Whether the database answers.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 }
 
@@ -140,5 +239,28 @@ mod tests {
             "postgres://u:***@h:5432/db"
         );
         assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+    }
+
+    #[test]
+    fn redacts_passwords_in_the_query_string() {
+        assert_eq!(
+            redact_url("postgres://h/db?user=u&password=hunter2&sslmode=require"),
+            "postgres://h/db?user=u&password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://u:p@h/db?sslpassword=x"),
+            "postgres://u:***@h/db?sslpassword=***"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_transaction_holds_the_turn_until_it_ends() {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        let first = db.write().await.unwrap();
+        let second = tokio::time::timeout(Duration::from_millis(50), db.write()).await;
+        assert!(second.is_err(), "a second writer waits for the first");
+        drop(first);
+        let second = tokio::time::timeout(Duration::from_secs(5), db.write()).await;
+        assert!(second.is_ok(), "the turn passes when the first ends");
     }
 }

@@ -12,7 +12,7 @@ use vouch_engine::records::{
 };
 use vouch_engine::{Period, Timestamp};
 
-use crate::db::{get_flag, opt_bool, opt_list, Db};
+use super::{get_flag, opt_bool, opt_list, Db, ReadTx};
 use crate::zones::Catalogue;
 
 /// Restore tests this far back before the period end are included.
@@ -31,11 +31,13 @@ pub async fn snapshot(
 ) -> Result<Option<RecordsDocument>> {
     let end = period.end.unix_seconds();
     let start = period.start.unix_seconds();
+    // Every statement below reads the same state of the database.
+    let mut tx = db.read().await?;
     let Some(org) = sqlx::query(
         "SELECT id, name, billing_email, privacy_contact_email, audit_retention_days, transfer_safeguards FROM organizations WHERE id = $1",
     )
     .bind(org_id)
-    .fetch_optional(&db.pool)
+    .fetch_optional(tx.conn())
     .await?
     else {
         return Ok(None);
@@ -57,7 +59,7 @@ pub async fn snapshot(
     let processor = sqlx::query(
         "SELECT processor_name, contact_email, address, dpo_email FROM platform WHERE id = 1",
     )
-    .fetch_optional(&db.pool)
+    .fetch_optional(tx.conn())
     .await?
     .map(|r| -> Result<Processor> {
         Ok(Processor {
@@ -78,7 +80,7 @@ pub async fn snapshot(
     .bind(org_id)
     .bind(end)
     .bind(start)
-    .fetch_all(&db.pool)
+    .fetch_all(tx.conn())
     .await?
     {
         let completed: Option<i64> = r.try_get("completed_at")?;
@@ -107,7 +109,7 @@ pub async fn snapshot(
     )
     .bind(org_id)
     .bind(end)
-    .fetch_all(&db.pool)
+    .fetch_all(tx.conn())
     .await?
     {
         last.entry(r.try_get("service_id")?)
@@ -121,7 +123,7 @@ pub async fn snapshot(
     .bind(org_id)
     .bind(end)
     .bind(end - RESTORE_TEST_LOOKBACK_SECS)
-    .fetch_all(&db.pool)
+    .fetch_all(tx.conn())
     .await?
     {
         tests.entry(r.try_get("service_id")?).or_default().push(RestoreTest {
@@ -136,7 +138,7 @@ pub async fn snapshot(
     // audit entries are taken as of the period.
     for r in sqlx::query("SELECT * FROM services WHERE organization_id = $1 ORDER BY service_id")
         .bind(org_id)
-        .fetch_all(&db.pool)
+        .fetch_all(tx.conn())
         .await?
     {
         let service_id: String = r.try_get("service_id")?;
@@ -216,18 +218,18 @@ pub async fn snapshot(
     )
     .bind(org_id)
     .bind(end)
-    .fetch_one(&db.pool)
+    .fetch_one(tx.conn())
     .await?;
     let oldest: Option<i64> = audit.try_get("oldest")?;
     let count: i64 = audit.try_get("n")?;
-    let in_period = audit_in_period(db, org_id, period).await?;
+    let in_period = audit_in_period(&mut tx, org_id, period).await?;
 
     let members = sqlx::query(
         "SELECT m.username, m.role, u.mfa_enabled FROM memberships m JOIN users u ON u.username = m.username \
          WHERE m.organization_id = $1 ORDER BY m.username",
     )
     .bind(org_id)
-    .fetch_all(&db.pool)
+    .fetch_all(tx.conn())
     .await?
     .into_iter()
     .map(|r| -> Result<Member> {
@@ -264,7 +266,7 @@ pub async fn snapshot(
 
 /// Entries written during the period, and the longest stretch of it without
 /// one, from SQL over the `(organization_id, at)` index.
-async fn audit_in_period(db: &Db, org_id: &str, period: &Period) -> Result<AuditPeriod> {
+async fn audit_in_period(tx: &mut ReadTx, org_id: &str, period: &Period) -> Result<AuditPeriod> {
     let (start, end) = (period.start.unix_seconds(), period.end.unix_seconds());
     let row = sqlx::query(
         "SELECT COUNT(*) AS n, MIN(at) AS first, MAX(at) AS last FROM audit_entries \
@@ -273,7 +275,7 @@ async fn audit_in_period(db: &Db, org_id: &str, period: &Period) -> Result<Audit
     .bind(org_id)
     .bind(start)
     .bind(end)
-    .fetch_one(&db.pool)
+    .fetch_one(tx.conn())
     .await?;
     let n: i64 = row.try_get("n")?;
     let first: Option<i64> = row.try_get("first")?;
@@ -285,7 +287,7 @@ async fn audit_in_period(db: &Db, org_id: &str, period: &Period) -> Result<Audit
     .bind(org_id)
     .bind(start)
     .bind(end)
-    .fetch_one(&db.pool)
+    .fetch_one(tx.conn())
     .await?
     .try_get("gap")?;
     let longest = match (first, last) {

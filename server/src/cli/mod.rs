@@ -1,0 +1,88 @@
+//! The command line: one file per command group. `main.rs` parses the
+//! arguments and calls one function here.
+
+pub mod import;
+pub mod keys;
+pub mod offline;
+pub mod serve;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crate::files::private_dir;
+use crate::store::{sqlite_url, Db};
+use crate::Failure;
+
+/// Where the data lives: shared by `serve`, `import` and the key commands.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Data directory: the SQLite database and development keys.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "VOUCH_DATA_DIR",
+        default_value = "./vouch-data"
+    )]
+    pub data_dir: PathBuf,
+    /// Database URL [default: a SQLite file in the data directory; postgres://... for PostgreSQL]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "VOUCH_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+}
+
+impl StoreArgs {
+    pub async fn open(&self) -> Result<Db> {
+        let url = match &self.database_url {
+            Some(u) => u.clone(),
+            None => {
+                // The database and development keys live here: 0700, and
+                // the database files 0600 (SQLite creates them with the umask).
+                private_dir(&self.data_dir).with_context(|| {
+                    format!(
+                        "cannot prepare the data directory {}",
+                        self.data_dir.display()
+                    )
+                })?;
+                let url = sqlite_url(&self.data_dir);
+                let db = Db::connect(&url).await?;
+                private_files(&self.data_dir)?;
+                return Ok(db);
+            }
+        };
+        Db::connect(&url).await
+    }
+}
+
+/// Narrows the SQLite files of a data directory to 0600.
+fn private_files(dir: &std::path::Path) -> Result<()> {
+    #[cfg(unix)]
+    for name in ["vouch.db", "vouch.db-wal", "vouch.db-shm"] {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join(name);
+        if p.exists() {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot make {} private (0600)", p.display()))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Runs a future on a new runtime, mapping its error to exit code 3.
+pub fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T, Failure> {
+    let runtime =
+        tokio::runtime::Runtime::new().map_err(|e| Failure::input(anyhow::Error::from(e)))?;
+    runtime.block_on(f).map_err(Failure::input)
+}
+
+/// The wall clock, for commands (the server takes its clock injected).
+pub fn now() -> vouch_engine::Timestamp {
+    vouch_engine::Timestamp::from_datetime(chrono::Utc::now())
+}

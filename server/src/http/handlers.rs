@@ -1,0 +1,278 @@
+//! Handlers: parse the request, call one service function, serialize.
+
+use serde::Deserialize;
+use serde_json::json;
+use vouch_engine::records::{from_clean_value, parse_json_input};
+use vouch_engine::{Period, Timestamp};
+use warp::http::{HeaderValue, StatusCode};
+
+use super::routes::Endpoint;
+use super::{json, json_bytes, ApiError, HandlerResult, Request};
+use crate::auth::Role;
+use crate::service::{self, access, generate, records, reports, subscriptions, App, Caller};
+
+pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResult {
+    use Endpoint as E;
+    match endpoint {
+        E::Healthz => json(StatusCode::OK, &json!({"status": "ok"})),
+        E::Readyz => readyz(app).await,
+        E::Metrics => {
+            let mut resp = json_bytes(StatusCode::OK, app.metrics.render());
+            resp.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            Ok(resp)
+        }
+        E::OpenApi => Ok(json_bytes(
+            StatusCode::OK,
+            crate::OPENAPI.as_bytes().to_vec(),
+        )),
+        E::SigningKeys => signing_keys(app, req).await,
+        E::AdminRecords => {
+            let applied = records::import(app, req.body.clone(), req.remote_ip()).await?;
+            json(StatusCode::OK, &json!({ "applied": applied }))
+        }
+        E::Records => {
+            let caller = member(app, req, Role::Member).await?;
+            let period = period_from_query(app, req)?;
+            json(StatusCode::OK, &records::read(app, &caller, &period).await?)
+        }
+        E::Subscriptions => {
+            let caller = member(app, req, Role::Member).await?;
+            let list = subscriptions::list(app, &caller).await?;
+            json(StatusCode::OK, &json!({ "subscriptions": list }))
+        }
+        E::Subscribe | E::Unsubscribe => {
+            let caller = member(app, req, Role::Admin).await?;
+            access::check_write(app, &caller, &req.marks())?;
+            let view = subscriptions::set(
+                app,
+                &caller,
+                req.param("framework"),
+                endpoint == E::Subscribe,
+            )
+            .await?;
+            json(StatusCode::OK, &view)
+        }
+        E::Reports => {
+            let caller = member(app, req, Role::Member).await?;
+            let limit = match req.query_param("limit") {
+                None => None,
+                Some(v) => Some(v.parse().map_err(|_| {
+                    ApiError::bad_request("bad_limit", "limit is an integer from 1 to 200")
+                })?),
+            };
+            let q = reports::Listing {
+                framework: req.query_param("framework"),
+                limit,
+                cursor: req.query_param("cursor"),
+            };
+            json(StatusCode::OK, &reports::list(app, &caller, q).await?)
+        }
+        E::Generate => generate(app, req).await,
+        E::Report => {
+            let caller = member(app, req, Role::Member).await?;
+            let body = reports::download(app, &caller, req.param("reportId")).await?;
+            Ok(json_bytes(StatusCode::OK, body))
+        }
+        E::ReportPdf => pdf(app, req).await,
+        E::LegacyReport => {
+            let caller = member(app, req, Role::Member).await?;
+            let body = service::legacy::report(app, &caller).await?;
+            Ok(json_bytes(StatusCode::OK, body))
+        }
+        E::UiPage => {
+            let caller = member(app, req, Role::Member).await?;
+            super::ui::page(app, &caller).await
+        }
+        E::UiAsset => super::ui::asset(req.param("file")),
+    }
+}
+
+/// The authenticated caller as a member of the path's organization with at
+/// least `min`; a browser's cross-site read is refused.
+async fn member(app: &App, req: &Request, min: Role) -> Result<Caller, ApiError> {
+    let username = req
+        .user
+        .as_deref()
+        .ok_or_else(|| ApiError::from(service::ServiceError::Unauthenticated))?;
+    let caller = access::authorize(
+        app,
+        username,
+        req.param("orgId"),
+        min,
+        req.remote.map(|a| a.ip()),
+    )
+    .await?;
+    if req.method == warp::http::Method::GET {
+        access::check_read(&req.marks())?;
+    }
+    Ok(caller)
+}
+
+async fn readyz(app: &App) -> HandlerResult {
+    if app.db.ping().await {
+        json(StatusCode::OK, &json!({"status": "ready"}))
+    } else {
+        Err(service::ServiceError::DatabaseUnreachable.into())
+    }
+}
+
+/// The published keys, with an ETag honoured in `If-None-Match` (strong or
+/// weak, alone or in a list, or `*`).
+async fn signing_keys(app: &App, req: &Request) -> HandlerResult {
+    let body = reports::keys_document(app).await?;
+    let tag = &vouch_engine::signing::sha256_hex(&body)[..32];
+    let etag = format!("\"{tag}\"");
+    let mut resp = if req
+        .header("if-none-match")
+        .is_some_and(|v| etag_matches(v, tag))
+    {
+        let mut r = json_bytes(StatusCode::NOT_MODIFIED, vec![]);
+        r.headers_mut().remove("content-type");
+        r
+    } else {
+        json_bytes(StatusCode::OK, body)
+    };
+    let h = resp.headers_mut();
+    h.insert(
+        "cache-control",
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert("etag", v);
+    }
+    h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    Ok(resp)
+}
+
+/// Weak comparison (RFC 9110 §13.1.2): `*`, or any listed tag, `W/` or not.
+fn etag_matches(header: &str, tag: &str) -> bool {
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t).trim_matches('"') == tag)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GenerateBody {
+    framework: String,
+    #[serde(default)]
+    period_start: Option<Timestamp>,
+    #[serde(default)]
+    period_end: Option<Timestamp>,
+}
+
+async fn generate(app: &App, req: &Request) -> HandlerResult {
+    let caller = member(app, req, Role::Member).await?;
+    access::check_write(app, &caller, &req.marks())?;
+    let value = parse_json_input(&req.body)
+        .map_err(|e| ApiError::bad_request("bad_body", e.to_string()))?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "bad_body",
+            "the body is a JSON object such as {\"framework\":\"soc2\"}",
+        ));
+    }
+    let body: GenerateBody =
+        from_clean_value(value).map_err(|e| ApiError::bad_request("bad_body", e.to_string()))?;
+    // A header that is not visible ASCII is refused, not ignored.
+    let idempotency_key = match req.headers.get("idempotency-key") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| {
+                    ApiError::bad_request(
+                        "bad_idempotency_key",
+                        "an Idempotency-Key is 1 to 255 visible ASCII characters",
+                    )
+                })?
+                .to_owned(),
+        ),
+    };
+    let done = generate::generate(
+        app,
+        &caller,
+        generate::Request {
+            framework: body.framework,
+            period_start: body.period_start,
+            period_end: body.period_end,
+            idempotency_key,
+        },
+    )
+    .await?;
+    let mut resp = json_bytes(StatusCode::CREATED, done.body);
+    let location = format!(
+        "/organizations/{}/compliance-reports/{}",
+        percent_encoding::utf8_percent_encode(&caller.org_id, percent_encoding::NON_ALPHANUMERIC),
+        done.report_id
+    );
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert("location", v);
+    }
+    Ok(resp)
+}
+
+async fn pdf(app: &App, req: &Request) -> HandlerResult {
+    let caller = member(app, req, Role::Member).await?;
+    let report = req.param("reportId");
+    let (pdf, how) = reports::pdf(app, &caller, report).await?;
+    let mut resp = json_bytes(StatusCode::OK, pdf);
+    let h = resp.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/pdf"));
+    // Report ids are `r-` and a UUID; anything else never reaches here (404).
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{report}.pdf\"")) {
+        h.insert("content-disposition", v);
+    }
+    h.insert(
+        "x-vouch-pdf",
+        HeaderValue::from_static(match how {
+            reports::Rendition::Stored => "stored",
+            reports::Rendition::RenderedNow => "rendered",
+        }),
+    );
+    Ok(resp)
+}
+
+/// The period of a request: `period_start`/`period_end` query parameters, or
+/// the calendar month ending now.
+fn period_from_query(app: &App, req: &Request) -> Result<Period, ApiError> {
+    let parse = |name: &str| -> Result<Option<Timestamp>, ApiError> {
+        req.query_param(name)
+            .map(|v| {
+                v.parse().map_err(|e: vouch_engine::time::TimestampError| {
+                    ApiError::bad_request("bad_period", format!("{name}: {e}"))
+                })
+            })
+            .transpose()
+    };
+    let end = parse("period_end")?.unwrap_or_else(|| app.now());
+    let period = match parse("period_start")? {
+        Some(start) => Period::new(start, end)
+            .map_err(|e| ApiError::bad_request("bad_period", e.to_string()))?,
+        None => Period::month_ending_at(end),
+    };
+    if !period.start.in_range() {
+        return Err(ApiError::bad_request(
+            "bad_period",
+            "the period would start before 1970-01-01T00:00:00Z",
+        ));
+    }
+    Ok(period)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::etag_matches;
+
+    #[test]
+    fn etags_match_weakly_and_in_lists() {
+        assert!(etag_matches("\"abc\"", "abc"));
+        assert!(etag_matches("W/\"abc\"", "abc"));
+        assert!(etag_matches("\"x\", W/\"abc\"", "abc"));
+        assert!(etag_matches("*", "abc"));
+        assert!(!etag_matches("\"abd\"", "abc"));
+    }
+}

@@ -1,0 +1,218 @@
+//! Reports after generation: the listing, the packet download, the PDF
+//! rendition, and the published keys that verify them.
+
+use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
+use base64::Engine as _;
+use serde::Serialize;
+use vouch_engine::signing::{Signature, SignedPacket};
+use vouch_engine::Timestamp;
+
+use super::{App, Caller, Result, ServiceError};
+use crate::store::reports;
+
+/// One line of the listing, as answered.
+#[derive(Debug, Serialize)]
+pub struct ReportRecord {
+    pub report_id: String,
+    pub framework: String,
+    pub schema_version: String,
+    pub period_start: Option<Timestamp>,
+    pub period_end: Option<Timestamp>,
+    pub generated_at: Option<Timestamp>,
+    pub key_id: Option<String>,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    pub pdf_available: bool,
+}
+
+/// A page of the listing.
+#[derive(Debug, Serialize)]
+pub struct Page {
+    pub reports: Vec<ReportRecord>,
+    pub next_cursor: Option<String>,
+}
+
+/// What the listing asks for.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub framework: Option<String>,
+    /// 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+fn encode_cursor(generated_at: i64, id: &str) -> String {
+    B64URL.encode(format!("{generated_at}:{id}"))
+}
+
+fn decode_cursor(c: &str) -> Option<(i64, String)> {
+    let text = String::from_utf8(B64URL.decode(c).ok()?).ok()?;
+    let (t, id) = text.split_once(':')?;
+    Some((t.parse().ok()?, id.to_owned()))
+}
+
+/// Newest first; the cursor is the (generated_at, report_id) of the last
+/// record returned, so reports generated meanwhile never shift a page.
+pub async fn list(app: &App, caller: &Caller, q: Listing) -> Result<Page> {
+    let limit = match q.limit {
+        None => 50,
+        Some(n) if (1..=200).contains(&n) => n,
+        Some(_) => {
+            return Err(ServiceError::bad(
+                "bad_limit",
+                "limit is an integer from 1 to 200",
+            ))
+        }
+    };
+    if let Some(f) = &q.framework {
+        app.framework(f)?;
+    }
+    let cursor = match &q.cursor {
+        None => None,
+        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
+            ServiceError::bad("bad_cursor", "cursor is not one this server gave out")
+        })?),
+    };
+    let rows = reports::list(
+        &app.db,
+        &caller.org_id,
+        q.framework.as_deref(),
+        cursor.as_ref().map(|(t, id)| (*t, id.as_str())),
+        limit + 1,
+    )
+    .await?;
+    let next_cursor = (rows.len() as i64 > limit)
+        .then(|| rows.get(limit as usize - 1))
+        .flatten()
+        .map(|r| encode_cursor(r.generated_at, &r.report_id));
+    let reports = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(|r| ReportRecord {
+            report_id: r.report_id,
+            framework: r.framework,
+            schema_version: r.schema_version,
+            period_start: Timestamp::from_unix_seconds(r.period_start),
+            period_end: Timestamp::from_unix_seconds(r.period_end),
+            generated_at: Timestamp::from_unix_seconds(r.generated_at),
+            key_id: r.key_id,
+            status: r.status.as_str(),
+            failure_reason: r.failure_reason,
+            pdf_available: r.pdf_available,
+        })
+        .collect();
+    Ok(Page {
+        reports,
+        next_cursor,
+    })
+}
+
+/// The complete report `report` of the caller's organization; 404 when there
+/// is none (or it is another organization's), 409 when it failed.
+async fn complete(app: &App, caller: &Caller, report: &str) -> Result<reports::Stored> {
+    let r = reports::get(&app.db, &caller.org_id, report)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    if r.status != reports::Status::Complete {
+        return Err(ServiceError::ReportFailed);
+    }
+    Ok(r)
+}
+
+/// The same body as at generation, packet bytes identical.
+pub async fn download(app: &App, caller: &Caller, report: &str) -> Result<Vec<u8>> {
+    let r = complete(app, caller, report).await?;
+    let body = super::generate::stored_body(&r)?;
+    caller.audit(app, "report.download", report).await?;
+    Ok(body)
+}
+
+/// Whether a PDF comes from the store or was rendered for this request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rendition {
+    Stored,
+    RenderedNow,
+}
+
+/// The PDF of a report: the stored rendition, or rendered now (and stored)
+/// when the background rendering has not finished or failed.
+pub async fn pdf(app: &App, caller: &Caller, report: &str) -> Result<(Vec<u8>, Rendition)> {
+    let r = complete(app, caller, report).await?;
+    let (pdf, how) = match reports::pdf(&app.db, report).await? {
+        Some(b64) => (
+            B64.decode(b64).map_err(ServiceError::internal)?,
+            Rendition::Stored,
+        ),
+        None => (render_and_store(app, &r).await?, Rendition::RenderedNow),
+    };
+    caller.audit(app, "report.download_pdf", report).await?;
+    Ok((pdf, how))
+}
+
+/// Renders the PDF of a freshly signed packet in the background.
+pub(super) fn enqueue_pdf(app: &App, report_id: &str, signed: &SignedPacket, framework: &str) {
+    let Some(app) = app.me.upgrade() else { return };
+    let stored = reports::Stored {
+        report_id: report_id.to_owned(),
+        framework: framework.to_owned(),
+        status: reports::Status::Complete,
+        canonical: String::from_utf8(signed.canonical.clone()).ok(),
+        signature: serde_json::to_string(&signed.signature).ok(),
+        request_digest: None,
+    };
+    let tracker = app.background.clone();
+    tracker.spawn(async move {
+        if let Err(e) = render_and_store(&app, &stored).await {
+            tracing::warn!(report_id = %stored.report_id, error = %e, "background PDF rendering failed");
+        }
+    });
+}
+
+/// Renders and stores the PDF of a report; the packet and its status are never touched.
+async fn render_and_store(app: &App, r: &reports::Stored) -> Result<Vec<u8>> {
+    let (Some(canonical), Some(signature)) = (r.canonical.clone(), &r.signature) else {
+        return Err(ServiceError::ReportFailed);
+    };
+    let signature: Signature = serde_json::from_str(signature).map_err(ServiceError::internal)?;
+    let framework_name = app
+        .frameworks
+        .get(&r.framework)
+        .map(|f| f.name.clone())
+        .unwrap_or_else(|| r.framework.clone());
+    let keys_url = format!("{}/.well-known/compliance-signing-keys", app.public_url);
+    let renderer = app.renderer.clone();
+    let id = r.report_id.clone();
+    let _slot = app
+        .render_slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(ServiceError::internal)?;
+    let pdf = tokio::task::spawn_blocking(move || {
+        renderer.render(
+            &id,
+            canonical.as_bytes(),
+            &signature,
+            &framework_name,
+            &keys_url,
+        )
+    })
+    .await
+    .map_err(ServiceError::internal)?
+    .map_err(|e| ServiceError::internal(anyhow::anyhow!("rendering {}: {e}", r.report_id)))?;
+    reports::store_pdf(
+        &app.db,
+        &r.report_id,
+        &B64.encode(&pdf),
+        app.now().unix_seconds(),
+    )
+    .await?;
+    Ok(pdf)
+}
+
+/// The published keys document (compact JSON): every key ever used.
+pub async fn keys_document(app: &App) -> Result<Vec<u8>> {
+    let doc = crate::keys::document(&app.db).await?;
+    serde_json::to_vec(&doc).map_err(ServiceError::internal)
+}

@@ -1,0 +1,258 @@
+//! Reports: the signed packets (or the record of a failed generation), their
+//! Idempotency-Keys, and the rendered PDFs.
+
+use sqlx::Row;
+use vouch_engine::Period;
+
+use super::{Db, WriteTx};
+
+/// What became of a generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Complete,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Complete => "complete",
+            Status::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Status, sqlx::Error> {
+        match s {
+            "complete" => Ok(Status::Complete),
+            "failed" => Ok(Status::Failed),
+            other => Err(sqlx::Error::Decode(
+                format!("unknown report status `{other}`").into(),
+            )),
+        }
+    }
+}
+
+/// The result stored with a new report.
+#[derive(Debug, Clone, Copy)]
+pub enum Outcome<'a> {
+    /// The packet's canonical bytes and its signature (JSON).
+    Complete {
+        canonical: &'a str,
+        signature: &'a str,
+    },
+    /// What members are told about the failure (never the internal cause).
+    Failed { reason: &'a str },
+}
+
+/// A report to insert.
+#[derive(Debug, Clone, Copy)]
+pub struct NewReport<'a> {
+    pub report_id: &'a str,
+    pub organization_id: &'a str,
+    pub framework: &'a str,
+    pub period: &'a Period,
+    pub generated_at: i64,
+    pub key_id: Option<&'a str>,
+    pub outcome: Outcome<'a>,
+    /// Only a complete report holds its Idempotency-Key: a failed attempt
+    /// never pins the key, so a retry after the fault is fixed succeeds.
+    pub idempotency_key: Option<&'a str>,
+    pub request_digest: &'a str,
+    pub created_by: &'a str,
+}
+
+pub async fn insert(tx: &mut WriteTx, r: &NewReport<'_>) -> Result<(), sqlx::Error> {
+    let (status, failure, canonical, signature, key) = match r.outcome {
+        Outcome::Complete {
+            canonical,
+            signature,
+        } => (
+            Status::Complete,
+            None,
+            Some(canonical),
+            Some(signature),
+            r.idempotency_key,
+        ),
+        Outcome::Failed { reason } => (Status::Failed, Some(reason), None, None, None),
+    };
+    sqlx::query(
+        "INSERT INTO reports (report_id, organization_id, framework, schema_version, period_start, period_end, generated_at, key_id, \
+         status, failure_reason, canonical, signature, idempotency_key, request_digest, pdf_available, created_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, $15)",
+    )
+    .bind(r.report_id)
+    .bind(r.organization_id)
+    .bind(r.framework)
+    .bind(vouch_engine::packet::SCHEMA_VERSION)
+    .bind(r.period.start.unix_seconds())
+    .bind(r.period.end.unix_seconds())
+    .bind(r.generated_at)
+    .bind(r.key_id)
+    .bind(status.as_str())
+    .bind(failure)
+    .bind(canonical)
+    .bind(signature)
+    .bind(key)
+    .bind(r.request_digest)
+    .bind(r.created_by)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// A stored report as generation and download need it.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub report_id: String,
+    pub framework: String,
+    pub status: Status,
+    pub canonical: Option<String>,
+    pub signature: Option<String>,
+    pub request_digest: Option<String>,
+}
+
+const STORED: &str =
+    "SELECT report_id, framework, status, canonical, signature, request_digest FROM reports";
+
+fn stored(row: &sqlx::any::AnyRow) -> Result<Stored, sqlx::Error> {
+    Ok(Stored {
+        report_id: row.try_get("report_id")?,
+        framework: row.try_get("framework")?,
+        status: Status::parse(&row.try_get::<String, _>("status")?)?,
+        canonical: row.try_get("canonical")?,
+        signature: row.try_get("signature")?,
+        request_digest: row.try_get("request_digest")?,
+    })
+}
+
+/// The complete report an Idempotency-Key produced in `org`, if any.
+pub async fn by_idempotency_key(
+    db: &Db,
+    org: &str,
+    key: &str,
+) -> Result<Option<Stored>, sqlx::Error> {
+    sqlx::query(&format!(
+        "{STORED} WHERE organization_id = $1 AND idempotency_key = $2"
+    ))
+    .bind(org)
+    .bind(key)
+    .fetch_optional(&db.pool)
+    .await?
+    .as_ref()
+    .map(stored)
+    .transpose()
+}
+
+/// Report `report` of `org` (`None` also when it is another organization's).
+pub async fn get(db: &Db, org: &str, report: &str) -> Result<Option<Stored>, sqlx::Error> {
+    sqlx::query(&format!(
+        "{STORED} WHERE organization_id = $1 AND report_id = $2"
+    ))
+    .bind(org)
+    .bind(report)
+    .fetch_optional(&db.pool)
+    .await?
+    .as_ref()
+    .map(stored)
+    .transpose()
+}
+
+/// One line of the report listing.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub report_id: String,
+    pub framework: String,
+    pub schema_version: String,
+    pub period_start: i64,
+    pub period_end: i64,
+    pub generated_at: i64,
+    pub key_id: Option<String>,
+    pub status: Status,
+    pub failure_reason: Option<String>,
+    pub pdf_available: bool,
+}
+
+/// Reports of `org`, newest first, strictly after the `(generated_at,
+/// report_id)` position `after`; at most `limit`.
+pub async fn list(
+    db: &Db,
+    org: &str,
+    framework: Option<&str>,
+    after: Option<(i64, &str)>,
+    limit: i64,
+) -> Result<Vec<Listed>, sqlx::Error> {
+    let (after_t, after_id) = after.unwrap_or((i64::MAX, ""));
+    let rows = sqlx::query(
+        "SELECT report_id, framework, schema_version, period_start, period_end, generated_at, key_id, status, failure_reason, pdf_available \
+         FROM reports WHERE organization_id = $1 AND ($2 = '' OR framework = $2) \
+         AND (generated_at < $3 OR (generated_at = $3 AND ($4 = '' OR report_id < $4))) \
+         ORDER BY generated_at DESC, report_id DESC LIMIT $5",
+    )
+    .bind(org)
+    .bind(framework.unwrap_or_default())
+    .bind(after_t)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Listed {
+                report_id: r.try_get("report_id")?,
+                framework: r.try_get("framework")?,
+                schema_version: r.try_get("schema_version")?,
+                period_start: r.try_get("period_start")?,
+                period_end: r.try_get("period_end")?,
+                generated_at: r.try_get("generated_at")?,
+                key_id: r.try_get("key_id")?,
+                status: Status::parse(&r.try_get::<String, _>("status")?)?,
+                failure_reason: r.try_get("failure_reason")?,
+                pdf_available: r.try_get::<i64, _>("pdf_available")? != 0,
+            })
+        })
+        .collect()
+}
+
+/// The stored PDF of a report (base64), if it was rendered.
+pub async fn pdf(db: &Db, report: &str) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT pdf_base64 FROM report_pdfs WHERE report_id = $1")
+            .bind(report)
+            .fetch_optional(&db.pool)
+            .await?;
+    Ok(row.map(|r| r.0))
+}
+
+/// Stores a rendered PDF (the first one stored wins) and marks it available.
+pub async fn store_pdf(
+    db: &Db,
+    report: &str,
+    pdf_base64: &str,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.write().await?;
+    sqlx::query("INSERT INTO report_pdfs (report_id, pdf_base64, rendered_at) VALUES ($1, $2, $3) ON CONFLICT (report_id) DO NOTHING")
+        .bind(report)
+        .bind(pdf_base64)
+        .bind(at)
+        .execute(tx.conn())
+        .await?;
+    sqlx::query("UPDATE reports SET pdf_available = 1 WHERE report_id = $1")
+        .bind(report)
+        .execute(tx.conn())
+        .await?;
+    tx.commit().await
+}
+
+/// Frees an Idempotency-Key held by a failed report (stored by an older
+/// version, which pinned keys to failures).
+pub async fn release_failed_key(tx: &mut WriteTx, org: &str, key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE reports SET idempotency_key = NULL WHERE organization_id = $1 AND idempotency_key = $2 AND status = 'failed'",
+    )
+    .bind(org)
+    .bind(key)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}

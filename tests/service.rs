@@ -1,0 +1,329 @@
+//! The service layer in process: an in-memory SQLite database, the demo
+//! records, a fixed clock moved by hand. No server, no sockets, no sleeps.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use vouch::service::{access, generate, reports, subscriptions, App, Caller, Config, ServiceError};
+use vouch::store::Db;
+use vouch_engine::Timestamp;
+
+const T0: &str = "2026-06-22T10:00:00Z";
+
+struct World {
+    app: Arc<App>,
+    clock: Arc<AtomicI64>,
+    _dir: tempfile::TempDir,
+}
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let now = ts(T0);
+    let clock = Arc::new(AtomicI64::new(now.unix_seconds()));
+    let db = Db::connect("sqlite::memory:").await.unwrap();
+    let zones = vouch::zones::Catalogue::builtin().unwrap();
+    vouch::demo::seed(&db, &zones, now).await.unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    let pem = vouch_engine::signing::key_to_pem(&key, "test-key").unwrap();
+    let key_file = dir.path().join("key.pem");
+    vouch::files::write_atomic(&key_file, pem.as_bytes(), 0o600, true).unwrap();
+    let c = clock.clone();
+    let app = App::new(
+        db,
+        Config {
+            zones,
+            frameworks: vouch::cli::offline::load_frameworks_with(None, None).unwrap(),
+            admin_token: None,
+            keys: vouch::keys::KeySource {
+                path: Some(key_file),
+            },
+            hmac_key: None,
+            renderer: Arc::new(vouch::pdf::Renderer::new(None).unwrap()),
+            plugins: None,
+            public_url: "http://vouch.test".into(),
+            clock: Arc::new(move || {
+                Timestamp::from_unix_seconds(c.load(Ordering::SeqCst)).unwrap()
+            }),
+        },
+    )
+    .await
+    .unwrap();
+    World {
+        app,
+        clock,
+        _dir: dir,
+    }
+}
+
+impl World {
+    async fn caller(&self, user: &str, org: &str) -> Caller {
+        let role = vouch::store::users::role(&self.app.db, org, user)
+            .await
+            .unwrap()
+            .expect("a member");
+        access::authorize(
+            &self.app,
+            user,
+            org,
+            vouch::auth::Role::parse(&role).unwrap(),
+            None,
+        )
+        .await
+        .unwrap()
+    }
+
+    fn advance(&self, secs: i64) {
+        self.clock.fetch_add(secs, Ordering::SeqCst);
+    }
+
+    async fn subscribe(&self, framework: &str) {
+        let alice = self.caller("alice", "acme").await;
+        subscriptions::set(&self.app, &alice, framework, true)
+            .await
+            .unwrap();
+    }
+}
+
+fn asked(framework: &str, key: Option<&str>) -> generate::Request {
+    generate::Request {
+        framework: framework.into(),
+        period_start: None,
+        period_end: None,
+        idempotency_key: key.map(str::to_owned),
+    }
+}
+
+#[tokio::test]
+async fn generation_needs_a_subscription() {
+    let w = world().await;
+    let carol = w.caller("carol", "acme").await;
+    let err = generate::generate(&w.app, &carol, asked("soc2", None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ServiceError::SubscriptionRequired { ref framework, .. } if framework == "soc2"),
+        "{err:?}"
+    );
+    w.subscribe("soc2").await;
+    let done = generate::generate(&w.app, &carol, asked("soc2", None))
+        .await
+        .unwrap();
+    assert!(done.report_id.starts_with("r-") && !done.replayed);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_its_body_and_refuses_another() {
+    let w = world().await;
+    w.subscribe("soc2").await;
+    w.subscribe("dora").await;
+    let carol = w.caller("carol", "acme").await;
+    let first = generate::generate(&w.app, &carol, asked("soc2", Some("k-1")))
+        .await
+        .unwrap();
+    // An hour later the clock differs; the same body under the same key is
+    // the same report, byte for byte.
+    w.advance(3600);
+    let again = generate::generate(&w.app, &carol, asked("soc2", Some("k-1")))
+        .await
+        .unwrap();
+    assert!(again.replayed);
+    assert_eq!(
+        (&again.report_id, &again.body),
+        (&first.report_id, &first.body)
+    );
+    let other = generate::generate(&w.app, &carol, asked("dora", Some("k-1")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(other, ServiceError::IdempotencyKeyReused),
+        "{other:?}"
+    );
+    for bad in ["", "caf\u{e9}", "a b"] {
+        let e = generate::generate(&w.app, &carol, asked("soc2", Some(bad)))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ServiceError::BadInput {
+                    code: "bad_idempotency_key",
+                    ..
+                }
+            ),
+            "{bad:?}: {e:?}"
+        );
+    }
+    let page = reports::list(&w.app, &carol, reports::Listing::default())
+        .await
+        .unwrap();
+    assert_eq!(page.reports.len(), 1, "a replay stores nothing new");
+}
+
+#[tokio::test]
+async fn bad_periods_are_refused() {
+    let w = world().await;
+    w.subscribe("soc2").await;
+    let carol = w.caller("carol", "acme").await;
+    let cases = [
+        (
+            Some("2026-06-01T00:00:00Z"),
+            Some("2026-05-01T00:00:00Z"),
+            "inverted",
+        ),
+        (None, Some("2026-07-01T00:00:00Z"), "future end"),
+        (None, Some("1970-01-15T00:00:00Z"), "month before 1970"),
+    ];
+    for (start, end, why) in cases {
+        let req = generate::Request {
+            framework: "soc2".into(),
+            period_start: start.map(ts),
+            period_end: end.map(ts),
+            idempotency_key: None,
+        };
+        let e = generate::generate(&w.app, &carol, req).await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ServiceError::BadInput {
+                    code: "bad_period",
+                    ..
+                }
+            ),
+            "{why}: {e:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failed_generation_names_no_internal_detail_and_frees_its_key() {
+    let w = world().await;
+    w.subscribe("soc2").await;
+    let carol = w.caller("carol", "acme").await;
+    // Break the snapshot: a table it reads is gone.
+    sqlx::query("ALTER TABLE restore_tests RENAME TO restore_tests_gone")
+        .execute(&w.app.db.pool)
+        .await
+        .unwrap();
+    let e = generate::generate(&w.app, &carol, asked("soc2", Some("k-2")))
+        .await
+        .unwrap_err();
+    let ServiceError::GenerationFailed { ref cause, .. } = e else {
+        panic!("{e:?}")
+    };
+    assert!(
+        format!("{cause:#}").contains("restore_tests"),
+        "the log gets the cause"
+    );
+    assert!(
+        !e.to_string().contains("restore_tests"),
+        "the member does not: {e}"
+    );
+    let page = reports::list(&w.app, &carol, reports::Listing::default())
+        .await
+        .unwrap();
+    let failed = &page.reports[0];
+    assert_eq!(failed.status, "failed");
+    assert_eq!(
+        failed.failure_reason.as_deref(),
+        Some(generate::FAILURE_REASON)
+    );
+    // Fixed, the same key generates the packet.
+    sqlx::query("ALTER TABLE restore_tests_gone RENAME TO restore_tests")
+        .execute(&w.app.db.pool)
+        .await
+        .unwrap();
+    let done = generate::generate(&w.app, &carol, asked("soc2", Some("k-2")))
+        .await
+        .unwrap();
+    assert!(!done.replayed);
+}
+
+#[tokio::test]
+async fn the_pdf_is_rendered_in_the_background_or_on_demand() {
+    let w = world().await;
+    w.subscribe("soc2").await;
+    let carol = w.caller("carol", "acme").await;
+    let done = generate::generate(&w.app, &carol, asked("soc2", None))
+        .await
+        .unwrap();
+    // Before the background rendering is awaited nothing is asked; after
+    // it, the stored rendition is served.
+    w.app.background.close();
+    w.app.background.wait().await;
+    let (pdf, how) = reports::pdf(&w.app, &carol, &done.report_id).await.unwrap();
+    assert_eq!(how, reports::Rendition::Stored);
+    assert!(pdf.starts_with(b"%PDF"));
+    // A report whose rendering is missing is rendered for the request.
+    sqlx::query("DELETE FROM report_pdfs")
+        .execute(&w.app.db.pool)
+        .await
+        .unwrap();
+    let (pdf, how) = reports::pdf(&w.app, &carol, &done.report_id).await.unwrap();
+    assert_eq!(how, reports::Rendition::RenderedNow);
+    assert!(pdf.starts_with(b"%PDF"));
+}
+
+#[tokio::test]
+async fn members_cannot_subscribe_and_strangers_see_nothing() {
+    let w = world().await;
+    let e = access::authorize(&w.app, "carol", "acme", vouch::auth::Role::Admin, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ServiceError::Forbidden { .. }), "{e:?}");
+    let e = access::authorize(&w.app, "dave", "acme", vouch::auth::Role::Member, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ServiceError::NotFound), "{e:?}");
+}
+
+/// Applies a batch through the same path as the admin API.
+async fn import(w: &World, batch: serde_json::Value) -> Result<vouch::import::Applied, String> {
+    let bytes = serde_json::to_vec(&batch).unwrap();
+    vouch::service::records::import(&w.app, bytes.into(), None)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn a_batch_cannot_rewrite_another_services_evidence_and_counts_only_writes() {
+    let w = world().await;
+    let run = |service: &str, status: &str| {
+        serde_json::json!({"backup_runs": [{
+            "run_id": "run-shared", "service_id": service, "started_at": "2026-06-01T00:00:00Z",
+            "completed_at": "2026-06-01T01:00:00Z", "status": status, "backup_type": "full"}]})
+    };
+    let acme_service = "svc-acme-orders";
+    import(&w, run(acme_service, "succeeded")).await.unwrap();
+    // globex's service under acme's run id: refused with its path, nothing changed.
+    let err = import(&w, run("svc-globex-crm", "failed"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("$.backup_runs[0].run_id") && err.contains(acme_service),
+        "{err}"
+    );
+    // The same service may update its own run.
+    import(&w, run(acme_service, "failed")).await.unwrap();
+
+    let event = |org: &str, action: &str| {
+        serde_json::json!({"audit_events": [{
+            "event_id": "ev-1", "organization_id": org, "at": "2026-06-01T00:00:00Z",
+            "actor": "ops", "action": action, "target": "db"}]})
+    };
+    let first = import(&w, event("acme", "login")).await.unwrap();
+    assert_eq!(first.audit_events, 1);
+    let replay = import(&w, event("acme", "login")).await.unwrap();
+    assert_eq!(
+        replay.audit_events, 0,
+        "a replayed event is not counted as written"
+    );
+    let err = import(&w, event("globex", "login")).await.unwrap_err();
+    assert!(err.contains("$.audit_events[0].event_id"), "{err}");
+    let err = import(&w, event("acme", "logout")).await.unwrap_err();
+    assert!(err.contains("other content"), "{err}");
+}
