@@ -1044,3 +1044,48 @@ fn hostile_records_give_packets_and_reports_that_verify() {
         assert!(ok && out.contains("Signature valid"), "{out}");
     }
 }
+
+#[test]
+fn rotating_to_an_existing_key_id_changes_nothing() {
+    let store = Store::new(Backend::Sqlite);
+    let s = Server::start(&store);
+    let key_file = store.path().join("dev-signing-key.pem");
+    let before = std::fs::read(&key_file).unwrap();
+    let list = store.command(&["keys", "list"]).output().unwrap();
+    let listing = String::from_utf8_lossy(&list.stdout).into_owned();
+    let live_id = listing
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let o = store
+        .command(&[
+            "keys",
+            "rotate",
+            "--key-file",
+            key_file.to_str().unwrap(),
+            "--key-id",
+            &live_id,
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("already in the key history"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read(&key_file).unwrap(),
+        before,
+        "the live key file is untouched"
+    );
+    let after = store.command(&["keys", "list"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&after.stdout), listing);
+    // Generation still signs with the live key.
+    subscribe(&s, "acme", "soc2", "alice");
+    let r = generate(&s, "acme", "carol", "demo", &json!({"framework": "soc2"}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["signature"]["key_id"], live_id.as_str());
+}

@@ -1,7 +1,8 @@
 //! Memory of a running server under the two loads an outside review found
 //! unbounded: many generations (typst's cache was never evicted) and a flood
 //! of bad Basic logins (argon2 without a bound). Each load runs against a
-//! fresh `vouch serve --demo` of this build; memory is read from
+//! fresh `vouch serve --demo` of this build, started as the end-to-end tests
+//! start it (`tests/support`); memory is read from
 //! /proc/PID/status (VmRSS, and VmHWM: the peak over the process's life) and
 //! printed against the idle server measured in the same run.
 //!
@@ -11,57 +12,13 @@
 //! Traffic goes to 127.0.0.1 only and is bounded in count.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_vouch");
-
-struct Server {
-    child: Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env("VOUCH_LOG_FORMAT", "json")
-        .env("VOUCH_LOG", "warn,vouch::cli=info")
-        .env_remove("VOUCH_DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-            if v["fields"]["message"] == "vouch is listening" {
-                let _ = tx.send(v["fields"]["addr"].as_str().unwrap_or_default().to_owned());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(120))
-        .expect("the server starts");
-    Server {
-        child,
-        addr,
-        _dir: dir,
-    }
-}
+use support::{request, Auth, Backend, Server, Store};
 
 /// (VmRSS, VmHWM) in MiB.
 fn memory(pid: u32) -> (f64, f64) {
@@ -78,41 +35,27 @@ fn memory(pid: u32) -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(120)))
-        .build()
-        .into()
-}
-
-fn basic(user: &str, pass: &str) -> String {
-    use base64::Engine as _;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-    )
-}
-
 fn generations(n: usize) {
-    let s = start();
+    let store = Store::new(Backend::Sqlite);
+    let s = Server::start(&store);
     let pid = s.child.id();
-    let a = agent();
-    let base = format!("http://{}/organizations/acme", s.addr);
-    let r = a
-        .put(format!("{base}/compliance-subscriptions/soc2"))
-        .header("authorization", basic("alice", "demo"))
-        .send_empty()
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let r = s.send(
+        "PUT",
+        "/organizations/acme/compliance-subscriptions/soc2",
+        Auth::Basic("alice", "demo"),
+        b"",
+    );
+    assert_eq!(r.status, 200);
     let generate = || {
-        let r = a
-            .post(format!("{base}/compliance-reports"))
-            .header("authorization", basic("carol", "demo"))
-            .header("content-type", "application/json")
-            .send(r#"{"framework":"soc2"}"#)
-            .unwrap();
-        assert_eq!(r.status(), 201);
+        let r = s.send(
+            "POST",
+            "/organizations/acme/compliance-reports",
+            Auth::Basic("carol", "demo"),
+            br#"{"framework":"soc2"}"#,
+        );
+        assert_eq!(r.status, 201);
+        // The server's log lines are not read here; keep them from piling up.
+        s.drain_log();
     };
     // Warm: fonts, the library, the first rendering.
     for _ in 0..5 {
@@ -145,14 +88,12 @@ fn generations(n: usize) {
 }
 
 fn logins(n: usize, at_once: usize) {
-    let s = start();
+    let store = Store::new(Backend::Sqlite);
+    let s = Server::start(&store);
     let pid = s.child.id();
     std::thread::sleep(Duration::from_secs(1));
     let (idle, _) = memory(pid);
-    let url = format!(
-        "http://{}/organizations/acme/compliance-subscriptions",
-        s.addr
-    );
+    let url = s.url("/organizations/acme/compliance-subscriptions");
     let started = Instant::now();
     let (tx, rx) = mpsc::channel();
     let mut sent = 0;
@@ -171,26 +112,19 @@ fn logins(n: usize, at_once: usize) {
                     format!("nobody{i}")
                 };
                 std::thread::spawn(move || {
-                    let r = agent()
-                        .get(&url)
-                        .header("authorization", basic(&user, "wrong password"))
-                        .call();
-                    let _ = tx.send(r.map(|r| r.status().as_u16()).unwrap_or(0));
+                    let r = request("GET", &url, Auth::Basic(&user, "wrong password"), None, &[]);
+                    let _ = tx.send(r.status);
                 })
             })
             .collect();
         // A legitimate user during the flood.
         let t = Instant::now();
-        let r = agent()
-            .get(&url)
-            .header("authorization", basic("carol", "demo"))
-            .call()
-            .unwrap();
+        request("GET", &url, Auth::Basic("carol", "demo"), None, &[]);
         worst_legit = worst_legit.max(t.elapsed());
-        let _ = r.status();
         for h in handles {
             h.join().unwrap();
         }
+        s.drain_log();
         sent += wave;
     }
     drop(tx);

@@ -10,6 +10,11 @@ use anyhow::{bail, Context, Result};
 /// Reads at most `limit` bytes; a larger file is refused rather than truncated.
 pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let file = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    read_open(file, path, limit)
+}
+
+/// Reads an open `file` (at `path`, for messages) of at most `limit` bytes.
+fn read_open(file: fs::File, path: &Path, limit: u64) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     file.take(limit + 1)
         .read_to_end(&mut buf)
@@ -20,9 +25,12 @@ pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
-pub fn read_text(path: &Path, limit: u64) -> Result<String> {
-    let bytes = read_capped(path, limit)?;
+fn utf8(bytes: Vec<u8>, path: &Path) -> Result<String> {
     String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))
+}
+
+pub fn read_text(path: &Path, limit: u64) -> Result<String> {
+    utf8(read_capped(path, limit)?, path)
 }
 
 /// Reads a private key file, refusing one that others can read and anything
@@ -58,15 +66,7 @@ pub fn read_private(path: &Path) -> Result<String> {
             );
         }
     }
-    const LIMIT: u64 = 64 * 1024;
-    let mut buf = Vec::new();
-    file.take(LIMIT + 1)
-        .read_to_end(&mut buf)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    if buf.len() as u64 > LIMIT {
-        bail!("{} is larger than {} bytes", path.display(), LIMIT);
-    }
-    String::from_utf8(buf).with_context(|| format!("{} is not UTF-8 text", path.display()))
+    utf8(read_open(file, path, 64 * 1024)?, path)
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, with `mode`.

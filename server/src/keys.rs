@@ -20,17 +20,10 @@ use vouch_engine::Timestamp;
 use crate::files::{read_private, Staged};
 use crate::store::{self, Db};
 
-pub use crate::store::keys::KeyRecord;
-
-/// Every key ever registered, oldest first.
-pub async fn history(db: &Db) -> Result<Vec<KeyRecord>> {
-    Ok(store::keys::history(db).await?)
-}
-
 /// The well-known keys document: every key ever used, current and retired.
 pub async fn document(db: &Db) -> Result<KeysDocument> {
     let mut keys = vec![];
-    for k in history(db).await? {
+    for k in store::keys::history(db).await? {
         let raw: [u8; 32] =
             base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &k.public_key)
                 .ok()

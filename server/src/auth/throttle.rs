@@ -139,12 +139,9 @@ impl Throttle {
     }
 
     /// Keys held now (for the memory bound's test).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.windows.lock().map_or(0, |w| w.len())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

@@ -68,7 +68,7 @@ pub fn keys_mark(a: MarkArgs, revoke: bool) -> Result<(), Failure> {
 pub fn keys_list(a: ListArgs) -> Result<(), Failure> {
     let keys = block_on(async {
         let db = a.store.open().await?;
-        let k = crate::keys::history(&db).await?;
+        let k = crate::store::keys::history(&db).await?;
         db.close().await;
         Ok(k)
     })?;

@@ -38,24 +38,20 @@ pub struct StoreArgs {
 
 impl StoreArgs {
     pub async fn open(&self) -> Result<Db> {
-        let url = match &self.database_url {
-            Some(u) => u.clone(),
-            None => {
-                // The database and development keys live here: 0700, and
-                // the database files 0600 (SQLite creates them with the umask).
-                private_dir(&self.data_dir).with_context(|| {
-                    format!(
-                        "cannot prepare the data directory {}",
-                        self.data_dir.display()
-                    )
-                })?;
-                let url = sqlite_url(&self.data_dir);
-                let db = Db::connect(&url).await?;
-                private_files(&self.data_dir)?;
-                return Ok(db);
-            }
-        };
-        Db::connect(&url).await
+        if let Some(url) = &self.database_url {
+            return Db::connect(url).await;
+        }
+        // The database and development keys live here: 0700, and the
+        // database files 0600 (SQLite creates them with the umask).
+        private_dir(&self.data_dir).with_context(|| {
+            format!(
+                "cannot prepare the data directory {}",
+                self.data_dir.display()
+            )
+        })?;
+        let db = Db::connect(&sqlite_url(&self.data_dir)).await?;
+        private_files(&self.data_dir)?;
+        Ok(db)
     }
 }
 

@@ -248,19 +248,8 @@ fn period_from_query(app: &App, req: &Request) -> Result<Period, ApiError> {
             })
             .transpose()
     };
-    let end = parse("period_end")?.unwrap_or_else(|| app.now());
-    let period = match parse("period_start")? {
-        Some(start) => Period::new(start, end)
-            .map_err(|e| ApiError::bad_request("bad_period", e.to_string()))?,
-        None => Period::month_ending_at(end),
-    };
-    if !period.start.in_range() {
-        return Err(ApiError::bad_request(
-            "bad_period",
-            "the period would start before 1970-01-01T00:00:00Z",
-        ));
-    }
-    Ok(period)
+    let end = parse("period_end")?;
+    Ok(service::period(parse("period_start")?, end, app.now())?)
 }
 
 #[cfg(test)]

@@ -43,12 +43,10 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Request {
     /// `GET` for a `HEAD` request (the body of the answer is dropped).
     pub method: Method,
-    pub path: String,
     pub query: String,
     pub headers: HeaderMap,
     pub remote: Option<SocketAddr>,
     pub body: Bytes,
-    pub request_id: String,
     /// Path parameters of the matched route, percent-decoded.
     pub params: Vec<(String, String)>,
     /// The user whose Basic credentials were verified, on `User` routes.
@@ -293,12 +291,10 @@ where
             };
         let req = Request {
             method: route.method.clone(),
-            path,
             query,
             headers,
             remote,
             body,
-            request_id: request_id.clone(),
             params,
             user,
         };

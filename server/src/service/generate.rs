@@ -100,23 +100,13 @@ pub async fn generate(app: &App, caller: &Caller, req: Request) -> Result<Genera
     })
 }
 
-/// The period asked for: both ends, the month ending at `period_end`, or the
-/// month ending now. Never in the future, never before 1970.
+/// The period asked for ([`super::period`]), never ending in the future.
 fn period_of(req: &Request, now: Timestamp) -> Result<Period> {
-    let bad = |m: String| ServiceError::bad("bad_period", m);
-    let period = match (req.period_start, req.period_end) {
-        (None, None) => Period::month_ending_at(now),
-        (None, Some(end)) => Period::month_ending_at(end),
-        (Some(start), end) => {
-            Period::new(start, end.unwrap_or(now)).map_err(|e| bad(e.to_string()))?
-        }
-    };
+    let period = super::period(req.period_start, req.period_end, now)?;
     if period.end > now {
-        return Err(bad(format!("period_end {} is in the future", period.end)));
-    }
-    if !period.start.in_range() {
-        return Err(bad(
-            "the period would start before 1970-01-01T00:00:00Z".to_owned()
+        return Err(ServiceError::bad(
+            "bad_period",
+            format!("period_end {} is in the future", period.end),
         ));
     }
     Ok(period)
@@ -171,8 +161,8 @@ async fn replay(app: &App, caller: &Caller, key: &str, digest: &str) -> Result<O
     }))
 }
 
-/// A stored complete report's answer body: byte for byte what generation answered.
-pub(super) fn stored_body(r: &reports::Stored) -> Result<Vec<u8>> {
+/// The canonical packet bytes and the signature of a complete stored report.
+pub(super) fn signed_parts(r: &reports::Stored) -> Result<(&str, Signature)> {
     let (Some(canonical), Some(signature)) = (&r.canonical, &r.signature) else {
         return Err(ServiceError::internal(anyhow::anyhow!(
             "report {} is complete but holds no packet",
@@ -180,6 +170,12 @@ pub(super) fn stored_body(r: &reports::Stored) -> Result<Vec<u8>> {
         )));
     };
     let sig: Signature = serde_json::from_str(signature).map_err(ServiceError::internal)?;
+    Ok((canonical, sig))
+}
+
+/// A stored complete report's answer body: byte for byte what generation answered.
+pub(super) fn stored_body(r: &reports::Stored) -> Result<Vec<u8>> {
+    let (canonical, sig) = signed_parts(r)?;
     Ok(body_from_parts(
         Some(&r.report_id),
         canonical.as_bytes(),

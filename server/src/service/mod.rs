@@ -222,6 +222,29 @@ impl App {
     }
 }
 
+/// The period of a request: from `start` to `end` (default: now), or the
+/// calendar month ending at `end` when no start is given; 400 when inverted or
+/// when it would start before 1970.
+pub fn period(
+    start: Option<Timestamp>,
+    end: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<vouch_engine::Period> {
+    let end = end.unwrap_or(now);
+    let period = match start {
+        Some(start) => vouch_engine::Period::new(start, end)
+            .map_err(|e| ServiceError::bad("bad_period", e.to_string()))?,
+        None => vouch_engine::Period::month_ending_at(end),
+    };
+    if !period.start.in_range() {
+        return Err(ServiceError::bad(
+            "bad_period",
+            "the period would start before 1970-01-01T00:00:00Z",
+        ));
+    }
+    Ok(period)
+}
+
 /// The key of the CSRF tokens: random, made once, shared through the database.
 async fn csrf_key(db: &Db) -> anyhow::Result<Vec<u8>> {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;

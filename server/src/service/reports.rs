@@ -144,7 +144,18 @@ pub async fn pdf(app: &App, caller: &Caller, report: &str) -> Result<(Vec<u8>, R
             B64.decode(b64).map_err(ServiceError::internal)?,
             Rendition::Stored,
         ),
-        None => (render_and_store(app, &r).await?, Rendition::RenderedNow),
+        None => {
+            let (canonical, signature) = super::generate::signed_parts(&r)?;
+            let pdf = render_and_store(
+                app,
+                report,
+                &r.framework,
+                canonical.as_bytes().to_vec(),
+                signature,
+            )
+            .await?;
+            (pdf, Rendition::RenderedNow)
+        }
     };
     caller.audit(app, "report.download_pdf", report).await?;
     Ok((pdf, how))
@@ -153,36 +164,31 @@ pub async fn pdf(app: &App, caller: &Caller, report: &str) -> Result<(Vec<u8>, R
 /// Renders the PDF of a freshly signed packet in the background.
 pub(super) fn enqueue_pdf(app: &App, report_id: &str, signed: &SignedPacket, framework: &str) {
     let Some(app) = app.me.upgrade() else { return };
-    let stored = reports::Stored {
-        report_id: report_id.to_owned(),
-        framework: framework.to_owned(),
-        status: reports::Status::Complete,
-        canonical: String::from_utf8(signed.canonical.clone()).ok(),
-        signature: serde_json::to_string(&signed.signature).ok(),
-        request_digest: None,
-    };
+    let (report_id, framework) = (report_id.to_owned(), framework.to_owned());
+    let (canonical, signature) = (signed.canonical.clone(), signed.signature.clone());
     let tracker = app.background.clone();
     tracker.spawn(async move {
-        if let Err(e) = render_and_store(&app, &stored).await {
-            tracing::warn!(report_id = %stored.report_id, error = %e, "background PDF rendering failed");
+        if let Err(e) = render_and_store(&app, &report_id, &framework, canonical, signature).await {
+            tracing::warn!(%report_id, error = %e, "background PDF rendering failed");
         }
     });
 }
 
 /// Renders and stores the PDF of a report; the packet and its status are never touched.
-async fn render_and_store(app: &App, r: &reports::Stored) -> Result<Vec<u8>> {
-    let (Some(canonical), Some(signature)) = (r.canonical.clone(), &r.signature) else {
-        return Err(ServiceError::ReportFailed);
-    };
-    let signature: Signature = serde_json::from_str(signature).map_err(ServiceError::internal)?;
+async fn render_and_store(
+    app: &App,
+    report_id: &str,
+    framework: &str,
+    canonical: Vec<u8>,
+    signature: Signature,
+) -> Result<Vec<u8>> {
     let framework_name = app
         .frameworks
-        .get(&r.framework)
-        .map(|f| f.name.clone())
-        .unwrap_or_else(|| r.framework.clone());
+        .get(framework)
+        .map_or_else(|| framework.to_owned(), |f| f.name.clone());
     let keys_url = format!("{}/.well-known/compliance-signing-keys", app.public_url);
     let renderer = app.renderer.clone();
-    let id = r.report_id.clone();
+    let id = report_id.to_owned();
     let _slot = app
         .render_slots
         .clone()
@@ -190,20 +196,14 @@ async fn render_and_store(app: &App, r: &reports::Stored) -> Result<Vec<u8>> {
         .await
         .map_err(ServiceError::internal)?;
     let pdf = tokio::task::spawn_blocking(move || {
-        renderer.render(
-            &id,
-            canonical.as_bytes(),
-            &signature,
-            &framework_name,
-            &keys_url,
-        )
+        renderer.render(&id, &canonical, &signature, &framework_name, &keys_url)
     })
     .await
     .map_err(ServiceError::internal)?
-    .map_err(|e| ServiceError::internal(anyhow::anyhow!("rendering {}: {e}", r.report_id)))?;
+    .map_err(|e| ServiceError::internal(anyhow::anyhow!("rendering {report_id}: {e}")))?;
     reports::store_pdf(
         &app.db,
-        &r.report_id,
+        report_id,
         &B64.encode(&pdf),
         app.now().unix_seconds(),
     )
