@@ -73,8 +73,16 @@ impl FromStr for Timestamp {
     type Err = TimestampError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         use chrono::Datelike;
+        // RFC 3339's `date-time` separates date and time with `T` (or `t`);
+        // chrono also takes a space, which JSON Schema's `date-time` does not.
+        if !matches!(s.as_bytes().get(10), Some(b'T' | b't')) {
+            return Err(TimestampError(s.to_owned()));
+        }
         DateTime::parse_from_rfc3339(s)
             .ok()
+            // A leap second (`:60`) is refused: written back it would read
+            // `…:60Z`, which most consumers of a packet cannot parse.
+            .filter(|t| t.timestamp_subsec_nanos() < 1_000_000_000)
             .map(|t| Timestamp::from_datetime(t.with_timezone(&Utc)))
             .filter(|t| YEARS.contains(&t.0.year()))
             .ok_or_else(|| TimestampError(s.to_owned()))
@@ -100,16 +108,37 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// The shape of every timestamp vouch writes: UTC, whole seconds, `Z`,
+/// years 1970 to 9999.
+pub const WRITTEN_PATTERN: &str = "^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z$";
+/// The shape of the timestamps vouch reads (what `FromStr` takes): RFC 3339
+/// with an offset or `Z`, optional fractions, `T` or `t`.
+pub const READ_PATTERN: &str = "^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$";
+
 impl schemars::JsonSchema for Timestamp {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Timestamp".into()
     }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "format": "date-time",
-            "description": "RFC 3339 timestamp; converted to UTC and whole seconds on entry"
-        })
+    /// As written: UTC with `Z` and whole seconds. As read: any RFC 3339
+    /// form `FromStr` takes (offset, fraction, lower-case `t`/`z`).
+    /// Both in the years 1970 to 9999 (an offset can still move an instant
+    /// just outside them: refused with the same message).
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        if generator.contract().is_serialize() {
+            schemars::json_schema!({
+                "type": "string",
+                "format": "date-time",
+                "pattern": WRITTEN_PATTERN,
+                "description": "RFC 3339 in UTC with whole seconds, years 1970 to 9999"
+            })
+        } else {
+            schemars::json_schema!({
+                "type": "string",
+                "format": "date-time",
+                "pattern": READ_PATTERN,
+                "description": "RFC 3339 in the years 1970 to 9999; converted to UTC and whole seconds on entry"
+            })
+        }
     }
 }
 
@@ -198,6 +227,10 @@ mod tests {
             "1969-12-31T23:59:59Z",
             "1970-01-01T00:00:00+23:59",
             "9999-12-31T23:59:59-23:59",
+            // A leap second would be written back as `:60`.
+            "2016-12-31T23:59:60Z",
+            // RFC 3339 `date-time` has a `T`, not a space.
+            "2026-06-22 10:00:00Z",
         ] {
             assert!(bad.parse::<Timestamp>().is_err(), "{bad}");
         }
@@ -208,5 +241,22 @@ mod tests {
         );
         assert!(ts("1970-01-01T00:00:00Z").in_range() && ts("9999-12-31T23:59:59Z").in_range());
         assert!(Period::new(ts("2026-02-01T00:00:00Z"), ts("2026-01-01T00:00:00Z")).is_err());
+    }
+
+    proptest::proptest! {
+        /// The documented patterns say exactly what is read and written:
+        /// whatever `FromStr` takes matches [`READ_PATTERN`], and what it
+        /// writes back matches [`WRITTEN_PATTERN`].
+        #[test]
+        fn patterns_cover_what_is_read_and_written(
+            s in "([0-9]{4}|19[6-9][0-9]|20[0-9]{2}|99[0-9]{2})-[01][0-9]-[0-3][0-9][Tt z][0-2][0-9]:[0-6][0-9]:[0-6][0-9](\\.[0-9]{1,4})?([Zz]|[+-][0-2][0-9]:?[0-6][0-9])?"
+        ) {
+            let read = regex::Regex::new(READ_PATTERN).unwrap();
+            let written = regex::Regex::new(WRITTEN_PATTERN).unwrap();
+            if let Ok(t) = s.parse::<Timestamp>() {
+                proptest::prop_assert!(read.is_match(&s), "{} was read but the pattern refuses it", s);
+                proptest::prop_assert!(written.is_match(&t.to_string()), "{}", t);
+            }
+        }
     }
 }

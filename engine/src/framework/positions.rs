@@ -69,6 +69,10 @@ pub struct PositionIndex {
     keys: HashMap<Vec<Seg>, Pos>,
 }
 
+/// The deepest nesting of mappings and sequences a framework file may have:
+/// the built-in frameworks nest six levels.
+pub const MAX_DEPTH: usize = 64;
+
 /// A YAML syntax error with its position.
 #[derive(Debug, Clone)]
 pub struct SyntaxError {
@@ -78,13 +82,36 @@ pub struct SyntaxError {
 
 impl PositionIndex {
     /// Indexes `text`; a syntax error is returned with its position.
+    ///
+    /// The parser's events are read one by one (yaml-rust2's own `load`
+    /// recurses once per level of nesting, so that a file of `[[[[...` a
+    /// hundred thousand deep overflowed the stack); nesting deeper than
+    /// [`MAX_DEPTH`] is refused.
     pub fn build(text: &str) -> Result<Self, SyntaxError> {
         let mut builder = Builder::default();
         let mut parser = Parser::new_from_str(text);
-        parser.load(&mut builder, false).map_err(|e| SyntaxError {
-            message: e.info().to_owned(),
-            pos: (*e.marker()).into(),
-        })?;
+        let mut depth = 0usize;
+        loop {
+            let (ev, mark) = parser.next_token().map_err(|e| SyntaxError {
+                message: e.info().to_owned(),
+                pos: (*e.marker()).into(),
+            })?;
+            match ev {
+                Event::StreamEnd => break,
+                Event::SequenceStart(..) | Event::MappingStart(..) => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Err(SyntaxError {
+                            message: format!("nested deeper than {MAX_DEPTH} levels"),
+                            pos: mark.into(),
+                        });
+                    }
+                }
+                Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            builder.on_event(ev, mark);
+        }
         Ok(builder.index)
     }
 
@@ -185,6 +212,29 @@ impl MarkedEventReceiver for Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_is_bounded_without_recursion() {
+        let ok = format!(
+            "a: {}1{}\n",
+            "[".repeat(MAX_DEPTH - 1),
+            "]".repeat(MAX_DEPTH - 1)
+        );
+        assert!(PositionIndex::build(&ok).is_ok());
+        for deep in [
+            format!("a: {}", "[".repeat(200_000)),
+            "- ".repeat(200_000),
+            "{a: ".repeat(200_000),
+        ] {
+            let e = PositionIndex::build(&deep).unwrap_err();
+            // The scanner bounds flow nesting itself; the rest is ours.
+            assert!(
+                e.message.contains("nested deeper") || e.message.contains("recursion limit"),
+                "{}",
+                e.message
+            );
+        }
+    }
 
     #[test]
     fn finds_nested_nodes() {
