@@ -152,7 +152,7 @@ fn run_python(script: &str, args: &[&str]) -> (bool, String) {
 }
 
 fn vouch_verify(file: &std::path::Path, keys_url: &str) -> (i32, String) {
-    let o = Command::new(BIN)
+    let o = Command::new(bin())
         .arg("verify")
         .arg(file)
         .arg("--keys")

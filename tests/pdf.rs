@@ -133,7 +133,7 @@ fn the_pdf_carries_the_signed_evidence() {
 
         let file = store.path().join("report.pdf");
         std::fs::write(&file, &pdf.body).unwrap();
-        let o = Command::new(BIN)
+        let o = Command::new(bin())
             .arg("verify")
             .arg(&file)
             .arg("--keys")

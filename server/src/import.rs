@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use vouch_engine::records::{from_clean_value, parse_json_input, RecordsError};
@@ -38,8 +39,9 @@ pub(crate) fn invalid(path: impl Into<String>, message: impl Into<String>) -> Im
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ImportBatch")]
 pub struct Batch {
     #[serde(default)]
     pub platform: Option<PlatformIn>,
@@ -60,7 +62,7 @@ pub struct Batch {
 }
 
 /// The platform's own identity as processor (GDPR Art. 30(2)(a)).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlatformIn {
     pub processor_name: String,
@@ -71,7 +73,7 @@ pub struct PlatformIn {
     pub dpo_email: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrganizationIn {
     pub id: String,
@@ -88,7 +90,7 @@ pub struct OrganizationIn {
     pub transfer_safeguards: Option<BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserIn {
     pub username: String,
@@ -102,15 +104,21 @@ pub struct UserIn {
     pub mfa_enabled: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MembershipIn {
     pub organization_id: String,
     pub username: String,
+    #[schemars(schema_with = "role_schema")]
     pub role: String,
 }
 
-#[derive(Debug, Deserialize)]
+fn role_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let roles = [Role::Owner, Role::Admin, Role::Member].map(|r| r.as_str());
+    schemars::json_schema!({"type": "string", "enum": roles})
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceIn {
     pub service_id: String,
@@ -137,7 +145,7 @@ pub struct ServiceIn {
     pub backup_policy: BackupPolicyIn,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackupPolicyIn {
     pub schedule_enabled: bool,
@@ -151,7 +159,7 @@ pub struct BackupPolicyIn {
     pub storage_zone: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackupRunIn {
     pub run_id: String,
@@ -163,7 +171,7 @@ pub struct BackupRunIn {
     pub backup_type: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestoreTestIn {
     pub test_id: String,
@@ -172,7 +180,7 @@ pub struct RestoreTestIn {
     pub succeeded: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditEventIn {
     /// Unique: importing the same event twice keeps one.
@@ -187,7 +195,7 @@ pub struct AuditEventIn {
 }
 
 /// What a batch changed, by kind.
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Serialize, PartialEq, Eq, JsonSchema)]
 pub struct Applied {
     pub platform: u64,
     pub organizations: u64,

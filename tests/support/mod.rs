@@ -10,7 +10,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_vouch");
+/// The binary under test: this build's, or `VOUCH_TEST_BIN` (to run the
+/// same tests against another build, e.g. an older commit's).
+pub fn bin() -> std::ffi::OsString {
+    std::env::var_os("VOUCH_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_vouch").into())
+}
 
 /// Whether python3 with `cryptography` (for the seed snippets) is here; under
 /// CI it must be.
@@ -145,7 +149,7 @@ impl Store {
 
     /// A `vouch` command with this store's data directory and database.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
+        let mut c = Command::new(bin());
         c.args(args).arg("--data-dir").arg(self.dir.path());
         c.env_remove("VOUCH_DATABASE_URL");
         if let Some(url) = &self.database_url {

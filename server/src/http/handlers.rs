@@ -1,5 +1,6 @@
 //! Handlers: parse the request, call one service function, serialize.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 use vouch_engine::records::{from_clean_value, parse_json_input};
@@ -155,12 +156,18 @@ fn etag_matches(header: &str, tag: &str) -> bool {
         .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t).trim_matches('"') == tag)
 }
 
-#[derive(Debug, Deserialize)]
+/// The body of `POST /organizations/{orgId}/compliance-reports`.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct GenerateBody {
+#[schemars(rename = "GenerateRequest")]
+pub struct GenerateBody {
+    /// A framework the organization subscribes to, e.g. `soc2`.
+    #[schemars(pattern(r"^[a-z0-9_]+$"))]
     framework: String,
+    /// Start of the period (inclusive); default: one calendar month before its end.
     #[serde(default)]
     period_start: Option<Timestamp>,
+    /// End of the period (inclusive), not in the future; default: now.
     #[serde(default)]
     period_end: Option<Timestamp>,
 }

@@ -15,6 +15,7 @@
 
 pub mod error;
 pub mod handlers;
+pub mod openapi;
 pub mod routes;
 pub mod server;
 pub mod ui;

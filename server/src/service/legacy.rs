@@ -2,6 +2,7 @@
 //! `report` then `signature`, HMAC-SHA256 hex over the exact report bytes.
 
 use hmac::{Hmac, Mac};
+use schemars::JsonSchema;
 use serde::Serialize;
 use sha2::Sha256;
 use vouch_engine::{Period, Timestamp};
@@ -9,8 +10,8 @@ use vouch_engine::{Period, Timestamp};
 use super::{App, Caller, Result, ServiceError};
 use crate::store;
 
-#[derive(Serialize)]
-struct LegacyReport<'a> {
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct LegacyReport<'a> {
     organization_id: &'a str,
     organization_name: &'a str,
     generated_at: Timestamp,
@@ -20,8 +21,8 @@ struct LegacyReport<'a> {
     audit_log: LegacyAudit<'a>,
 }
 
-#[derive(Serialize)]
-struct LegacyService<'a> {
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct LegacyService<'a> {
     service_id: &'a str,
     name: &'a str,
     database_type: &'a str,
@@ -37,8 +38,8 @@ struct LegacyService<'a> {
     backups: LegacyBackups<'a>,
 }
 
-#[derive(Serialize)]
-struct LegacyBackups<'a> {
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct LegacyBackups<'a> {
     last_completed_at: Option<Timestamp>,
     last_backup_type: Option<&'a str>,
     encryption_enabled: bool,
@@ -48,8 +49,8 @@ struct LegacyBackups<'a> {
     retention_days: Option<u32>,
 }
 
-#[derive(Serialize)]
-struct LegacyAudit<'a> {
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct LegacyAudit<'a> {
     retention_policy: &'a str,
     oldest_entry_at: Option<Timestamp>,
     entry_count: u64,

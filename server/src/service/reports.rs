@@ -3,6 +3,7 @@
 
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
 use base64::Engine as _;
+use schemars::JsonSchema;
 use serde::Serialize;
 use vouch_engine::signing::{Signature, SignedPacket};
 use vouch_engine::Timestamp;
@@ -11,7 +12,7 @@ use super::{App, Caller, Result, ServiceError};
 use crate::store::reports;
 
 /// One line of the listing, as answered.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct ReportRecord {
     pub report_id: String,
     pub framework: String,
@@ -20,14 +21,23 @@ pub struct ReportRecord {
     pub period_end: Option<Timestamp>,
     pub generated_at: Option<Timestamp>,
     pub key_id: Option<String>,
+    #[schemars(schema_with = "report_status")]
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
     pub pdf_available: bool,
 }
 
+fn report_status(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "enum": [reports::Status::Complete.as_str(), reports::Status::Failed.as_str()]
+    })
+}
+
 /// A page of the listing.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "ReportList")]
 pub struct Page {
     pub reports: Vec<ReportRecord>,
     pub next_cursor: Option<String>,

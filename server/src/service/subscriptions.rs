@@ -1,5 +1,6 @@
 //! Subscriptions: which frameworks an organization pays for (402 without).
 
+use schemars::JsonSchema;
 use serde::Serialize;
 use vouch_engine::Timestamp;
 
@@ -7,7 +8,8 @@ use super::{App, Caller, Result, ServiceError};
 use crate::store::{audit, subscriptions};
 
 /// A framework and the organization's subscription to it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "Subscription")]
 pub struct SubscriptionView {
     pub framework: String,
     pub name: String,
