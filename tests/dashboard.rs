@@ -96,6 +96,29 @@ fn the_compliance_tab_in_a_real_browser() {
         "return document.querySelectorAll('#posture tbody tr').length === 3",
     );
 
+    // The key rule the page verifies with: a key signs only from its
+    // valid_from, until its retirement, and never once revoked.
+    let rule = admin.js(
+        "const k = {key_id: 'k', valid_from: '2026-06-01T00:00:00Z', retired_at: '2026-09-01T00:00:00Z'};\
+         return [window.vouchKeyProblem(k, 'k', '2026-05-31T23:59:59Z'),\
+                 window.vouchKeyProblem(k, 'k', '2026-06-01T00:00:00Z'),\
+                 window.vouchKeyProblem(k, 'k', '2026-09-01T00:00:00Z'),\
+                 window.vouchKeyProblem({...k, revoked_at: '2026-07-01T00:00:00Z'}, 'k', '2026-07-15T00:00:00Z'),\
+                 window.vouchKeyProblem(undefined, 'k', '2026-07-15T00:00:00Z')]",
+        json!([]),
+    );
+    assert_eq!(
+        rule,
+        json!([
+            "key k was not yet valid when the packet was generated",
+            null,
+            "key k was retired before the packet",
+            "key k was revoked",
+            "key k is not published"
+        ]),
+        "the page's key rule"
+    );
+
     // A state-changing request without the page's token: refused.
     let forged = admin.js_async(
         "const done = arguments[arguments.length - 1];\

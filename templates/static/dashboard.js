@@ -118,6 +118,19 @@
     return keysDoc;
   }
 
+  // Why the published key `entry` cannot vouch for a packet generated at
+  // `generated` (null when it can): unpublished, revoked, not yet valid, or
+  // retired. RFC 3339 UTC with whole seconds compares as text.
+  function keyProblem(entry, keyId, generated) {
+    if (!entry) return `key ${keyId} is not published`;
+    if (entry.revoked_at) return `key ${keyId} was revoked`;
+    if (entry.valid_from && generated < entry.valid_from) return `key ${keyId} was not yet valid when the packet was generated`;
+    if (entry.retired_at && generated >= entry.retired_at) return `key ${keyId} was retired before the packet`;
+    return null;
+  }
+  // The rule, for anyone who wants to check it in the browser (and the tests).
+  window.vouchKeyProblem = keyProblem;
+
   // Verifies a packet body as an auditor would: the exact bytes of the packet
   // value, their SHA-256, the published key valid at generated_at, Ed25519.
   async function verify(bodyText) {
@@ -131,12 +144,8 @@
     const digest = hex(await crypto.subtle.digest("SHA-256", packetBytes));
     if (digest !== sig.canonical_sha256) return { ok: false, why: "digest mismatch" };
     const entry = (await keys()).keys.find((k) => k.key_id === sig.key_id);
-    if (!entry) return { ok: false, why: `key ${sig.key_id} is not published` };
-    if (entry.revoked_at) return { ok: false, why: `key ${sig.key_id} was revoked` };
-    const generated = body.packet.generated_at;
-    // RFC 3339 UTC with whole seconds compares as text.
-    if (entry.valid_from && generated < entry.valid_from) return { ok: false, why: `key ${sig.key_id} was not yet valid when the packet was generated` };
-    if (entry.retired_at && generated >= entry.retired_at) return { ok: false, why: `key ${sig.key_id} was retired before the packet` };
+    const problem = keyProblem(entry, sig.key_id, body.packet.generated_at);
+    if (problem) return { ok: false, why: problem };
     try {
       const key = await crypto.subtle.importKey("raw", b64(entry.public_key), { name: "Ed25519" }, false, ["verify"]);
       const good = await crypto.subtle.verify({ name: "Ed25519" }, key, b64(sig.value), packetBytes);
