@@ -87,7 +87,6 @@ impl Workdir {
     }
 }
 
-#[test]
 fn generate_then_verify() {
     let w = Workdir::new();
     let (_, keys, packet) = w.signed_packet();
@@ -100,7 +99,6 @@ fn generate_then_verify() {
     );
 }
 
-#[test]
 fn seed_snippet_verifies_a_generated_packet() {
     if !python_with_cryptography() {
         return;
@@ -127,7 +125,6 @@ fn seed_snippet_verifies_a_generated_packet() {
     assert!(!o.status.success());
 }
 
-#[test]
 fn keys_are_pkcs8_v1_that_openssl_and_python_read() {
     let w = Workdir::new();
     let key = w.path("k.pem");
@@ -173,7 +170,6 @@ fn keys_are_pkcs8_v1_that_openssl_and_python_read() {
     assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
 }
 
-#[test]
 fn a_key_others_can_read_is_refused() {
     let w = Workdir::new();
     let (key, _, _) = w.signed_packet();
@@ -195,7 +191,6 @@ fn a_key_others_can_read_is_refused() {
     }
 }
 
-#[test]
 fn verify_reports_tampering_and_unknown_keys() {
     let w = Workdir::new();
     let (_, keys, packet) = w.signed_packet();
@@ -247,7 +242,6 @@ fn generate_from(records: &str) -> Output {
     ])
 }
 
-#[test]
 fn bad_records_are_refused_with_the_path_of_the_value() {
     let seed = std::fs::read_to_string(repo("examples/records/seed-only.json")).unwrap();
     let w = Workdir::new();
@@ -292,7 +286,6 @@ fn bad_records_are_refused_with_the_path_of_the_value() {
     expect_exit(&o, 3);
 }
 
-#[test]
 fn generate_refuses_unknown_frameworks_and_bad_periods() {
     let w = Workdir::new();
     let key = w.path("k.pem");
@@ -361,7 +354,6 @@ fn generate_refuses_unknown_frameworks_and_bad_periods() {
     );
 }
 
-#[test]
 fn explicit_period_is_in_the_packet() {
     let w = Workdir::new();
     let (key, keys, _) = w.signed_packet();
@@ -390,7 +382,6 @@ fn explicit_period_is_in_the_packet() {
     expect_exit(&vouch(&["verify", &out, "--keys", &keys]), 0);
 }
 
-#[test]
 fn frameworks_check_passes_on_the_shipped_files() {
     let o = vouch(&["frameworks", "check", &repo("frameworks")]);
     expect_exit(&o, 0);
@@ -398,7 +389,6 @@ fn frameworks_check_passes_on_the_shipped_files() {
     expect_exit(&vouch(&["frameworks", "check"]), 0);
 }
 
-#[test]
 fn frameworks_check_reports_every_problem_with_positions() {
     let o = vouch(&["frameworks", "check", &repo("engine/tests/frameworks/bad")]);
     expect_exit(&o, 1);
@@ -423,11 +413,27 @@ fn frameworks_check_reports_every_problem_with_positions() {
     );
 }
 
-#[test]
 fn help_explains_the_commands() {
     let o = vouch(&["--help"]);
     expect_exit(&o, 0);
     insta::assert_snapshot!(stdout(&o));
     let o = vouch(&["frobnicate"]);
     expect_exit(&o, 2);
+}
+
+fn main() -> std::process::ExitCode {
+    use support::harness::{run, Tool};
+    run(&[
+        case!(generate_then_verify),
+        case!(seed_snippet_verifies_a_generated_packet).needs(&[Tool::Python]),
+        case!(keys_are_pkcs8_v1_that_openssl_and_python_read).needs(&[Tool::Python]),
+        case!(a_key_others_can_read_is_refused),
+        case!(verify_reports_tampering_and_unknown_keys),
+        case!(bad_records_are_refused_with_the_path_of_the_value),
+        case!(generate_refuses_unknown_frameworks_and_bad_periods),
+        case!(explicit_period_is_in_the_packet),
+        case!(frameworks_check_passes_on_the_shipped_files),
+        case!(frameworks_check_reports_every_problem_with_positions),
+        case!(help_explains_the_commands),
+    ])
 }

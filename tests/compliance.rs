@@ -181,7 +181,6 @@ type MatrixRow = (
     [u16; 5],
 );
 
-#[test]
 fn authorization_matrix() {
     for backend in backends("authorization_matrix") {
         let store = Store::new(backend);
@@ -328,7 +327,6 @@ fn authorization_matrix() {
     }
 }
 
-#[test]
 fn generation_answers_each_failure_with_its_status() {
     let store = Store::new(Backend::Sqlite);
     let s = Server::start(&store);
@@ -401,7 +399,6 @@ fn generation_answers_each_failure_with_its_status() {
     assert_eq!(r.json()["packet"]["period_end"], "2026-01-31T23:00:00Z");
 }
 
-#[test]
 fn without_keys_generation_and_the_legacy_report_answer_503() {
     let store = Store::new(Backend::Sqlite);
     let s = Server::start_with(
@@ -442,7 +439,6 @@ fn without_keys_generation_and_the_legacy_report_answer_503() {
     assert_eq!(keys["keys"], json!([]));
 }
 
-#[test]
 fn idempotency_key_returns_the_same_report() {
     let store = Store::new(Backend::Sqlite);
     let s = Server::start(&store);
@@ -541,7 +537,6 @@ fn idempotency_key_returns_the_same_report() {
     assert_eq!(replays, 1, "the replay wrote its audit entry");
 }
 
-#[test]
 fn state_changing_bodies_must_be_json() {
     let store = Store::new(Backend::Sqlite);
     let s = Server::start(&store);
@@ -591,7 +586,6 @@ fn state_changing_bodies_must_be_json() {
     assert_eq!((r.status, r.code().as_str()), (413, "too_large"));
 }
 
-#[test]
 fn listing_pages_stay_correct_while_reports_arrive() {
     for backend in backends("listing_pages_stay_correct_while_reports_arrive") {
         let store = Store::new(backend);
@@ -684,7 +678,6 @@ fn listing_pages_stay_correct_while_reports_arrive() {
     }
 }
 
-#[test]
 fn download_is_byte_identical_and_survives_unsubscribing() {
     let store = Store::new(Backend::Sqlite);
     let s = Server::start(&store);
@@ -774,7 +767,6 @@ fn download_is_byte_identical_and_survives_unsubscribing() {
     assert_eq!(r.status, 404);
 }
 
-#[test]
 fn well_known_keys_are_cacheable() {
     let store = Store::new(Backend::Sqlite);
     let s = Server::start(&store);
@@ -794,7 +786,6 @@ fn well_known_keys_are_cacheable() {
     assert_eq!(k["jwk"]["kid"], k["key_id"]);
 }
 
-#[test]
 fn seed_snippets_verify_live_answers() {
     if !python_with_cryptography() {
         return;
@@ -845,7 +836,6 @@ fn seed_snippets_verify_live_answers() {
     }
 }
 
-#[test]
 fn rotation_keeps_old_packets_verifiable_and_revocation_ends_them() {
     for backend in backends("rotation_keeps_old_packets_verifiable_and_revocation_ends_them") {
         let store = Store::new(backend);
@@ -952,7 +942,6 @@ fn rotation_keeps_old_packets_verifiable_and_revocation_ends_them() {
     }
 }
 
-#[test]
 fn hostile_records_give_packets_and_reports_that_verify() {
     let store = Store::new(Backend::Sqlite);
     let s = Server::start(&store);
@@ -1045,7 +1034,6 @@ fn hostile_records_give_packets_and_reports_that_verify() {
     }
 }
 
-#[test]
 fn rotating_to_an_existing_key_id_changes_nothing() {
     let store = Store::new(Backend::Sqlite);
     let s = Server::start(&store);
@@ -1088,4 +1076,26 @@ fn rotating_to_an_existing_key_id_changes_nothing() {
     let r = generate(&s, "acme", "carol", "demo", &json!({"framework": "soc2"}));
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["signature"]["key_id"], live_id.as_str());
+}
+
+fn main() -> std::process::ExitCode {
+    use support::harness::{run, Tool};
+    run(&[
+        case!(authorization_matrix).on_backends(),
+        case!(generation_answers_each_failure_with_its_status),
+        case!(without_keys_generation_and_the_legacy_report_answer_503),
+        case!(idempotency_key_returns_the_same_report),
+        case!(state_changing_bodies_must_be_json),
+        case!(listing_pages_stay_correct_while_reports_arrive).on_backends(),
+        case!(download_is_byte_identical_and_survives_unsubscribing),
+        case!(well_known_keys_are_cacheable),
+        case!(seed_snippets_verify_live_answers)
+            .on_backends()
+            .needs(&[Tool::Python]),
+        case!(rotation_keeps_old_packets_verifiable_and_revocation_ends_them)
+            .on_backends()
+            .needs(&[Tool::Python]),
+        case!(hostile_records_give_packets_and_reports_that_verify).needs(&[Tool::Python]),
+        case!(rotating_to_an_existing_key_id_changes_nothing),
+    ])
 }

@@ -28,7 +28,6 @@ fetch(new URL(a.getAttribute("href"), location.origin)).then(async (r) => {
 }).catch((e) => done({error: String(e)}));
 "#;
 
-#[test]
 fn the_compliance_tab_in_a_real_browser() {
     if !available() {
         return;
@@ -172,7 +171,6 @@ fn the_compliance_tab_in_a_real_browser() {
     );
 }
 
-#[test]
 fn the_page_is_protected() {
     let store = Store::new(Backend::Sqlite);
     let s = Server::start(&store);
@@ -259,4 +257,12 @@ fn the_page_is_protected() {
         )
         .text();
     assert!(html.contains("&lt;script&gt;alert(1)&lt;") && !html.contains("<script>alert(1)"));
+}
+
+fn main() -> std::process::ExitCode {
+    use support::harness::{run, Tool};
+    run(&[
+        case!(the_compliance_tab_in_a_real_browser).needs(&[Tool::Chromium]),
+        case!(the_page_is_protected),
+    ])
 }

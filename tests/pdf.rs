@@ -50,7 +50,6 @@ fn packet_bytes(body: &[u8]) -> Vec<u8> {
     text.as_bytes()[start..end].to_vec()
 }
 
-#[test]
 fn the_pdf_carries_the_signed_evidence() {
     for backend in backends("the_pdf_carries_the_signed_evidence") {
         let store = Store::new(backend);
@@ -230,7 +229,6 @@ fn the_pdf_carries_the_signed_evidence() {
 /// Whether this request got the background rendition or one rendered for it
 /// depends on timing here; `tests/service.rs` makes each happen on purpose
 /// (`the_pdf_is_rendered_in_the_background_or_on_demand`).
-#[test]
 fn a_pdf_requested_right_after_generation_is_served() {
     let store = Store::new(Backend::Sqlite);
     let s = Server::start(&store);
@@ -276,7 +274,6 @@ fn a_pdf_requested_right_after_generation_is_served() {
     assert_eq!(r.status, 404);
 }
 
-#[test]
 fn a_broken_template_stops_the_server_at_start_with_its_line() {
     let store = Store::new(Backend::Sqlite);
     let dir = store.path().join("templates");
@@ -290,4 +287,15 @@ fn a_broken_template_stops_the_server_at_start_with_its_line() {
     assert_eq!(o.status.code(), Some(3));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("packet.typ.j2:3:"), "{err}");
+}
+
+fn main() -> std::process::ExitCode {
+    use support::harness::{run, Tool};
+    run(&[
+        case!(the_pdf_carries_the_signed_evidence)
+            .on_backends()
+            .needs(&[Tool::Poppler]),
+        case!(a_pdf_requested_right_after_generation_is_served),
+        case!(a_broken_template_stops_the_server_at_start_with_its_line),
+    ])
 }

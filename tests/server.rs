@@ -28,7 +28,6 @@ fn records(s: &Server, org: &str, user: &str, pass: &str) -> Reply {
     )
 }
 
-#[test]
 fn health_readiness_and_metrics() {
     for backend in backends("health_readiness_and_metrics") {
         let store = Store::new(backend);
@@ -100,7 +99,6 @@ fn health_readiness_and_metrics() {
     }
 }
 
-#[test]
 fn authentication_and_organization_boundaries() {
     for backend in backends("authentication_and_organization_boundaries") {
         let store = Store::new(backend);
@@ -137,7 +135,6 @@ fn authentication_and_organization_boundaries() {
     }
 }
 
-#[test]
 fn admin_api_applies_batches_and_refuses_bad_ones_whole() {
     for backend in backends("admin_api_applies_batches_and_refuses_bad_ones_whole") {
         let store = Store::new(backend);
@@ -233,7 +230,6 @@ fn admin_api_applies_batches_and_refuses_bad_ones_whole() {
     }
 }
 
-#[test]
 fn admin_api_is_off_without_a_token() {
     let store = Store::new(Backend::Sqlite);
     let s = Server::start_with(
@@ -250,7 +246,6 @@ fn admin_api_is_off_without_a_token() {
     assert_eq!(records(&s, "acme", "alice", "demo").status, 401);
 }
 
-#[test]
 fn vouch_itself_appears_in_the_audit_log() {
     let store = Store::new(Backend::Sqlite);
     let s = Server::start(&store);
@@ -263,7 +258,6 @@ fn vouch_itself_appears_in_the_audit_log() {
     assert_eq!(after, before + 1, "the first read is itself an audit entry");
 }
 
-#[test]
 fn restart_keeps_everything_and_sigterm_stops_cleanly() {
     for backend in backends("restart_keeps_everything_and_sigterm_stops_cleanly") {
         let store = Store::new(backend);
@@ -288,7 +282,6 @@ fn restart_keeps_everything_and_sigterm_stops_cleanly() {
     }
 }
 
-#[test]
 fn vouch_import_applies_a_file_or_nothing() {
     for backend in backends("vouch_import_applies_a_file_or_nothing") {
         let store = Store::new(backend);
@@ -408,7 +401,6 @@ fn import_killed(
     (finished, committed, count)
 }
 
-#[test]
 fn kill_9_during_an_import_leaves_all_or_nothing() {
     for backend in backends("kill_9_during_an_import_leaves_all_or_nothing") {
         let n = 20_000u64;
@@ -437,7 +429,6 @@ fn kill_9_during_an_import_leaves_all_or_nothing() {
     }
 }
 
-#[test]
 fn two_servers_on_one_postgres_lose_and_duplicate_nothing() {
     if postgres_url().is_none() {
         eprintln!("SKIPPED two_servers_on_one_postgres_lose_and_duplicate_nothing: VOUCH_TEST_POSTGRES_URL is not set");
@@ -481,7 +472,6 @@ fn two_servers_on_one_postgres_lose_and_duplicate_nothing() {
     assert_eq!(last, expected);
 }
 
-#[test]
 fn sigterm_lets_the_request_in_flight_finish() {
     use std::io::{Read, Write};
     let store = Store::new(Backend::Sqlite);
@@ -533,7 +523,6 @@ fn sigterm_lets_the_request_in_flight_finish() {
     );
 }
 
-#[test]
 fn a_stalled_request_cannot_hold_the_server_past_its_shutdown_deadline() {
     use std::io::Write;
     let store = Store::new(Backend::Sqlite);
@@ -564,4 +553,21 @@ fn a_stalled_request_cannot_hold_the_server_past_its_shutdown_deadline() {
         "the stalled request held the server {took:?} after SIGTERM"
     );
     drop(conn);
+}
+
+fn main() -> std::process::ExitCode {
+    use support::harness::{run, Tool};
+    run(&[
+        case!(health_readiness_and_metrics).on_backends(),
+        case!(authentication_and_organization_boundaries).on_backends(),
+        case!(admin_api_applies_batches_and_refuses_bad_ones_whole).on_backends(),
+        case!(admin_api_is_off_without_a_token),
+        case!(vouch_itself_appears_in_the_audit_log),
+        case!(restart_keeps_everything_and_sigterm_stops_cleanly).on_backends(),
+        case!(vouch_import_applies_a_file_or_nothing).on_backends(),
+        case!(kill_9_during_an_import_leaves_all_or_nothing).on_backends(),
+        case!(two_servers_on_one_postgres_lose_and_duplicate_nothing).needs(&[Tool::Postgres]),
+        case!(sigterm_lets_the_request_in_flight_finish),
+        case!(a_stalled_request_cannot_hold_the_server_past_its_shutdown_deadline),
+    ])
 }

@@ -2,6 +2,7 @@
 //! fresh PostgreSQL database, and talking HTTP to it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod harness;
 pub mod webdriver;
 
 use std::io::{BufRead, BufReader};
@@ -33,29 +34,60 @@ pub fn python_with_cryptography() -> bool {
     ok
 }
 
-/// The PostgreSQL server for tests, from `VOUCH_TEST_POSTGRES_URL` (set by `.ci/run`).
-pub fn postgres_url() -> Option<String> {
-    std::env::var("VOUCH_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
+/// Where the example plugin's wasm is: `VOUCH_EXAMPLE_PLUGIN`, or where
+/// `cargo build -p backup-cadence --target wasm32-unknown-unknown --profile plugin` puts it.
+pub fn example_plugin_path() -> PathBuf {
+    std::env::var_os("VOUCH_EXAMPLE_PLUGIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/wasm32-unknown-unknown/plugin/backup_cadence.wasm")
+        })
 }
 
-/// The backends a test runs on: SQLite always, PostgreSQL when configured.
-pub fn backends(test: &str) -> Vec<Backend> {
-    let mut out = vec![Backend::Sqlite];
-    match postgres_url() {
-        Some(_) => out.push(Backend::Postgres),
-        None => eprintln!(
-            "SKIPPED on PostgreSQL ({test}): VOUCH_TEST_POSTGRES_URL is not set; .ci/run sets it"
-        ),
-    }
-    out
+/// The conventional local PostgreSQL server, used when it answers and
+/// `VOUCH_TEST_POSTGRES_URL` is not set (`.ci/run` uses the same).
+pub const LOCAL_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// The PostgreSQL server for tests: `VOUCH_TEST_POSTGRES_URL`, or
+/// [`LOCAL_POSTGRES`] when something listens on 127.0.0.1:5432.
+pub fn postgres_url() -> Option<String> {
+    static URL: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        if let Some(u) = std::env::var("VOUCH_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
+            return Some(u);
+        }
+        let local = std::net::SocketAddr::from(([127, 0, 0, 1], 5432));
+        std::net::TcpStream::connect_timeout(&local, Duration::from_millis(500))
+            .ok()
+            .map(|_| LOCAL_POSTGRES.to_owned())
+    })
+    .clone()
+}
+
+/// The backend this run of a test is for: the harness runs every test that
+/// calls this once per backend, and reports the PostgreSQL run `ignored`
+/// when no server is there ([`harness`]).
+pub fn backends(_test: &str) -> Vec<Backend> {
+    vec![harness::current_backend()]
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+impl Backend {
+    pub fn label(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
 }
 
 /// A new, empty PostgreSQL database; its URL.
