@@ -781,6 +781,21 @@ fn well_known_keys_are_cacheable() {
         &[("if-none-match", &etag)],
     );
     assert_eq!(again.status, 304);
+    // A cache may hold the tag as weak, or send several (RFC 9110 §13.1.2).
+    for held in [
+        format!("W/{etag}"),
+        format!("\"other\", {etag}"),
+        "*".to_owned(),
+    ] {
+        let r = request(
+            "GET",
+            &s.url(KEYS),
+            Auth::None,
+            None,
+            &[("if-none-match", &held)],
+        );
+        assert_eq!(r.status, 304, "If-None-Match: {held}");
+    }
     let k = &r.json()["keys"][0];
     assert_eq!(k["active"], true);
     assert_eq!(k["jwk"]["kid"], k["key_id"]);

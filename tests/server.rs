@@ -282,6 +282,39 @@ fn restart_keeps_everything_and_sigterm_stops_cleanly() {
     }
 }
 
+/// The data directory holds the database with every user's password hash: no
+/// one else on the machine may read it, whatever the umask.
+fn the_data_directory_and_database_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let batch = format!(
+        "{}/../examples/import/initech.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = std::process::Command::new(bin())
+        .args(["import", &batch, "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700, "the data directory");
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+            files += 1;
+        }
+    }
+    assert!(files >= 1, "the database was created");
+}
+
 fn vouch_import_applies_a_file_or_nothing() {
     for backend in backends("vouch_import_applies_a_file_or_nothing") {
         let store = Store::new(backend);
@@ -565,6 +598,7 @@ fn main() -> std::process::ExitCode {
         case!(vouch_itself_appears_in_the_audit_log),
         case!(restart_keeps_everything_and_sigterm_stops_cleanly).on_backends(),
         case!(vouch_import_applies_a_file_or_nothing).on_backends(),
+        case!(the_data_directory_and_database_are_private),
         case!(kill_9_during_an_import_leaves_all_or_nothing).on_backends(),
         case!(two_servers_on_one_postgres_lose_and_duplicate_nothing).needs(&[Tool::Postgres]),
         case!(sigterm_lets_the_request_in_flight_finish),

@@ -14,7 +14,9 @@ use std::time::Duration;
 /// The binary under test: this build's, or `VOUCH_TEST_BIN` (to run the
 /// same tests against another build, e.g. an older commit's).
 pub fn bin() -> std::ffi::OsString {
-    std::env::var_os("VOUCH_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_vouch").into())
+    std::env::var_os("VOUCH_TEST_BIN")
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_vouch").into())
 }
 
 /// Whether python3 with `cryptography` (for the seed snippets) is here; under
