@@ -439,6 +439,10 @@ fn file_stem(file: &str) -> &str {
         .unwrap_or(name)
 }
 
+/// The framework identifiers the loader accepts, as a regular expression (for schemas).
+pub const IDENTIFIER_PATTERN: &str = "^[a-z0-9_]+$";
+
+/// A framework identifier: lower-case ASCII letters, digits and `_`.
 fn is_identifier(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
@@ -778,6 +782,20 @@ fn validate_check(ctx: &mut Ctx<'_>, base: &[Seg], check: &Check) {
                 );
             }
             validate_checks(ctx, &at("any_of", None), alternatives);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// The pattern the API documents is the check the loader makes.
+        #[test]
+        fn identifier_pattern_is_the_loaders_check(s in "[a-zA-Z0-9_ .\\-é]{0,12}") {
+            let pattern = regex::Regex::new(IDENTIFIER_PATTERN).unwrap();
+            proptest::prop_assert_eq!(pattern.is_match(&s), is_identifier(&s), "{}", s);
         }
     }
 }

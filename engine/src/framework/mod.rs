@@ -16,7 +16,7 @@ use serde_json::Value;
 
 pub use load::{
     parse_framework, parse_framework_with, Diagnostic, FrameworkSet, LoadError, NoPlugins,
-    PluginCatalog, BUILTIN,
+    PluginCatalog, BUILTIN, IDENTIFIER_PATTERN,
 };
 pub use selector::{Age, Selected, Selector};
 

@@ -162,7 +162,7 @@ fn etag_matches(header: &str, tag: &str) -> bool {
 #[schemars(rename = "GenerateRequest")]
 pub struct GenerateBody {
     /// A framework the organization subscribes to, e.g. `soc2`.
-    #[schemars(pattern(r"^[a-z0-9_]+$"))]
+    #[schemars(pattern(vouch_engine::framework::IDENTIFIER_PATTERN))]
     framework: String,
     /// Start of the period (inclusive); default: one calendar month before its end.
     #[serde(default)]

@@ -36,17 +36,20 @@ fn header_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/headers/{name}") })
 }
 
-/// A response with `content` of `media`, and the request id header.
-fn answer(description: &str, media: &str, schema: Value, headers: &[&str]) -> Value {
+/// A response without a body: its headers, the request id among them.
+fn headed(description: &str, headers: &[&str]) -> Value {
     let mut h = Map::new();
     h.insert("X-Request-Id".into(), header_ref("X-Request-Id"));
     for name in headers {
         h.insert((*name).into(), header_ref(name));
     }
-    let mut r = json!({ "description": description, "headers": h });
-    if !media.is_empty() {
-        r["content"] = json!({ media: { "schema": schema } });
-    }
+    json!({ "description": description, "headers": h })
+}
+
+/// A response with a body of `media` described by `schema`.
+fn answer(description: &str, media: &str, schema: Value, headers: &[&str]) -> Value {
+    let mut r = headed(description, headers);
+    r["content"] = json!({ media: { "schema": schema } });
     r
 }
 
@@ -154,10 +157,8 @@ fn operation(e: Endpoint) -> Operation {
                 ),
                 (
                     304,
-                    answer(
+                    headed(
                         "The copy held is current.",
-                        "",
-                        Value::Null,
                         &["ETag", "Cache-Control", "Access-Control-Allow-Origin"],
                     ),
                 ),
@@ -295,14 +296,14 @@ fn operation(e: Endpoint) -> Operation {
             answers: vec![
                 (
                     200,
-                    json!({
-                        "description": "The dashboard's script or stylesheet.",
-                        "headers": { "X-Request-Id": header_ref("X-Request-Id") },
-                        "content": {
+                    {
+                        let mut r = headed("The dashboard's script or stylesheet.", &[]);
+                        r["content"] = json!({
                             "text/javascript": { "schema": { "type": "string" } },
                             "text/css": { "schema": { "type": "string" } }
-                        }
-                    }),
+                        });
+                        r
+                    },
                 ),
                 (404, error("No such file.")),
             ],
@@ -386,7 +387,7 @@ fn common_answers(route: &Route) -> Vec<(u16, Value)> {
 
 /// A framework identifier: lower-case letters, digits and `_`.
 fn framework_id() -> Value {
-    json!({ "type": "string", "pattern": "^[a-z0-9_]+$", "example": "soc2" })
+    json!({ "type": "string", "pattern": vouch_engine::framework::IDENTIFIER_PATTERN, "example": "soc2" })
 }
 
 fn path_parameter(name: &str) -> Value {
