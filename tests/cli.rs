@@ -6,7 +6,6 @@ use std::path::Path;
 
 mod support;
 use std::process::{Command, Output};
-use support::python_with_cryptography;
 
 fn vouch(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vouch"))
@@ -100,9 +99,6 @@ fn generate_then_verify() {
 }
 
 fn seed_snippet_verifies_a_generated_packet() {
-    if !python_with_cryptography() {
-        return;
-    }
     let w = Workdir::new();
     let (_, keys, packet) = w.signed_packet();
     let o = Command::new("python3")
@@ -153,8 +149,8 @@ fn keys_are_pkcs8_v1_that_openssl_and_python_read() {
             "{text}"
         );
     }
-    if python_with_cryptography() {
-        let o = Command::new("python3")
+
+    let o = Command::new("python3")
             .args([
                 "-c",
                 "import sys; from cryptography.hazmat.primitives.serialization import load_pem_private_key as l; l(open(sys.argv[1],'rb').read(), None); print('ok')",
@@ -162,8 +158,7 @@ fn keys_are_pkcs8_v1_that_openssl_and_python_read() {
             ])
             .output()
             .unwrap();
-        assert_eq!(stdout(&o).trim(), "ok", "{}", stderr(&o));
-    }
+    assert_eq!(stdout(&o).trim(), "ok", "{}", stderr(&o));
     // Never overwritten.
     let o = vouch(&["keys", "generate", "--out", &key]);
     expect_exit(&o, 3);

@@ -11,6 +11,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::{json, Value};
+use support::harness::current_backend;
 use support::*;
 
 // ---------------------------------------------------------------------------
@@ -182,149 +183,148 @@ type MatrixRow = (
 );
 
 fn authorization_matrix() {
-    for backend in backends("authorization_matrix") {
-        let store = Store::new(backend);
-        let s = Server::start(&store);
-        subscribe(&s, "acme", "soc2", "alice");
-        subscribe(&s, "globex", "soc2", "dave");
-        let acme_report = generate(&s, "acme", "carol", "demo", &json!({"framework": "soc2"}))
-            .json()["report_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let globex_report = generate(&s, "globex", "dave", "demo", &json!({"framework": "soc2"}))
-            .json()["report_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+    let backend = current_backend();
+    let store = Store::new(backend);
+    let s = Server::start(&store);
+    subscribe(&s, "acme", "soc2", "alice");
+    subscribe(&s, "globex", "soc2", "dave");
+    let acme_report = generate(&s, "acme", "carol", "demo", &json!({"framework": "soc2"})).json()
+        ["report_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let globex_report = generate(&s, "globex", "dave", "demo", &json!({"framework": "soc2"}))
+        .json()["report_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
-        let callers: [(&str, Auth<'static>); 5] = [
-            ("owner", Auth::Basic("alice", "demo")),
-            ("admin", Auth::Basic("bob", "demo")),
-            ("member", Auth::Basic("carol", "demo")),
-            ("other organization", Auth::Basic("dave", "demo")),
-            ("anonymous", Auth::None),
-        ];
-        let gen = br#"{"framework":"soc2"}"#.to_vec();
-        let acme_rep = format!("/organizations/acme/compliance-reports/{acme_report}");
-        let foreign_rep = format!("/organizations/acme/compliance-reports/{globex_report}");
-        // (method, path, template, body, expected status for owner, admin, member, other, anonymous)
-        let rows: Vec<MatrixRow> = vec![
-            (
-                "GET",
-                "/organizations/acme/compliance-subscriptions".into(),
-                SUBS,
-                None,
-                [200, 200, 200, 404, 401],
-            ),
-            (
-                "PUT",
-                "/organizations/acme/compliance-subscriptions/gdpr_ropa".into(),
-                SUB,
-                None,
-                [200, 200, 403, 404, 401],
-            ),
-            (
-                "DELETE",
-                "/organizations/acme/compliance-subscriptions/dora".into(),
-                SUB,
-                None,
-                [200, 200, 403, 404, 401],
-            ),
-            (
-                "POST",
-                "/organizations/acme/compliance-reports".into(),
-                REPORTS,
-                Some(gen.clone()),
-                [201, 201, 201, 404, 401],
-            ),
-            (
-                "GET",
-                "/organizations/acme/compliance-reports".into(),
-                REPORTS,
-                None,
-                [200, 200, 200, 404, 401],
-            ),
-            (
-                "GET",
-                acme_rep.clone(),
-                REPORT,
-                None,
-                [200, 200, 200, 404, 401],
-            ),
-            (
-                "GET",
-                foreign_rep.clone(),
-                REPORT,
-                None,
-                [404, 404, 404, 404, 401],
-            ),
-            (
-                "GET",
-                "/organizations/acme/compliance-report".into(),
-                LEGACY,
-                None,
-                [200, 200, 200, 404, 401],
-            ),
-            (
-                "GET",
-                "/organizations/acme/records".into(),
-                "/organizations/{orgId}/records",
-                None,
-                [200, 200, 200, 404, 401],
-            ),
-            (
-                "GET",
-                "/.well-known/compliance-signing-keys".into(),
-                KEYS,
-                None,
-                [200, 200, 200, 200, 200],
-            ),
-        ];
-        let mut failures = vec![];
-        for (method, path, template, body, expected) in &rows {
-            for ((who, auth), want) in callers.iter().zip(expected) {
-                let auth = match auth {
-                    Auth::Basic(u, p) => Auth::Basic(u, p),
-                    Auth::Bearer(t) => Auth::Bearer(t),
-                    Auth::None => Auth::None,
-                };
-                let r = call(&s, method, path, template, auth, body.as_deref());
-                if r.status != *want {
-                    failures.push(format!(
-                        "{backend:?} {method} {path} as {who}: {} (expected {want}) {}",
-                        r.status,
-                        r.text()
-                    ));
-                }
-                if r.status == 401 {
-                    assert!(r
-                        .header("www-authenticate")
-                        .is_some_and(|h| h.starts_with("Basic")));
-                }
+    let callers: [(&str, Auth<'static>); 5] = [
+        ("owner", Auth::Basic("alice", "demo")),
+        ("admin", Auth::Basic("bob", "demo")),
+        ("member", Auth::Basic("carol", "demo")),
+        ("other organization", Auth::Basic("dave", "demo")),
+        ("anonymous", Auth::None),
+    ];
+    let gen = br#"{"framework":"soc2"}"#.to_vec();
+    let acme_rep = format!("/organizations/acme/compliance-reports/{acme_report}");
+    let foreign_rep = format!("/organizations/acme/compliance-reports/{globex_report}");
+    // (method, path, template, body, expected status for owner, admin, member, other, anonymous)
+    let rows: Vec<MatrixRow> = vec![
+        (
+            "GET",
+            "/organizations/acme/compliance-subscriptions".into(),
+            SUBS,
+            None,
+            [200, 200, 200, 404, 401],
+        ),
+        (
+            "PUT",
+            "/organizations/acme/compliance-subscriptions/gdpr_ropa".into(),
+            SUB,
+            None,
+            [200, 200, 403, 404, 401],
+        ),
+        (
+            "DELETE",
+            "/organizations/acme/compliance-subscriptions/dora".into(),
+            SUB,
+            None,
+            [200, 200, 403, 404, 401],
+        ),
+        (
+            "POST",
+            "/organizations/acme/compliance-reports".into(),
+            REPORTS,
+            Some(gen.clone()),
+            [201, 201, 201, 404, 401],
+        ),
+        (
+            "GET",
+            "/organizations/acme/compliance-reports".into(),
+            REPORTS,
+            None,
+            [200, 200, 200, 404, 401],
+        ),
+        (
+            "GET",
+            acme_rep.clone(),
+            REPORT,
+            None,
+            [200, 200, 200, 404, 401],
+        ),
+        (
+            "GET",
+            foreign_rep.clone(),
+            REPORT,
+            None,
+            [404, 404, 404, 404, 401],
+        ),
+        (
+            "GET",
+            "/organizations/acme/compliance-report".into(),
+            LEGACY,
+            None,
+            [200, 200, 200, 404, 401],
+        ),
+        (
+            "GET",
+            "/organizations/acme/records".into(),
+            "/organizations/{orgId}/records",
+            None,
+            [200, 200, 200, 404, 401],
+        ),
+        (
+            "GET",
+            "/.well-known/compliance-signing-keys".into(),
+            KEYS,
+            None,
+            [200, 200, 200, 200, 200],
+        ),
+    ];
+    let mut failures = vec![];
+    for (method, path, template, body, expected) in &rows {
+        for ((who, auth), want) in callers.iter().zip(expected) {
+            let auth = match auth {
+                Auth::Basic(u, p) => Auth::Basic(u, p),
+                Auth::Bearer(t) => Auth::Bearer(t),
+                Auth::None => Auth::None,
+            };
+            let r = call(&s, method, path, template, auth, body.as_deref());
+            if r.status != *want {
+                failures.push(format!(
+                    "{backend:?} {method} {path} as {who}: {} (expected {want}) {}",
+                    r.status,
+                    r.text()
+                ));
+            }
+            if r.status == 401 {
+                assert!(r
+                    .header("www-authenticate")
+                    .is_some_and(|h| h.starts_with("Basic")));
             }
         }
-        assert!(failures.is_empty(), "{}", failures.join("\n"));
-        // A report of one organization is invisible through another's paths,
-        // whichever way round, and looks exactly like a report that does not exist.
-        let r = call(
-            &s,
-            "GET",
-            &format!("/organizations/globex/compliance-reports/{acme_report}"),
-            REPORT,
-            Auth::Basic("dave", "demo"),
-            None,
-        );
-        let missing = call(
-            &s,
-            "GET",
-            "/organizations/globex/compliance-reports/r-does-not-exist",
-            REPORT,
-            Auth::Basic("dave", "demo"),
-            None,
-        );
-        assert_eq!((r.status, &r.body), (404, &missing.body));
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // A report of one organization is invisible through another's paths,
+    // whichever way round, and looks exactly like a report that does not exist.
+    let r = call(
+        &s,
+        "GET",
+        &format!("/organizations/globex/compliance-reports/{acme_report}"),
+        REPORT,
+        Auth::Basic("dave", "demo"),
+        None,
+    );
+    let missing = call(
+        &s,
+        "GET",
+        "/organizations/globex/compliance-reports/r-does-not-exist",
+        REPORT,
+        Auth::Basic("dave", "demo"),
+        None,
+    );
+    assert_eq!((r.status, &r.body), (404, &missing.body));
 }
 
 fn generation_answers_each_failure_with_its_status() {
@@ -587,95 +587,94 @@ fn state_changing_bodies_must_be_json() {
 }
 
 fn listing_pages_stay_correct_while_reports_arrive() {
-    for backend in backends("listing_pages_stay_correct_while_reports_arrive") {
-        let store = Store::new(backend);
-        let s = Server::start(&store);
-        for fw in ["soc2", "gdpr_ropa", "dora", "eu_ai_act"] {
-            subscribe(&s, "acme", fw, "alice");
-        }
-        let mut made = vec![];
-        for fw in ["soc2", "gdpr_ropa", "dora", "eu_ai_act", "soc2"] {
-            let r = generate(&s, "acme", "carol", "demo", &json!({"framework": fw}));
-            assert_eq!(r.status, 201);
-            made.push(r.json()["report_id"].as_str().unwrap().to_owned());
-        }
-        let page = |cursor: Option<&str>| {
-            let path = match cursor {
-                Some(c) => format!("/organizations/acme/compliance-reports?limit=2&cursor={c}"),
-                None => "/organizations/acme/compliance-reports?limit=2".into(),
-            };
-            call(
-                &s,
-                "GET",
-                &path,
-                REPORTS,
-                Auth::Basic("carol", "demo"),
-                None,
-            )
-            .json()
+    let backend = current_backend();
+    let store = Store::new(backend);
+    let s = Server::start(&store);
+    for fw in ["soc2", "gdpr_ropa", "dora", "eu_ai_act"] {
+        subscribe(&s, "acme", fw, "alice");
+    }
+    let mut made = vec![];
+    for fw in ["soc2", "gdpr_ropa", "dora", "eu_ai_act", "soc2"] {
+        let r = generate(&s, "acme", "carol", "demo", &json!({"framework": fw}));
+        assert_eq!(r.status, 201);
+        made.push(r.json()["report_id"].as_str().unwrap().to_owned());
+    }
+    let page = |cursor: Option<&str>| {
+        let path = match cursor {
+            Some(c) => format!("/organizations/acme/compliance-reports?limit=2&cursor={c}"),
+            None => "/organizations/acme/compliance-reports?limit=2".into(),
         };
-        let mut seen = vec![];
-        let mut cursor: Option<String> = None;
-        loop {
-            let p = page(cursor.as_deref());
-            for r in p["reports"].as_array().unwrap() {
-                seen.push(r["report_id"].as_str().unwrap().to_owned());
-                assert_eq!(r["status"], "complete");
-                assert_eq!(r["schema_version"], "1.0");
-            }
-            if seen.len() == 2 {
-                // A report arrives between two pages.
-                assert_eq!(
-                    generate(&s, "acme", "carol", "demo", &json!({"framework": "dora"})).status,
-                    201
-                );
-            }
-            match p["next_cursor"].as_str() {
-                Some(c) => cursor = Some(c.to_owned()),
-                None => break,
-            }
-        }
-        let mut expected = made.clone();
-        expected.reverse();
-        assert_eq!(
-            seen, expected,
-            "{backend:?}: most recent first, none lost, none twice"
-        );
-        let soc2 = call(
+        call(
             &s,
             "GET",
-            "/organizations/acme/compliance-reports?framework=soc2",
+            &path,
             REPORTS,
             Auth::Basic("carol", "demo"),
             None,
         )
-        .json();
-        assert_eq!(soc2["reports"].as_array().unwrap().len(), 2);
-        for (q, code) in [
-            ("limit=0", "bad_limit"),
-            ("limit=x", "bad_limit"),
-            ("cursor=%%%", "bad_cursor"),
-        ] {
-            let r = call(
-                &s,
-                "GET",
-                &format!("/organizations/acme/compliance-reports?{q}"),
-                REPORTS,
-                Auth::Basic("carol", "demo"),
-                None,
-            );
-            assert_eq!((r.status, r.code().as_str()), (400, code), "{q}");
+        .json()
+    };
+    let mut seen = vec![];
+    let mut cursor: Option<String> = None;
+    loop {
+        let p = page(cursor.as_deref());
+        for r in p["reports"].as_array().unwrap() {
+            seen.push(r["report_id"].as_str().unwrap().to_owned());
+            assert_eq!(r["status"], "complete");
+            assert_eq!(r["schema_version"], "1.0");
         }
+        if seen.len() == 2 {
+            // A report arrives between two pages.
+            assert_eq!(
+                generate(&s, "acme", "carol", "demo", &json!({"framework": "dora"})).status,
+                201
+            );
+        }
+        match p["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let mut expected = made.clone();
+    expected.reverse();
+    assert_eq!(
+        seen, expected,
+        "{backend:?}: most recent first, none lost, none twice"
+    );
+    let soc2 = call(
+        &s,
+        "GET",
+        "/organizations/acme/compliance-reports?framework=soc2",
+        REPORTS,
+        Auth::Basic("carol", "demo"),
+        None,
+    )
+    .json();
+    assert_eq!(soc2["reports"].as_array().unwrap().len(), 2);
+    for (q, code) in [
+        ("limit=0", "bad_limit"),
+        ("limit=x", "bad_limit"),
+        ("cursor=%%%", "bad_cursor"),
+    ] {
         let r = call(
             &s,
             "GET",
-            "/organizations/acme/compliance-reports?framework=iso27001",
+            &format!("/organizations/acme/compliance-reports?{q}"),
             REPORTS,
             Auth::Basic("carol", "demo"),
             None,
         );
-        assert_eq!(r.status, 404);
+        assert_eq!((r.status, r.code().as_str()), (400, code), "{q}");
     }
+    let r = call(
+        &s,
+        "GET",
+        "/organizations/acme/compliance-reports?framework=iso27001",
+        REPORTS,
+        Auth::Basic("carol", "demo"),
+        None,
+    );
+    assert_eq!(r.status, 404);
 }
 
 fn download_is_byte_identical_and_survives_unsubscribing() {
@@ -802,159 +801,153 @@ fn well_known_keys_are_cacheable() {
 }
 
 fn seed_snippets_verify_live_answers() {
-    if !python_with_cryptography() {
-        return;
-    }
-    for backend in backends("seed_snippets_verify_live_answers") {
-        let store = Store::new(backend);
-        let s = Server::start(&store);
-        subscribe(&s, "acme", "soc2", "alice");
-        let made = generate(&s, "acme", "carol", "demo", &json!({"framework": "soc2"}));
-        let packet = store.path().join("packet.json");
-        std::fs::write(&packet, &made.body).unwrap();
-        let (ok, out) = run_python(
-            "tests/seed000_verify.py",
-            &[packet.to_str().unwrap(), &s.url(KEYS)],
-        );
-        assert!(
-            ok && out.contains("Packet is authentic"),
-            "{backend:?}: {out}"
-        );
-        let legacy = call(
-            &s,
-            "GET",
-            "/organizations/acme/compliance-report",
-            LEGACY,
-            Auth::Basic("carol", "demo"),
-            None,
-        );
-        let body = store.path().join("legacy.json");
-        std::fs::write(&body, &legacy.body).unwrap();
-        let key = store.path().join("dev-hmac.key");
-        let (ok, out) = run_python(
-            "tests/seed001_verify.py",
-            &[body.to_str().unwrap(), key.to_str().unwrap()],
-        );
-        assert!(ok && out.contains("Signature valid"), "{backend:?}: {out}");
-        // And a tampered legacy report does not verify.
-        let tampered = String::from_utf8(legacy.body.clone()).unwrap().replacen(
-            "Acme Engineering",
-            "Acme Engineerinh",
-            1,
-        );
-        std::fs::write(&body, tampered).unwrap();
-        let (ok, out) = run_python(
-            "tests/seed001_verify.py",
-            &[body.to_str().unwrap(), key.to_str().unwrap()],
-        );
-        assert!(!ok && out.contains("Signature mismatch"), "{out}");
-    }
+    let backend = current_backend();
+    let store = Store::new(backend);
+    let s = Server::start(&store);
+    subscribe(&s, "acme", "soc2", "alice");
+    let made = generate(&s, "acme", "carol", "demo", &json!({"framework": "soc2"}));
+    let packet = store.path().join("packet.json");
+    std::fs::write(&packet, &made.body).unwrap();
+    let (ok, out) = run_python(
+        "tests/seed000_verify.py",
+        &[packet.to_str().unwrap(), &s.url(KEYS)],
+    );
+    assert!(
+        ok && out.contains("Packet is authentic"),
+        "{backend:?}: {out}"
+    );
+    let legacy = call(
+        &s,
+        "GET",
+        "/organizations/acme/compliance-report",
+        LEGACY,
+        Auth::Basic("carol", "demo"),
+        None,
+    );
+    let body = store.path().join("legacy.json");
+    std::fs::write(&body, &legacy.body).unwrap();
+    let key = store.path().join("dev-hmac.key");
+    let (ok, out) = run_python(
+        "tests/seed001_verify.py",
+        &[body.to_str().unwrap(), key.to_str().unwrap()],
+    );
+    assert!(ok && out.contains("Signature valid"), "{backend:?}: {out}");
+    // And a tampered legacy report does not verify.
+    let tampered = String::from_utf8(legacy.body.clone()).unwrap().replacen(
+        "Acme Engineering",
+        "Acme Engineerinh",
+        1,
+    );
+    std::fs::write(&body, tampered).unwrap();
+    let (ok, out) = run_python(
+        "tests/seed001_verify.py",
+        &[body.to_str().unwrap(), key.to_str().unwrap()],
+    );
+    assert!(!ok && out.contains("Signature mismatch"), "{out}");
 }
 
 fn rotation_keeps_old_packets_verifiable_and_revocation_ends_them() {
-    for backend in backends("rotation_keeps_old_packets_verifiable_and_revocation_ends_them") {
-        let store = Store::new(backend);
-        let s = Server::start(&store);
-        subscribe(&s, "acme", "soc2", "alice");
-        let before = generate(&s, "acme", "carol", "demo", &json!({"framework": "soc2"}));
-        let old_key = before.json()["signature"]["key_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let before_file = store.path().join("before.json");
-        std::fs::write(&before_file, &before.body).unwrap();
-        let keys_url = s.url(KEYS);
+    let backend = current_backend();
+    let store = Store::new(backend);
+    let s = Server::start(&store);
+    subscribe(&s, "acme", "soc2", "alice");
+    let before = generate(&s, "acme", "carol", "demo", &json!({"framework": "soc2"}));
+    let old_key = before.json()["signature"]["key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before_file = store.path().join("before.json");
+    std::fs::write(&before_file, &before.body).unwrap();
+    let keys_url = s.url(KEYS);
 
-        // Generations keep going while the key rotates: none fails.
-        let key_file = store.path().join("dev-signing-key.pem");
-        let url = s.url("/organizations/acme/compliance-reports");
-        let statuses = std::thread::scope(|scope| {
-            let load = scope.spawn(|| {
-                (0..12)
-                    .map(|_| {
-                        request(
-                            "POST",
-                            &url,
-                            Auth::Basic("carol", "demo"),
-                            Some(br#"{"framework":"soc2"}"#),
-                            &[("content-type", "application/json")],
-                        )
-                        .status
-                    })
-                    .collect::<Vec<_>>()
-            });
-            std::thread::sleep(std::time::Duration::from_millis(200));
-            let o = store
-                .command(&["keys", "rotate", "--key-file", key_file.to_str().unwrap()])
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            load.join().unwrap()
+    // Generations keep going while the key rotates: none fails.
+    let key_file = store.path().join("dev-signing-key.pem");
+    let url = s.url("/organizations/acme/compliance-reports");
+    let statuses = std::thread::scope(|scope| {
+        let load = scope.spawn(|| {
+            (0..12)
+                .map(|_| {
+                    request(
+                        "POST",
+                        &url,
+                        Auth::Basic("carol", "demo"),
+                        Some(br#"{"framework":"soc2"}"#),
+                        &[("content-type", "application/json")],
+                    )
+                    .status
+                })
+                .collect::<Vec<_>>()
         });
-        assert!(
-            statuses.iter().all(|s| *s == 201),
-            "{backend:?}: {statuses:?}"
-        );
-        let after = generate(&s, "acme", "carol", "demo", &json!({"framework": "soc2"}));
-        let new_key = after.json()["signature"]["key_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        assert_ne!(old_key, new_key, "the running server picked up the new key");
-        let after_file = store.path().join("after.json");
-        std::fs::write(&after_file, &after.body).unwrap();
-
-        let keys = call(&s, "GET", KEYS, KEYS, Auth::None, None).json();
-        let old = keys["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|k| k["key_id"] == old_key.as_str())
-            .unwrap()
-            .clone();
-        assert_eq!(
-            (old["active"].clone(), old["retired_at"].is_string()),
-            (json!(false), true)
-        );
-        assert_eq!(
-            vouch_verify(&before_file, &keys_url).0,
-            0,
-            "a packet signed before the rotation still verifies"
-        );
-        assert_eq!(vouch_verify(&after_file, &keys_url).0, 0);
-        if python_with_cryptography() {
-            let (ok, out) = run_python(
-                "tests/seed000_verify.py",
-                &[before_file.to_str().unwrap(), &keys_url],
-            );
-            assert!(ok, "{out}");
-        }
-        let o = store.command(&["keys", "list"]).output().unwrap();
-        let listing = String::from_utf8_lossy(&o.stdout).into_owned();
-        assert!(
-            listing.contains(&old_key) && listing.contains("retired") && listing.contains("active"),
-            "{listing}"
-        );
-
+        std::thread::sleep(std::time::Duration::from_millis(200));
         let o = store
-            .command(&["keys", "revoke", &old_key])
+            .command(&["keys", "rotate", "--key-file", key_file.to_str().unwrap()])
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let (code, out) = vouch_verify(&before_file, &keys_url);
-        assert_eq!(code, 1, "{out}");
-        assert!(out.contains("revoked"), "{out}");
-        assert_eq!(
-            vouch_verify(&after_file, &keys_url).0,
-            0,
-            "the new key's packets are unaffected"
-        );
-        let o = store
-            .command(&["keys", "revoke", "key-that-never-was"])
-            .output()
-            .unwrap();
-        assert_eq!(o.status.code(), Some(3));
-    }
+        load.join().unwrap()
+    });
+    assert!(
+        statuses.iter().all(|s| *s == 201),
+        "{backend:?}: {statuses:?}"
+    );
+    let after = generate(&s, "acme", "carol", "demo", &json!({"framework": "soc2"}));
+    let new_key = after.json()["signature"]["key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(old_key, new_key, "the running server picked up the new key");
+    let after_file = store.path().join("after.json");
+    std::fs::write(&after_file, &after.body).unwrap();
+
+    let keys = call(&s, "GET", KEYS, KEYS, Auth::None, None).json();
+    let old = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key_id"] == old_key.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (old["active"].clone(), old["retired_at"].is_string()),
+        (json!(false), true)
+    );
+    assert_eq!(
+        vouch_verify(&before_file, &keys_url).0,
+        0,
+        "a packet signed before the rotation still verifies"
+    );
+    assert_eq!(vouch_verify(&after_file, &keys_url).0, 0);
+
+    let (ok, out) = run_python(
+        "tests/seed000_verify.py",
+        &[before_file.to_str().unwrap(), &keys_url],
+    );
+    assert!(ok, "{out}");
+    let o = store.command(&["keys", "list"]).output().unwrap();
+    let listing = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        listing.contains(&old_key) && listing.contains("retired") && listing.contains("active"),
+        "{listing}"
+    );
+
+    let o = store
+        .command(&["keys", "revoke", &old_key])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (code, out) = vouch_verify(&before_file, &keys_url);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("revoked"), "{out}");
+    assert_eq!(
+        vouch_verify(&after_file, &keys_url).0,
+        0,
+        "the new key's packets are unaffected"
+    );
+    let o = store
+        .command(&["keys", "revoke", "key-that-never-was"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
 }
 
 fn hostile_records_give_packets_and_reports_that_verify() {
@@ -1030,23 +1023,22 @@ fn hostile_records_give_packets_and_reports_that_verify() {
         legacy.json()["report"]["services"][1]["name"],
         hostile_names[1]
     );
-    if python_with_cryptography() {
-        let (ok, out) = run_python(
-            "tests/seed000_verify.py",
-            &[packet.to_str().unwrap(), &s.url(KEYS)],
-        );
-        assert!(ok, "{out}");
-        let body = store.path().join("legacy.json");
-        std::fs::write(&body, &legacy.body).unwrap();
-        let (ok, out) = run_python(
-            "tests/seed001_verify.py",
-            &[
-                body.to_str().unwrap(),
-                store.path().join("dev-hmac.key").to_str().unwrap(),
-            ],
-        );
-        assert!(ok && out.contains("Signature valid"), "{out}");
-    }
+
+    let (ok, out) = run_python(
+        "tests/seed000_verify.py",
+        &[packet.to_str().unwrap(), &s.url(KEYS)],
+    );
+    assert!(ok, "{out}");
+    let body = store.path().join("legacy.json");
+    std::fs::write(&body, &legacy.body).unwrap();
+    let (ok, out) = run_python(
+        "tests/seed001_verify.py",
+        &[
+            body.to_str().unwrap(),
+            store.path().join("dev-hmac.key").to_str().unwrap(),
+        ],
+    );
+    assert!(ok && out.contains("Signature valid"), "{out}");
 }
 
 fn rotating_to_an_existing_key_id_changes_nothing() {

@@ -229,10 +229,6 @@ fn signed() -> &'static Signed {
     })
 }
 
-fn signed_body() -> &'static [u8] {
-    &signed().body
-}
-
 proptest! {
     #![proptest_config(config())]
 
@@ -241,7 +237,7 @@ proptest! {
         edits in proptest::collection::vec(edit(), 1..8)
     ) {
         let s = signed();
-        let bytes = apply(signed_body(), &edits);
+        let bytes = apply(&s.body, &edits);
         if let Ok(v) = vouch_engine::verify::verify_body(&bytes, &s.keys) {
             // Only edits outside the packet and the signature (whitespace
             // between the top-level members, the report id) may verify.
@@ -329,6 +325,6 @@ fn the_seeds_are_what_the_targets_expect() {
         let parsed = vouch_engine::framework::parse_framework(file, text);
         assert!(parsed.is_ok(), "{file}: {:?}", parsed.err());
     }
-    assert!(vouch_engine::verify::verify_body(signed_body(), &signed().keys).is_ok());
+    assert!(vouch_engine::verify::verify_body(&signed().body, &signed().keys).is_ok());
     let _ = pdf_seed();
 }

@@ -8,22 +8,8 @@ mod support;
 use std::process::Command;
 
 use serde_json::{json, Value};
+use support::harness::current_backend;
 use support::*;
-
-fn poppler() -> bool {
-    let ok = Command::new("pdftotext").arg("-v").output().is_ok()
-        && Command::new("pdfdetach").arg("-v").output().is_ok();
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must provide poppler-utils"
-        );
-        eprintln!(
-            "SKIPPED: pdftotext/pdfdetach (poppler-utils) are not installed; .ci/run installs them"
-        );
-    }
-    ok
-}
 
 const HOSTILE_ORG: &str = "Hostile #panic() *x* ] $ @label <script>";
 const HOSTILE_SERVICE: &str = "svc-#panic()-*x*-]-$-@label-<script>";
@@ -51,179 +37,174 @@ fn packet_bytes(body: &[u8]) -> Vec<u8> {
 }
 
 fn the_pdf_carries_the_signed_evidence() {
-    for backend in backends("the_pdf_carries_the_signed_evidence") {
-        let store = Store::new(backend);
-        let s = Server::start(&store);
-        assert_eq!(s.admin(&hostile_batch()).status, 200);
-        let r = s.send(
-            "PUT",
-            "/organizations/hostile/compliance-subscriptions/soc2",
-            Auth::Basic("mallory", "demo"),
-            b"",
-        );
-        assert_eq!(r.status, 200);
-        let made = s.send(
-            "POST",
-            "/organizations/hostile/compliance-reports",
-            Auth::Basic("mallory", "demo"),
-            br#"{"framework":"soc2"}"#,
-        );
-        assert_eq!(made.status, 201, "{}", made.text());
-        let body: Value = made.json();
-        let id = body["report_id"].as_str().unwrap().to_owned();
+    let backend = current_backend();
+    let store = Store::new(backend);
+    let s = Server::start(&store);
+    assert_eq!(s.admin(&hostile_batch()).status, 200);
+    let r = s.send(
+        "PUT",
+        "/organizations/hostile/compliance-subscriptions/soc2",
+        Auth::Basic("mallory", "demo"),
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    let made = s.send(
+        "POST",
+        "/organizations/hostile/compliance-reports",
+        Auth::Basic("mallory", "demo"),
+        br#"{"framework":"soc2"}"#,
+    );
+    assert_eq!(made.status, 201, "{}", made.text());
+    let body: Value = made.json();
+    let id = body["report_id"].as_str().unwrap().to_owned();
 
-        // The background rendering turns pdf_available true.
-        let mut available = false;
-        for _ in 0..120 {
-            let list = s
-                .get(
-                    "/organizations/hostile/compliance-reports",
-                    Auth::Basic("mallory", "demo"),
-                )
-                .json();
-            if list["reports"][0]["pdf_available"] == true {
-                available = true;
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(250));
+    // The background rendering turns pdf_available true.
+    let mut available = false;
+    for _ in 0..120 {
+        let list = s
+            .get(
+                "/organizations/hostile/compliance-reports",
+                Auth::Basic("mallory", "demo"),
+            )
+            .json();
+        if list["reports"][0]["pdf_available"] == true {
+            available = true;
+            break;
         }
-        assert!(
-            available,
-            "{backend:?}: the PDF was not rendered in the background"
-        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert!(
+        available,
+        "{backend:?}: the PDF was not rendered in the background"
+    );
 
-        let pdf = s.get(
+    let pdf = s.get(
+        &format!("/organizations/hostile/compliance-reports/{id}/pdf"),
+        Auth::Basic("mallory", "demo"),
+    );
+    assert_eq!(pdf.status, 200);
+    assert_eq!(pdf.header("content-type"), Some("application/pdf"));
+    assert!(pdf.body.starts_with(b"%PDF-"));
+    let again = s.get(
+        &format!("/organizations/hostile/compliance-reports/{id}/pdf"),
+        Auth::Basic("mallory", "demo"),
+    );
+    assert_eq!(again.body, pdf.body);
+    // Another organization's member and a stranger see nothing.
+    assert_eq!(
+        s.get(
             &format!("/organizations/hostile/compliance-reports/{id}/pdf"),
-            Auth::Basic("mallory", "demo"),
-        );
-        assert_eq!(pdf.status, 200);
-        assert_eq!(pdf.header("content-type"), Some("application/pdf"));
-        assert!(pdf.body.starts_with(b"%PDF-"));
-        let again = s.get(
+            Auth::Basic("alice", "demo")
+        )
+        .status,
+        404
+    );
+    assert_eq!(
+        s.get(
+            &format!("/organizations/acme/compliance-reports/{id}/pdf"),
+            Auth::Basic("alice", "demo")
+        )
+        .status,
+        404
+    );
+    assert_eq!(
+        s.get(
             &format!("/organizations/hostile/compliance-reports/{id}/pdf"),
-            Auth::Basic("mallory", "demo"),
-        );
-        assert_eq!(again.body, pdf.body);
-        // Another organization's member and a stranger see nothing.
-        assert_eq!(
-            s.get(
-                &format!("/organizations/hostile/compliance-reports/{id}/pdf"),
-                Auth::Basic("alice", "demo")
-            )
-            .status,
-            404
-        );
-        assert_eq!(
-            s.get(
-                &format!("/organizations/acme/compliance-reports/{id}/pdf"),
-                Auth::Basic("alice", "demo")
-            )
-            .status,
-            404
-        );
-        assert_eq!(
-            s.get(
-                &format!("/organizations/hostile/compliance-reports/{id}/pdf"),
-                Auth::None
-            )
-            .status,
-            401
-        );
+            Auth::None
+        )
+        .status,
+        401
+    );
 
-        let file = store.path().join("report.pdf");
-        std::fs::write(&file, &pdf.body).unwrap();
-        let o = Command::new(bin())
-            .arg("verify")
-            .arg(&file)
-            .arg("--keys")
-            .arg(s.url("/.well-known/compliance-signing-keys"))
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let out = String::from_utf8_lossy(&o.stdout).into_owned();
-        assert!(out.starts_with("OK PDF attachment: soc2 packet"), "{out}");
-        // What was verified is printed from the packet, not from the pages,
-        // and the pages are said not to be verified.
-        let packet = &body["packet"];
-        let count = |status: &str| {
-            packet["controls"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|c| c["status"] == status)
-                .count()
-        };
-        assert!(out.contains("organization: hostile ("), "{out}");
+    let file = store.path().join("report.pdf");
+    std::fs::write(&file, &pdf.body).unwrap();
+    let o = Command::new(bin())
+        .arg("verify")
+        .arg(&file)
+        .arg("--keys")
+        .arg(s.url("/.well-known/compliance-signing-keys"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(out.starts_with("OK PDF attachment: soc2 packet"), "{out}");
+    // What was verified is printed from the packet, not from the pages,
+    // and the pages are said not to be verified.
+    let packet = &body["packet"];
+    let count = |status: &str| {
+        packet["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["status"] == status)
+            .count()
+    };
+    assert!(out.contains("organization: hostile ("), "{out}");
+    assert!(
+        out.contains(&format!(
+            "period: {} to {}",
+            packet["period_start"].as_str().unwrap(),
+            packet["period_end"].as_str().unwrap()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "controls: {} attested, {} exception, {} not_applicable, {} inconclusive",
+            count("attested"),
+            count("exception"),
+            count("not_applicable"),
+            count("inconclusive")
+        )),
+        "{out}"
+    );
+    assert!(out.contains("not its pages"), "{out}");
+    let text = Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(&file)
+        .arg("-")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    for c in body["packet"]["controls"].as_array().unwrap() {
+        let cid = c["control_id"].as_str().unwrap();
+        assert!(flat.contains(cid), "control {cid} is not on the pages");
+    }
+    let sig = &body["signature"];
+    for field in ["algorithm", "key_id", "value", "canonical_sha256"] {
+        let v = sig[field].as_str().unwrap();
         assert!(
-            out.contains(&format!(
-                "period: {} to {}",
-                packet["period_start"].as_str().unwrap(),
-                packet["period_end"].as_str().unwrap()
-            )),
-            "{out}"
-        );
-        assert!(
-            out.contains(&format!(
-                "controls: {} attested, {} exception, {} not_applicable, {} inconclusive",
-                count("attested"),
-                count("exception"),
-                count("not_applicable"),
-                count("inconclusive")
-            )),
-            "{out}"
-        );
-        assert!(out.contains("not its pages"), "{out}");
-
-        if !poppler() {
-            continue;
-        }
-        let text = Command::new("pdftotext")
-            .args(["-layout"])
-            .arg(&file)
-            .arg("-")
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&text.stdout).into_owned();
-        let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        for c in body["packet"]["controls"].as_array().unwrap() {
-            let cid = c["control_id"].as_str().unwrap();
-            assert!(flat.contains(cid), "control {cid} is not on the pages");
-        }
-        let sig = &body["signature"];
-        for field in ["algorithm", "key_id", "value", "canonical_sha256"] {
-            let v = sig[field].as_str().unwrap();
-            assert!(
-                flat.contains(v),
-                "signature {field} `{v}` is not on the cover"
-            );
-        }
-        assert!(flat.contains(&id));
-        assert!(
-            flat.contains(HOSTILE_ORG),
-            "the organization name is not printed literally"
-        );
-        assert!(
-            flat.contains(HOSTILE_SERVICE),
-            "the service id is not printed literally"
-        );
-
-        let dir = store.path().join("attachments");
-        std::fs::create_dir_all(&dir).unwrap();
-        let o = Command::new("pdfdetach")
-            .arg("-saveall")
-            .arg("-o")
-            .arg(&dir)
-            .arg(&file)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let attached = std::fs::read(dir.join("packet.json")).unwrap();
-        assert_eq!(
-            attached,
-            packet_bytes(&made.body),
-            "the attachment is the signed bytes"
+            flat.contains(v),
+            "signature {field} `{v}` is not on the cover"
         );
     }
+    assert!(flat.contains(&id));
+    assert!(
+        flat.contains(HOSTILE_ORG),
+        "the organization name is not printed literally"
+    );
+    assert!(
+        flat.contains(HOSTILE_SERVICE),
+        "the service id is not printed literally"
+    );
+
+    let dir = store.path().join("attachments");
+    std::fs::create_dir_all(&dir).unwrap();
+    let o = Command::new("pdfdetach")
+        .arg("-saveall")
+        .arg("-o")
+        .arg(&dir)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let attached = std::fs::read(dir.join("packet.json")).unwrap();
+    assert_eq!(
+        attached,
+        packet_bytes(&made.body),
+        "the attachment is the signed bytes"
+    );
 }
 
 /// Whether this request got the background rendition or one rendered for it

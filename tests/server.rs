@@ -5,6 +5,7 @@
 mod support;
 
 use serde_json::{json, Value};
+use support::harness::current_backend;
 use support::*;
 
 fn org_batch(id: &str) -> Value {
@@ -29,205 +30,202 @@ fn records(s: &Server, org: &str, user: &str, pass: &str) -> Reply {
 }
 
 fn health_readiness_and_metrics() {
-    for backend in backends("health_readiness_and_metrics") {
-        let store = Store::new(backend);
-        let s = Server::start(&store);
-        let r = s.get("/healthz", Auth::None);
-        assert_eq!(
-            (r.status, r.json()["status"].clone()),
-            (200, json!("ok")),
-            "{backend:?}"
-        );
-        assert!(r.header("x-request-id").is_some());
-        assert_eq!(s.get("/readyz", Auth::None).status, 200);
-        // Unknown paths and methods, HEAD and 405s, before the metrics are read.
-        let r = s.get("/nowhere", Auth::None);
-        assert_eq!((r.status, r.code().as_str()), (404, "not_found"));
-        let r = s.get("/organizations/acme/%2e%2e/secret-path-42", Auth::None);
-        assert_eq!(r.status, 404);
-        let r = s.send("DELETE", "/healthz", Auth::None, b"");
-        assert_eq!((r.status, r.code().as_str()), (405, "method_not_allowed"));
-        assert_eq!(r.header("allow"), Some("GET, HEAD"));
-        let r = request("HEAD", &s.url("/healthz"), Auth::None, None, &[]);
-        assert_eq!((r.status, r.body.len()), (200, 0));
-        // An extension method (which ureq will not send) is a 405 labelled OTHER.
-        let mut raw = std::net::TcpStream::connect(&s.addr).unwrap();
-        std::io::Write::write_all(
-            &mut raw,
-            b"BREW /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        )
-        .unwrap();
-        let mut answer = String::new();
-        std::io::Read::read_to_string(&mut raw, &mut answer).unwrap();
-        assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
-        // The metrics are the operator's: the admin token, not the public.
-        assert_eq!(s.get("/metrics", Auth::None).status, 401);
-        let m = s.get("/metrics", Auth::Bearer(ADMIN_TOKEN));
-        assert_eq!(m.status, 200);
-        assert!(m.header("content-type").unwrap().starts_with("text/plain"));
-        assert!(
-            m.text()
-                .contains("vouch_http_requests_total{route=\"GET /healthz\",status=\"200\"} 1"),
-            "{}",
-            m.text()
-        );
-        assert!(m
-            .text()
-            .contains("vouch_http_request_duration_seconds_bucket"));
-        // Labels are route templates: no client-chosen path becomes a label.
-        let text = m.text();
-        assert!(
-            text.contains("route=\"GET unmatched\",status=\"404\"} 2"),
-            "{text}"
-        );
-        assert!(
-            text.contains("route=\"DELETE /healthz\",status=\"405\""),
-            "{text}"
-        );
-        assert!(
-            text.contains("route=\"OTHER /healthz\",status=\"405\""),
-            "{text}"
-        );
-        assert!(
-            text.contains("route=\"HEAD /healthz\",status=\"200\""),
-            "{text}"
-        );
-        assert!(
-            !text.contains("nowhere") && !text.contains("secret-path-42"),
-            "{text}"
-        );
-    }
+    let backend = current_backend();
+    let store = Store::new(backend);
+    let s = Server::start(&store);
+    let r = s.get("/healthz", Auth::None);
+    assert_eq!(
+        (r.status, r.json()["status"].clone()),
+        (200, json!("ok")),
+        "{backend:?}"
+    );
+    assert!(r.header("x-request-id").is_some());
+    assert_eq!(s.get("/readyz", Auth::None).status, 200);
+    // Unknown paths and methods, HEAD and 405s, before the metrics are read.
+    let r = s.get("/nowhere", Auth::None);
+    assert_eq!((r.status, r.code().as_str()), (404, "not_found"));
+    let r = s.get("/organizations/acme/%2e%2e/secret-path-42", Auth::None);
+    assert_eq!(r.status, 404);
+    let r = s.send("DELETE", "/healthz", Auth::None, b"");
+    assert_eq!((r.status, r.code().as_str()), (405, "method_not_allowed"));
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    let r = request("HEAD", &s.url("/healthz"), Auth::None, None, &[]);
+    assert_eq!((r.status, r.body.len()), (200, 0));
+    // An extension method (which ureq will not send) is a 405 labelled OTHER.
+    let mut raw = std::net::TcpStream::connect(&s.addr).unwrap();
+    std::io::Write::write_all(
+        &mut raw,
+        b"BREW /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut raw, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    // The metrics are the operator's: the admin token, not the public.
+    assert_eq!(s.get("/metrics", Auth::None).status, 401);
+    let m = s.get("/metrics", Auth::Bearer(ADMIN_TOKEN));
+    assert_eq!(m.status, 200);
+    assert!(m.header("content-type").unwrap().starts_with("text/plain"));
+    assert!(
+        m.text()
+            .contains("vouch_http_requests_total{route=\"GET /healthz\",status=\"200\"} 1"),
+        "{}",
+        m.text()
+    );
+    assert!(m
+        .text()
+        .contains("vouch_http_request_duration_seconds_bucket"));
+    // Labels are route templates: no client-chosen path becomes a label.
+    let text = m.text();
+    assert!(
+        text.contains("route=\"GET unmatched\",status=\"404\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("route=\"DELETE /healthz\",status=\"405\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("route=\"OTHER /healthz\",status=\"405\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("route=\"HEAD /healthz\",status=\"200\""),
+        "{text}"
+    );
+    assert!(
+        !text.contains("nowhere") && !text.contains("secret-path-42"),
+        "{text}"
+    );
 }
 
 fn authentication_and_organization_boundaries() {
-    for backend in backends("authentication_and_organization_boundaries") {
-        let store = Store::new(backend);
-        let s = Server::start(&store);
-        let r = records(&s, "acme", "alice", "demo");
-        assert_eq!(r.status, 200, "{backend:?}: {}", r.text());
-        assert_eq!(r.json()["organization"]["name"], "Acme Engineering");
-        for (user, pass) in [("alice", "wrong"), ("nobody", "demo"), ("", "demo")] {
-            let r = records(&s, "acme", user, pass);
-            assert_eq!(r.status, 401, "{user}");
-            assert_eq!(
-                r.header("www-authenticate"),
-                Some("Basic realm=\"vouch\", charset=\"UTF-8\"")
-            );
-            assert_eq!(r.code(), "unauthorized");
-        }
-        let r = s.get("/organizations/acme/records", Auth::None);
-        assert_eq!(r.status, 401);
-        // Another organization's member, and an organization that does not exist: the same 404.
-        let other = records(&s, "acme", "dave", "demo");
-        let missing = records(&s, "initech", "dave", "demo");
-        assert_eq!((other.status, missing.status), (404, 404));
-        assert_eq!(other.body, missing.body);
-        // The demo's non-EU service is derived from the zone catalogue.
-        let g = records(&s, "globex", "dave", "demo").json();
-        assert_eq!(g["services"][0]["eu_residency"], false);
-        assert_eq!(g["services"][0]["region"], "north-america");
-        // Secrets never reach the log.
-        let log = s.drain_log().join("\n");
-        assert!(
-            !log.contains("demo\"") && !log.contains(ADMIN_TOKEN),
-            "a secret in the log"
+    let backend = current_backend();
+    let store = Store::new(backend);
+    let s = Server::start(&store);
+    let r = records(&s, "acme", "alice", "demo");
+    assert_eq!(r.status, 200, "{backend:?}: {}", r.text());
+    assert_eq!(r.json()["organization"]["name"], "Acme Engineering");
+    for (user, pass) in [("alice", "wrong"), ("nobody", "demo"), ("", "demo")] {
+        let r = records(&s, "acme", user, pass);
+        assert_eq!(r.status, 401, "{user}");
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some("Basic realm=\"vouch\", charset=\"UTF-8\"")
         );
+        assert_eq!(r.code(), "unauthorized");
     }
+    let r = s.get("/organizations/acme/records", Auth::None);
+    assert_eq!(r.status, 401);
+    // Another organization's member, and an organization that does not exist: the same 404.
+    let other = records(&s, "acme", "dave", "demo");
+    let missing = records(&s, "initech", "dave", "demo");
+    assert_eq!((other.status, missing.status), (404, 404));
+    assert_eq!(other.body, missing.body);
+    // The demo's non-EU service is derived from the zone catalogue.
+    let g = records(&s, "globex", "dave", "demo").json();
+    assert_eq!(g["services"][0]["eu_residency"], false);
+    assert_eq!(g["services"][0]["region"], "north-america");
+    // Secrets never reach the log.
+    let log = s.drain_log().join("\n");
+    assert!(
+        !log.contains("demo\"") && !log.contains(ADMIN_TOKEN),
+        "a secret in the log"
+    );
 }
 
 fn admin_api_applies_batches_and_refuses_bad_ones_whole() {
-    for backend in backends("admin_api_applies_batches_and_refuses_bad_ones_whole") {
-        let store = Store::new(backend);
-        let s = Server::start(&store);
-        let r = s.admin(&org_batch("initech"));
-        assert_eq!(r.status, 200, "{backend:?}: {}", r.text());
-        assert_eq!(r.json()["applied"]["services"], 1);
-        let doc = records(&s, "initech", "initech-owner", "pw-owner").json();
-        assert_eq!(doc["services"][0]["eu_residency"], true);
-        assert_eq!(doc["services"][0]["backups"]["segregated"], true);
+    let backend = current_backend();
+    let store = Store::new(backend);
+    let s = Server::start(&store);
+    let r = s.admin(&org_batch("initech"));
+    assert_eq!(r.status, 200, "{backend:?}: {}", r.text());
+    assert_eq!(r.json()["applied"]["services"], 1);
+    let doc = records(&s, "initech", "initech-owner", "pw-owner").json();
+    assert_eq!(doc["services"][0]["eu_residency"], true);
+    assert_eq!(doc["services"][0]["backups"]["segregated"], true);
 
-        // Each bad batch: 400 with the path of the bad value, and nothing stored,
-        // not even its valid organization.
-        let mut cases: Vec<(Value, &str)> = vec![];
-        let mut b = org_batch("bad1");
-        b["services"][0]["backup_policy"]["retention_days"] = json!(7.5);
-        cases.push((
-            b,
-            "$.services[0].backup_policy.retention_days: floating-point number",
-        ));
-        let mut b = org_batch("bad2");
-        b["services"][0]["name"] = json!("db\u{1b}[31m");
-        cases.push((b, "$.services[0].name: control character U+001B"));
-        let mut b = org_batch("bad3");
-        b["services"][0]["colour"] = json!("red");
-        cases.push((b, "$.services[0].colour: unknown field `colour`"));
-        let mut b = org_batch("bad4");
-        b["services"][0]["zones"] = json!(["de-fra1", "mars-1"]);
-        cases.push((b, "$.services[0].zones[1]: unknown zone `mars-1`"));
-        let mut b = org_batch("bad5");
-        b["memberships"][0]["role"] = json!("superuser");
-        cases.push((b, "$.memberships[0].role: `superuser` is not a role"));
-        let mut b = org_batch("bad6");
-        b["services"][0]["eu_residency"] = json!(true);
-        cases.push((b, "unknown field `eu_residency`"));
-        let mut b = org_batch("bad7");
-        b["memberships"][0]["username"] = json!("ghost");
-        cases.push((b, "$.memberships[0].username: unknown user `ghost`"));
-        let mut b = org_batch("bad8");
-        let first = b["services"][0].clone();
-        b["services"].as_array_mut().unwrap().push(first);
-        cases.push((b, "$.services[1]: `bad8-db` appears twice"));
-        let mut b = org_batch("bad9");
-        b["services"][0]["organization_id"] = json!("initech");
-        b["services"][0]["service_id"] = json!("initech-db");
-        b["services"][0]["organization_id"] = json!("bad9");
-        cases.push((b, "belongs to organization `initech`"));
-        for (batch, expected) in cases {
-            let id = batch["organizations"][0]["id"].as_str().unwrap().to_owned();
-            let r = s.admin(&batch);
-            assert_eq!(r.status, 400, "{id}: {}", r.text());
-            assert_eq!(r.code(), "invalid_records");
-            let msg = r.json()["error"]["message"].as_str().unwrap().to_owned();
-            assert!(msg.contains(expected), "{id}: `{msg}` lacks `{expected}`");
-            let owner = format!("{id}-owner");
-            assert_eq!(
-                records(&s, &id, &owner, "pw-owner").status,
-                401,
-                "{id}: the user of a refused batch exists"
-            );
-        }
-        for (body, status, code) in [
-            (&b"{\"organizations\": ["[..], 400, "invalid_records"),
-            (b"[]", 400, "invalid_records"),
-            (b"not json", 400, "invalid_records"),
-        ] {
-            let r = s.send("POST", "/admin/v1/records", Auth::Bearer(ADMIN_TOKEN), body);
-            assert_eq!(
-                (r.status, r.code().as_str()),
-                (status, code),
-                "{}",
-                r.text()
-            );
-        }
-        let huge = vec![b' '; 9 * 1024 * 1024];
-        let r = s.send(
-            "POST",
-            "/admin/v1/records",
-            Auth::Bearer(ADMIN_TOKEN),
-            &huge,
+    // Each bad batch: 400 with the path of the bad value, and nothing stored,
+    // not even its valid organization.
+    let mut cases: Vec<(Value, &str)> = vec![];
+    let mut b = org_batch("bad1");
+    b["services"][0]["backup_policy"]["retention_days"] = json!(7.5);
+    cases.push((
+        b,
+        "$.services[0].backup_policy.retention_days: floating-point number",
+    ));
+    let mut b = org_batch("bad2");
+    b["services"][0]["name"] = json!("db\u{1b}[31m");
+    cases.push((b, "$.services[0].name: control character U+001B"));
+    let mut b = org_batch("bad3");
+    b["services"][0]["colour"] = json!("red");
+    cases.push((b, "$.services[0].colour: unknown field `colour`"));
+    let mut b = org_batch("bad4");
+    b["services"][0]["zones"] = json!(["de-fra1", "mars-1"]);
+    cases.push((b, "$.services[0].zones[1]: unknown zone `mars-1`"));
+    let mut b = org_batch("bad5");
+    b["memberships"][0]["role"] = json!("superuser");
+    cases.push((b, "$.memberships[0].role: `superuser` is not a role"));
+    let mut b = org_batch("bad6");
+    b["services"][0]["eu_residency"] = json!(true);
+    cases.push((b, "unknown field `eu_residency`"));
+    let mut b = org_batch("bad7");
+    b["memberships"][0]["username"] = json!("ghost");
+    cases.push((b, "$.memberships[0].username: unknown user `ghost`"));
+    let mut b = org_batch("bad8");
+    let first = b["services"][0].clone();
+    b["services"].as_array_mut().unwrap().push(first);
+    cases.push((b, "$.services[1]: `bad8-db` appears twice"));
+    let mut b = org_batch("bad9");
+    b["services"][0]["organization_id"] = json!("initech");
+    b["services"][0]["service_id"] = json!("initech-db");
+    b["services"][0]["organization_id"] = json!("bad9");
+    cases.push((b, "belongs to organization `initech`"));
+    for (batch, expected) in cases {
+        let id = batch["organizations"][0]["id"].as_str().unwrap().to_owned();
+        let r = s.admin(&batch);
+        assert_eq!(r.status, 400, "{id}: {}", r.text());
+        assert_eq!(r.code(), "invalid_records");
+        let msg = r.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(msg.contains(expected), "{id}: `{msg}` lacks `{expected}`");
+        let owner = format!("{id}-owner");
+        assert_eq!(
+            records(&s, &id, &owner, "pw-owner").status,
+            401,
+            "{id}: the user of a refused batch exists"
         );
-        assert_eq!((r.status, r.code().as_str()), (413, "too_large"));
-        // The token is required and compared exactly.
-        let r = s.send("POST", "/admin/v1/records", Auth::Bearer("wrong"), b"{}");
-        assert_eq!((r.status, r.code().as_str()), (401, "admin_unauthorized"));
-        let r = s.send(
-            "POST",
-            "/admin/v1/records",
-            Auth::Basic("alice", "demo"),
-            b"{}",
-        );
-        assert_eq!(r.status, 401);
     }
+    for (body, status, code) in [
+        (&b"{\"organizations\": ["[..], 400, "invalid_records"),
+        (b"[]", 400, "invalid_records"),
+        (b"not json", 400, "invalid_records"),
+    ] {
+        let r = s.send("POST", "/admin/v1/records", Auth::Bearer(ADMIN_TOKEN), body);
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (status, code),
+            "{}",
+            r.text()
+        );
+    }
+    let huge = vec![b' '; 9 * 1024 * 1024];
+    let r = s.send(
+        "POST",
+        "/admin/v1/records",
+        Auth::Bearer(ADMIN_TOKEN),
+        &huge,
+    );
+    assert_eq!((r.status, r.code().as_str()), (413, "too_large"));
+    // The token is required and compared exactly.
+    let r = s.send("POST", "/admin/v1/records", Auth::Bearer("wrong"), b"{}");
+    assert_eq!((r.status, r.code().as_str()), (401, "admin_unauthorized"));
+    let r = s.send(
+        "POST",
+        "/admin/v1/records",
+        Auth::Basic("alice", "demo"),
+        b"{}",
+    );
+    assert_eq!(r.status, 401);
 }
 
 fn admin_api_is_off_without_a_token() {
@@ -259,27 +257,26 @@ fn vouch_itself_appears_in_the_audit_log() {
 }
 
 fn restart_keeps_everything_and_sigterm_stops_cleanly() {
-    for backend in backends("restart_keeps_everything_and_sigterm_stops_cleanly") {
-        let store = Store::new(backend);
-        let s = Server::start(&store);
-        assert_eq!(s.admin(&org_batch("initech")).status, 200);
-        let before = records(&s, "initech", "initech-owner", "pw-owner").json();
-        let status = s.stop();
-        assert!(status.success(), "{backend:?}: SIGTERM exit {status:?}");
-        let s = Server::start_with(
-            &store,
-            Options {
-                demo: false,
-                ..Options::default()
-            },
-        );
-        let after = records(&s, "initech", "initech-owner", "pw-owner").json();
-        assert_eq!(before["services"], after["services"]);
-        assert_eq!(
-            after["audit_log"]["entry_count"].as_u64().unwrap(),
-            before["audit_log"]["entry_count"].as_u64().unwrap() + 1
-        );
-    }
+    let backend = current_backend();
+    let store = Store::new(backend);
+    let s = Server::start(&store);
+    assert_eq!(s.admin(&org_batch("initech")).status, 200);
+    let before = records(&s, "initech", "initech-owner", "pw-owner").json();
+    let status = s.stop();
+    assert!(status.success(), "{backend:?}: SIGTERM exit {status:?}");
+    let s = Server::start_with(
+        &store,
+        Options {
+            demo: false,
+            ..Options::default()
+        },
+    );
+    let after = records(&s, "initech", "initech-owner", "pw-owner").json();
+    assert_eq!(before["services"], after["services"]);
+    assert_eq!(
+        after["audit_log"]["entry_count"].as_u64().unwrap(),
+        before["audit_log"]["entry_count"].as_u64().unwrap() + 1
+    );
 }
 
 /// The data directory holds the database with every user's password hash: no
@@ -316,58 +313,57 @@ fn the_data_directory_and_database_are_private() {
 }
 
 fn vouch_import_applies_a_file_or_nothing() {
-    for backend in backends("vouch_import_applies_a_file_or_nothing") {
-        let store = Store::new(backend);
-        let good = store.path().join("good.json");
-        std::fs::write(&good, serde_json::to_vec(&org_batch("initech")).unwrap()).unwrap();
-        let o = store
-            .command(&["import", good.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert!(String::from_utf8_lossy(&o.stdout).contains("\"services\":1"));
+    let backend = current_backend();
+    let store = Store::new(backend);
+    let good = store.path().join("good.json");
+    std::fs::write(&good, serde_json::to_vec(&org_batch("initech")).unwrap()).unwrap();
+    let o = store
+        .command(&["import", good.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"services\":1"));
 
-        let mut bad = org_batch("umbrella");
-        bad["services"][0]["zones"] = json!(["nowhere-1"]);
-        let bad_file = store.path().join("bad.json");
-        std::fs::write(&bad_file, serde_json::to_vec(&bad).unwrap()).unwrap();
-        let o = store
-            .command(&["import", bad_file.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert_eq!(o.status.code(), Some(3));
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(
-            err.contains("nothing was imported") && err.contains("unknown zone `nowhere-1`"),
-            "{err}"
-        );
-        let truncated = store.path().join("truncated.json");
-        let text = serde_json::to_vec(&org_batch("umbrella")).unwrap();
-        std::fs::write(&truncated, &text[..text.len() / 2]).unwrap();
-        let o = store
-            .command(&["import", truncated.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert_eq!(o.status.code(), Some(3));
-        assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
+    let mut bad = org_batch("umbrella");
+    bad["services"][0]["zones"] = json!(["nowhere-1"]);
+    let bad_file = store.path().join("bad.json");
+    std::fs::write(&bad_file, serde_json::to_vec(&bad).unwrap()).unwrap();
+    let o = store
+        .command(&["import", bad_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("nothing was imported") && err.contains("unknown zone `nowhere-1`"),
+        "{err}"
+    );
+    let truncated = store.path().join("truncated.json");
+    let text = serde_json::to_vec(&org_batch("umbrella")).unwrap();
+    std::fs::write(&truncated, &text[..text.len() / 2]).unwrap();
+    let o = store
+        .command(&["import", truncated.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
 
-        let s = Server::start_with(
-            &store,
-            Options {
-                demo: false,
-                ..Options::default()
-            },
-        );
-        assert_eq!(
-            records(&s, "initech", "initech-owner", "pw-owner").status,
-            200
-        );
-        assert_eq!(
-            records(&s, "umbrella", "umbrella-owner", "pw-owner").status,
-            401,
-            "nothing of the bad batch"
-        );
-    }
+    let s = Server::start_with(
+        &store,
+        Options {
+            demo: false,
+            ..Options::default()
+        },
+    );
+    assert_eq!(
+        records(&s, "initech", "initech-owner", "pw-owner").status,
+        200
+    );
+    assert_eq!(
+        records(&s, "umbrella", "umbrella-owner", "pw-owner").status,
+        401,
+        "nothing of the bad batch"
+    );
 }
 
 /// A batch large enough that `vouch import` is still writing when it is killed.
@@ -435,38 +431,33 @@ fn import_killed(
 }
 
 fn kill_9_during_an_import_leaves_all_or_nothing() {
-    for backend in backends("kill_9_during_an_import_leaves_all_or_nothing") {
-        let n = 20_000u64;
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("big.json");
-        std::fs::write(
-            &file,
-            serde_json::to_vec(&big_batch("initech", n as usize)).unwrap(),
-        )
-        .unwrap();
-        // Uninterrupted: the imported events and vouch's own entry for the
-        // import (the read is recorded after the snapshot it answers with).
-        let (finished, committed, count) = import_killed(backend, &file, false);
-        assert!(finished && committed);
-        assert_eq!(count, n + 1, "{backend:?}");
-        // Killed inside the transaction (after it opened, before it
-        // committed): nothing of the batch is stored, not even the
-        // organization the batch creates.
-        let (finished, committed, count) = import_killed(backend, &file, true);
-        assert!(
-            !finished,
-            "{backend:?}: the kill landed after the import ended"
-        );
-        assert!(!committed, "{backend:?}: the kill landed after the commit");
-        assert_eq!(count, 0, "{backend:?}: a partial batch survived the kill");
-    }
+    let backend = current_backend();
+    let n = 20_000u64;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.json");
+    std::fs::write(
+        &file,
+        serde_json::to_vec(&big_batch("initech", n as usize)).unwrap(),
+    )
+    .unwrap();
+    // Uninterrupted: the imported events and vouch's own entry for the
+    // import (the read is recorded after the snapshot it answers with).
+    let (finished, committed, count) = import_killed(backend, &file, false);
+    assert!(finished && committed);
+    assert_eq!(count, n + 1, "{backend:?}");
+    // Killed inside the transaction (after it opened, before it
+    // committed): nothing of the batch is stored, not even the
+    // organization the batch creates.
+    let (finished, committed, count) = import_killed(backend, &file, true);
+    assert!(
+        !finished,
+        "{backend:?}: the kill landed after the import ended"
+    );
+    assert!(!committed, "{backend:?}: the kill landed after the commit");
+    assert_eq!(count, 0, "{backend:?}: a partial batch survived the kill");
 }
 
 fn two_servers_on_one_postgres_lose_and_duplicate_nothing() {
-    if postgres_url().is_none() {
-        eprintln!("SKIPPED two_servers_on_one_postgres_lose_and_duplicate_nothing: VOUCH_TEST_POSTGRES_URL is not set");
-        return;
-    }
     let store = Store::new(Backend::Postgres);
     let a = Server::start(&store);
     let shared = store.sharing();

@@ -67,20 +67,19 @@ impl Tool {
         }
     }
 
-    /// Whether the tool is here (checked once per test process).
+    /// Whether the tool is here (checked once per tool and test process).
     pub fn available(self) -> bool {
-        static FOUND: OnceLock<[bool; 5]> = OnceLock::new();
-        let found = FOUND.get_or_init(|| {
-            [
-                postgres_url().is_some(),
-                succeeds("python3", &["-c", "import cryptography"]),
-                runs("pdftotext", &["-v"]) && runs("pdfdetach", &["-v"]),
+        static FOUND: [OnceLock<bool>; 5] = [const { OnceLock::new() }; 5];
+        *FOUND[self as usize].get_or_init(|| match self {
+            Tool::Postgres => postgres_url().is_some(),
+            Tool::Python => succeeds("python3", &["-c", "import cryptography"]),
+            Tool::Poppler => runs("pdftotext", &["-v"]) && runs("pdfdetach", &["-v"]),
+            Tool::Chromium => {
                 succeeds("chromedriver", &["--version"])
-                    && std::path::Path::new("/usr/bin/chromium").exists(),
-                super::example_plugin_path().is_file(),
-            ]
-        });
-        found[self as usize]
+                    && std::path::Path::new("/usr/bin/chromium").exists()
+            }
+            Tool::ExamplePlugin => super::example_plugin_path().is_file(),
+        })
     }
 }
 

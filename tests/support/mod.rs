@@ -19,23 +19,6 @@ pub fn bin() -> std::ffi::OsString {
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_vouch").into())
 }
 
-/// Whether python3 with `cryptography` (for the seed snippets) is here; under
-/// CI it must be.
-pub fn python_with_cryptography() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import cryptography"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must provide python3 with cryptography"
-        );
-        eprintln!("SKIPPED: python3 with `cryptography` is not installed; .ci/run installs it");
-    }
-    ok
-}
-
 /// Where the example plugin's wasm is: `VOUCH_EXAMPLE_PLUGIN`, or where
 /// `cargo build -p backup-cadence --target wasm32-unknown-unknown --profile plugin` puts it.
 pub fn example_plugin_path() -> PathBuf {
@@ -68,13 +51,6 @@ pub fn postgres_url() -> Option<String> {
             .map(|_| LOCAL_POSTGRES.to_owned())
     })
     .clone()
-}
-
-/// The backend this run of a test is for: the harness runs every test that
-/// calls this once per backend, and reports the PostgreSQL run `ignored`
-/// when no server is there ([`harness`]).
-pub fn backends(_test: &str) -> Vec<Backend> {
-    vec![harness::current_backend()]
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

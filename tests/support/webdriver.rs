@@ -9,22 +9,6 @@ use serde_json::{json, Value};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-pub fn available() -> bool {
-    let ok = Command::new("chromedriver")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-        && std::path::Path::new("/usr/bin/chromium").exists();
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must provide chromium and chromium-driver (.ci/run installs them)"
-        );
-        eprintln!("SKIPPED: chromium/chromedriver are not installed; .ci/run installs them");
-    }
-    ok
-}
-
 pub struct Driver {
     child: Child,
     base: String,

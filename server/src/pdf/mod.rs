@@ -401,26 +401,20 @@ mod tests {
     #[test]
     fn the_same_packet_gives_the_same_pdf_bytes() {
         let (canonical, sig) = signed();
-        let r = Renderer::new(None).unwrap();
-        let a = r
-            .render(
-                "r-1",
-                &canonical,
-                &sig,
-                "SOC 2 Type II",
-                "https://example.test/.well-known/compliance-signing-keys",
-            )
-            .unwrap();
-        let b = Renderer::new(None)
-            .unwrap()
-            .render(
-                "r-1",
-                &canonical,
-                &sig,
-                "SOC 2 Type II",
-                "https://example.test/.well-known/compliance-signing-keys",
-            )
-            .unwrap();
+        // Two renderers: nothing carried over from one rendering makes the bytes.
+        let render = || {
+            Renderer::new(None)
+                .unwrap()
+                .render(
+                    "r-1",
+                    &canonical,
+                    &sig,
+                    "SOC 2 Type II",
+                    "https://example.test/.well-known/compliance-signing-keys",
+                )
+                .unwrap()
+        };
+        let (a, b) = (render(), render());
         assert!(a.starts_with(b"%PDF-"));
         assert!(a == b, "two renders differ");
         let (packet, signature) = attachments(&a).unwrap();
