@@ -514,6 +514,7 @@ fn sigterm_lets_the_request_in_flight_finish() {
     conn.write_all(head.as_bytes()).unwrap();
     let (first, rest) = batch.split_at(batch.len() / 2);
     conn.write_all(first).unwrap();
+    wait_until_server_read(&conn);
     let _ = std::process::Command::new("kill")
         .arg("-TERM")
         .arg(s.child.id().to_string())
@@ -563,7 +564,8 @@ fn a_stalled_request_cannot_hold_the_server_past_its_shutdown_deadline() {
          Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"users\": ["
     );
     conn.write_all(head.as_bytes()).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The request is in the server's hands, stalled, when the signal lands.
+    wait_until_server_read(&conn);
     let signalled = std::time::Instant::now();
     let _ = std::process::Command::new("kill")
         .arg("-TERM")

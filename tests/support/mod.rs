@@ -30,6 +30,33 @@ pub fn example_plugin_path() -> PathBuf {
         })
 }
 
+/// Waits until the server has read every byte a client sent on `conn`: its
+/// end of the connection (in /proc/net/tcp) exists and has nothing left in
+/// its receive queue. Until then the request may sit in the kernel, not yet
+/// accepted, and a signal would find nothing in flight.
+pub fn wait_until_server_read(conn: &std::net::TcpStream) {
+    let (server, client) = (conn.peer_addr().unwrap(), conn.local_addr().unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+        let unread = table.lines().skip(1).find_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let port = |a: &str| u16::from_str_radix(a.rsplit(':').next()?, 16).ok();
+            (port(f.get(1)?)? == server.port() && port(f.get(2)?)? == client.port())
+                .then(|| u64::from_str_radix(f.get(4)?.split(':').nth(1)?, 16).ok())
+                .flatten()
+        });
+        if unread == Some(0) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not read the request ({unread:?} bytes unread)"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// The conventional local PostgreSQL server, used when it answers and
 /// `VOUCH_TEST_POSTGRES_URL` is not set (`.ci/run` uses the same).
 pub const LOCAL_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
