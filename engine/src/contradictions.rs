@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 
 use crate::records::{AuditLog, Location, RecordsDocument, RecordsError, Service};
+use crate::time::Timestamp;
 
 fn refuse(path: String, other: String, message: impl Into<String>) -> RecordsError {
     RecordsError::Contradiction {
@@ -37,9 +38,96 @@ pub fn check(doc: &RecordsDocument) -> Result<(), RecordsError> {
                     format!("member `{}` is listed twice", m.user_id),
                 ));
             }
+            let base = format!("$.members[{i}]");
+            let lifetime = Lifetime {
+                base: &base,
+                start: ("added_at", m.added_at),
+                end: ("removed_at", m.removed_at),
+            };
+            if let Some(history) = &m.history {
+                lifetime.check(history.iter().map(|h| (h.from, h.to)))?;
+                if let Some(last) = history.last() {
+                    let at = format!("{base}.history[{}]", history.len() - 1);
+                    if last.role != m.role || last.mfa_enabled != m.mfa_enabled {
+                        return Err(refuse(
+                            format!("{base}.role"),
+                            at,
+                            "the member's role and MFA differ from those of the last interval of its history",
+                        ));
+                    }
+                }
+            } else {
+                lifetime.check(std::iter::empty())?;
+            }
         }
     }
     Ok(())
+}
+
+/// The lifetime of a resource and the intervals of its history.
+struct Lifetime<'a> {
+    base: &'a str,
+    start: (&'static str, Option<Timestamp>),
+    end: (&'static str, Option<Timestamp>),
+}
+
+impl Lifetime<'_> {
+    /// The intervals are in order, each ends after it starts and where the
+    /// next begins, and none lies outside the resource's lifetime.
+    fn check(
+        &self,
+        intervals: impl Iterator<Item = (Timestamp, Timestamp)>,
+    ) -> Result<(), RecordsError> {
+        let base = self.base;
+        let (start_field, start) = self.start;
+        let (end_field, end) = self.end;
+        if let (Some(s), Some(e)) = (start, end) {
+            if e < s {
+                return Err(refuse(
+                    format!("{base}.{end_field}"),
+                    format!("{base}.{start_field}"),
+                    format!("removed or deleted at {e}, before it began at {s}"),
+                ));
+            }
+        }
+        let mut previous: Option<Timestamp> = None;
+        for (j, (from, to)) in intervals.enumerate() {
+            let at = |f: &str| format!("{base}.history[{j}].{f}");
+            if to <= from {
+                return Err(refuse(
+                    at("to"),
+                    at("from"),
+                    format!("an interval from {from} to {to} ends before it starts"),
+                ));
+            }
+            if let Some(prev) = previous {
+                if prev != from {
+                    let what = if from > prev { "a gap" } else { "an overlap" };
+                    return Err(refuse(
+                        at("from"),
+                        format!("{base}.history[{}].to", j - 1),
+                        format!("{what} in the history: one interval ends at {prev}, the next starts at {from}"),
+                    ));
+                }
+            }
+            if start.is_some_and(|s| from < s) {
+                return Err(refuse(
+                    at("from"),
+                    format!("{base}.{start_field}"),
+                    format!("configuration at {from}, before the resource began"),
+                ));
+            }
+            if end.is_some_and(|e| to > e) {
+                return Err(refuse(
+                    at("to"),
+                    format!("{base}.{end_field}"),
+                    format!("configuration until {to}, after the resource ended"),
+                ));
+            }
+            previous = Some(to);
+        }
+        Ok(())
+    }
 }
 
 /// `90 days` -> 90.
@@ -253,7 +341,54 @@ fn service(base: &str, s: &Service) -> Result<(), RecordsError> {
     if let Some(locations) = &s.locations {
         locations_of(base, s, locations)?;
     }
+    if s.history.is_some() || s.created_at.is_some() || s.deleted_at.is_some() {
+        history(base, s)?;
+    }
     Ok(())
+}
+
+/// A service's history: its intervals in order, inside its lifetime, each
+/// consistent in itself, the last one the service's own configuration.
+fn history(base: &str, s: &Service) -> Result<(), RecordsError> {
+    let lifetime = Lifetime {
+        base,
+        start: ("created_at", s.created_at),
+        end: ("deleted_at", s.deleted_at),
+    };
+    let intervals = s.history.as_deref().unwrap_or_default();
+    lifetime.check(intervals.iter().map(|h| (h.from, h.to)))?;
+    for (j, iv) in intervals.iter().enumerate() {
+        service(&format!("{base}.history[{j}]"), &s.during(iv))?;
+    }
+    if let Some(last) = intervals.last() {
+        let own = serde_json::to_value(s.interval(last.from, last.to)).unwrap_or_default();
+        let theirs = serde_json::to_value(last).unwrap_or_default();
+        if let Some(field) = first_difference(&own, &theirs, "") {
+            return Err(refuse(
+                format!("{base}.{field}"),
+                format!("{base}.history[{}].{field}", intervals.len() - 1),
+                "the service's configuration differs from that of the last interval of its history",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The first field (as a dotted path) where two JSON objects differ.
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> Option<String> {
+    let (Some(x), Some(y)) = (a.as_object(), b.as_object()) else {
+        return (a != b).then(|| at.to_owned());
+    };
+    let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+    keys.into_iter().find_map(|k| {
+        let here = if at.is_empty() {
+            k.clone()
+        } else {
+            format!("{at}.{k}")
+        };
+        let null = serde_json::Value::Null;
+        first_difference(x.get(k).unwrap_or(&null), y.get(k).unwrap_or(&null), &here)
+    })
 }
 
 fn locations_of(base: &str, s: &Service, locations: &[Location]) -> Result<(), RecordsError> {

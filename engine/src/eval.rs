@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::framework::{
-    Check, Control, CountArgs, EmptyRule, EmptyStatus, MaxGapArgs, PluginArgs, Selected, Selector,
-    Threshold, TimeBasis,
+    Check, Control, CountArgs, EmptyRule, EmptyStatus, MaxGapArgs, PluginArgs, Scope, Selected,
+    Selector, Threshold, TimeBasis,
 };
 use crate::time::{Period, Timestamp};
 
@@ -68,6 +68,19 @@ pub struct Finding {
     /// that item's plain fields: e.g. the zone, its country and its role.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub item: BTreeMap<String, Value>,
+    /// For a control judged throughout the period: the interval of the
+    /// resource's history in which the value held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Interval>,
+}
+
+/// Part of the period: from `from` (inclusive) to `to` (exclusive, or the
+/// period end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Interval {
+    pub from: Timestamp,
+    pub to: Timestamp,
 }
 
 /// The evaluated form of one control, as it appears in the packet.
@@ -183,6 +196,10 @@ pub struct Observation {
     /// computed from it, e.g. `backup_runs (count)`.
     pub field: String,
     pub value: Value,
+    /// For a control judged throughout the period: the interval of the
+    /// resource's history the value is from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Interval>,
 }
 
 /// What the control concluded about one resource.
@@ -294,6 +311,13 @@ impl Outcome {
     }
 }
 
+/// What a control concluded about one resource judged throughout the period.
+enum Judgment {
+    OutOfScope(String),
+    Excluded(String),
+    Judged(Outcome),
+}
+
 /// Whether a check judges evidence (`null` is an observed value the check
 /// judges) or decides scope (`null`, like a missing field, is unknown).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -326,6 +350,7 @@ struct Gathered<'a> {
     empty: Vec<String>,
 }
 
+#[derive(Clone, Copy)]
 struct Evaluator<'a> {
     period: &'a Period,
     host: &'a dyn PluginHost,
@@ -617,7 +642,60 @@ impl Evaluator<'_> {
                 id: id.clone(),
                 context: &context,
             };
-            match self.all(&scope.filter, &target) {
+            let (born, ended) = lifetime(item);
+            let Some(window) = self.window(born, ended) else {
+                tally.record(
+                    id,
+                    Verdict::OutOfScope,
+                    Some(format!(
+                        "did not exist during the period ({})",
+                        describe_lifetime(born, ended)
+                    )),
+                    vec![],
+                );
+                continue;
+            };
+            if let (Some(end), TimeBasis::AsOfGeneration | TimeBasis::PeriodEnd) =
+                (ended, control.time_basis)
+            {
+                if end <= self.period.end {
+                    tally.record(
+                        id,
+                        Verdict::OutOfScope,
+                        Some(format!(
+                            "ended at {end}, before the period end: judged by the controls that cover the whole period"
+                        )),
+                        vec![],
+                    );
+                    continue;
+                }
+            }
+            // A resource that existed for part of the period is judged for that part.
+            let ev = Evaluator {
+                period: &window,
+                ..*self
+            };
+            let lived = (window != *self.period).then(|| Observation {
+                field: "existed".into(),
+                value: serde_json::json!({"from": window.start, "to": window.end}),
+                interval: None,
+            });
+            if control.time_basis == TimeBasis::ThroughoutPeriod {
+                match ev.throughout(scope, &target) {
+                    Judgment::OutOfScope(reason) => {
+                        tally.record(id, Verdict::OutOfScope, Some(reason), vec![])
+                    }
+                    Judgment::Excluded(reason) => {
+                        tally.record(id, Verdict::Excluded, Some(reason), vec![])
+                    }
+                    Judgment::Judged(mut total) => {
+                        total.observed.splice(0..0, lived);
+                        tally.judge(id, total, rule);
+                    }
+                }
+                continue;
+            }
+            match ev.all(&scope.filter, &target) {
                 Truth::True => {}
                 Truth::False => {
                     tally.record(
@@ -648,8 +726,9 @@ impl Evaluator<'_> {
                 }
             }
             let mut total = Outcome::default();
+            total.observed.extend(lived);
             for check in &control.checks {
-                total.absorb(self.check(check, &target, Mode::Check));
+                total.absorb(ev.check(check, &target, Mode::Check));
             }
             tally.judge(id, total, rule);
         }
@@ -662,6 +741,117 @@ impl Evaluator<'_> {
                 format!("`{each}` is empty")
             }
         })
+    }
+
+    /// The part of the period a resource existed in; `None` if it did not
+    /// exist during the period.
+    fn window(&self, born: Option<Timestamp>, ended: Option<Timestamp>) -> Option<Period> {
+        let start = born.map_or(self.period.start, |b| b.max(self.period.start));
+        let end = ended.map_or(self.period.end, |e| e.min(self.period.end));
+        let instant = self.period.start == self.period.end;
+        if end < start || (end == start && !instant) {
+            return None;
+        }
+        Some(Period { start, end })
+    }
+
+    /// Judges a resource on every interval of its `history` within the
+    /// period (already narrowed to the resource's lifetime): the scope's
+    /// `where` and the checks on the resource as it was in each interval.
+    /// Any part of the period the history does not cover is missing evidence.
+    fn throughout(&self, scope: &Scope, t: &Target<'_>) -> Judgment {
+        let label = &t.label;
+        let (start, end) = (self.period.start, self.period.end);
+        let Some(Value::Array(history)) = t.value.get("history") else {
+            return Judgment::Judged(missing(format!(
+                "no configuration history for {label}: nothing is known of its configuration during the period"
+            )));
+        };
+        let mut out = Outcome::default();
+        let mut covered = start;
+        let (mut in_scope, mut excluded, mut out_of_scope) = (0usize, vec![], 0usize);
+        for (j, iv) in history.iter().enumerate() {
+            let (Some(from), Some(to)) = (
+                iv.get("from").and_then(timestamp),
+                iv.get("to").and_then(timestamp),
+            ) else {
+                out.missing.push(format!(
+                    "`history[{j}]` of {label} has no `from` and `to` timestamps"
+                ));
+                continue;
+            };
+            let (from, to) = (from.max(start), to.min(end));
+            if to < from || (to == from && start != end) {
+                continue;
+            }
+            if from > covered {
+                out.missing.push(if covered == start {
+                    format!("no configuration history before {from} for {label}")
+                } else {
+                    format!("no configuration history from {covered} to {from} for {label}")
+                });
+            }
+            covered = covered.max(to);
+            let interval = Interval { from, to };
+            let during = merged(t.value, iv);
+            let here = Target {
+                value: &during,
+                id: t.id.clone(),
+                label: label.clone(),
+                context: t.context,
+            };
+            match self.all(&scope.filter, &here) {
+                Truth::True => in_scope += 1,
+                Truth::False => {
+                    out_of_scope += 1;
+                    continue;
+                }
+                Truth::Unknown(why) => {
+                    let why = why.join("; ");
+                    match &scope.when_missing {
+                        Some(rule) => {
+                            excluded.push(format!("from {from} to {to}: {why}: {}", rule.reason))
+                        }
+                        None => out.missing.push(format!(
+                            "whether {label} is in scope from {from} to {to} is unknown: {why}"
+                        )),
+                    }
+                    continue;
+                }
+            }
+            let mut o = Outcome::default();
+            for check in &self.control.checks {
+                o.absorb(self.check(check, &here, Mode::Check));
+            }
+            for f in &mut o.findings {
+                f.interval = Some(interval);
+            }
+            for obs in &mut o.observed {
+                obs.interval = Some(interval);
+            }
+            out.absorb(o);
+        }
+        if covered == start
+            && in_scope + out_of_scope + excluded.len() == 0
+            && out.missing.is_empty()
+        {
+            out.missing.push(format!(
+                "no configuration history for {label} from {start} to {end}"
+            ));
+        } else if covered < end {
+            out.missing.push(format!(
+                "no configuration history after {covered} for {label}"
+            ));
+        }
+        if in_scope == 0 && out.missing.is_empty() {
+            if !excluded.is_empty() {
+                return Judgment::Excluded(excluded.join("; "));
+            }
+            return Judgment::OutOfScope(
+                "does not meet the scope's `where` conditions at any time in the period".into(),
+            );
+        }
+        Judgment::Judged(out)
     }
 
     /// The conjunction of `checks` in three-valued logic: a known failure is
@@ -835,6 +1025,7 @@ impl Evaluator<'_> {
             out.observed.push(Observation {
                 field: p.location.clone(),
                 value: p.value.clone(),
+                interval: None,
             });
             if mode == Mode::Filter && p.value.is_null() {
                 out.missing
@@ -847,6 +1038,7 @@ impl Evaluator<'_> {
                     expected: expected.to_owned(),
                     context: t.context.clone(),
                     item: p.item.map(scalars).unwrap_or_default(),
+                    interval: None,
                 });
             }
         }
@@ -867,6 +1059,7 @@ impl Evaluator<'_> {
             out.observed.push(Observation {
                 field: p.location.clone(),
                 value: serde_json::json!({"start": p.value.get("start"), "end": p.value.get("end")}),
+                interval: None,
             });
             if start != Some(self.period.start) || end != Some(self.period.end) {
                 out.missing.push(format!(
@@ -930,12 +1123,23 @@ impl Evaluator<'_> {
                     expected: "a list".into(),
                     context: t.context.clone(),
                     item: BTreeMap::new(),
+                    interval: None,
                 });
                 continue;
             };
             let (mut known, mut unknown, mut population) = (0u64, 0u64, 0u64);
             let mut unknown_why = vec![];
             for (i, item) in items.iter().enumerate() {
+                // A count is of what exists at the period end: a member
+                // removed (a service deleted) before then is not counted.
+                if let Some(ended) = lifetime(item).1.filter(|e| *e <= self.period.end) {
+                    out.observed.push(Observation {
+                        field: format!("{at}[{i}] (not counted)"),
+                        value: Value::String(format!("ended at {ended}")),
+                        interval: None,
+                    });
+                    continue;
+                }
                 if let Some(p) = &a.within_period {
                     let inside = p.select(item).is_ok_and(|sel| {
                         sel.iter()
@@ -953,6 +1157,7 @@ impl Evaluator<'_> {
                         Some(rule) => out.observed.push(Observation {
                             field: format!("{at}[{i}] (excluded)"),
                             value: Value::String(format!("{}: {}", why.join("; "), rule.reason)),
+                            interval: None,
                         }),
                         None => {
                             unknown += 1;
@@ -964,6 +1169,7 @@ impl Evaluator<'_> {
             out.observed.push(Observation {
                 field: format!("{at} (count)"),
                 value: Value::from(known),
+                interval: None,
             });
             let low = known;
             let high = known + unknown;
@@ -979,6 +1185,7 @@ impl Evaluator<'_> {
                     expected: expected.clone(),
                     context: t.context.clone(),
                     item: BTreeMap::new(),
+                    interval: None,
                 });
             } else if !holds_surely {
                 out.missing.push(format!(
@@ -1063,6 +1270,7 @@ impl Evaluator<'_> {
             out.observed.push(Observation {
                 field: format!("{at} (longest gap)"),
                 value: observed.clone(),
+                interval: None,
             });
             if gap > max.as_secs() {
                 out.findings.push(Finding {
@@ -1072,6 +1280,7 @@ impl Evaluator<'_> {
                     expected: expected.clone(),
                     context: t.context.clone(),
                     item: BTreeMap::new(),
+                    interval: None,
                 });
             }
         }
@@ -1132,6 +1341,7 @@ impl Evaluator<'_> {
         let observed = |status: &str| Observation {
             field: format!("plugin {}", a.name),
             value: Value::String(status.to_owned()),
+            interval: None,
         };
         match answer.status {
             PluginStatus::Pass => {
@@ -1155,6 +1365,7 @@ impl Evaluator<'_> {
                         expected: f.expected,
                         context: t.context.clone(),
                         item: BTreeMap::new(),
+                        interval: None,
                     })
                     .collect();
                 if findings.is_empty() {
@@ -1167,6 +1378,7 @@ impl Evaluator<'_> {
                             .unwrap_or_else(|| format!("what plugin `{}` checks", a.name)),
                         context: t.context.clone(),
                         item: BTreeMap::new(),
+                        interval: None,
                     });
                 }
                 with_info(Outcome {
@@ -1241,6 +1453,59 @@ fn scalars(item: &Value) -> BTreeMap<String, Value> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The names of a resource's lifetime: services are created and deleted,
+/// members added and removed.
+const LIFETIME: [(&str, &str); 2] = [("created_at", "deleted_at"), ("added_at", "removed_at")];
+
+/// When a resource began and ended, as far as its records say.
+fn lifetime(item: &Value) -> (Option<Timestamp>, Option<Timestamp>) {
+    let find = |names: [&str; 2]| names.iter().find_map(|n| item.get(*n).and_then(timestamp));
+    let born = find([LIFETIME[0].0, LIFETIME[1].0]);
+    let ended = find([LIFETIME[0].1, LIFETIME[1].1]);
+    (born, ended)
+}
+
+fn describe_lifetime(born: Option<Timestamp>, ended: Option<Timestamp>) -> String {
+    match (born, ended) {
+        (Some(b), Some(e)) => format!("from {b} to {e}"),
+        (Some(b), None) => format!("from {b}"),
+        (None, Some(e)) => format!("until {e}"),
+        (None, None) => "always".into(),
+    }
+}
+
+/// The resource as it was during one interval of its history: its own
+/// fields, with the interval's configuration in their place (objects merged
+/// field by field), without the history itself.
+fn merged(resource: &Value, interval: &Value) -> Value {
+    fn overlay(into: &mut Value, from: &Value) {
+        match (into, from) {
+            (Value::Object(a), Value::Object(b)) => {
+                for (k, v) in b {
+                    match a.get_mut(k) {
+                        Some(slot) if slot.is_object() && v.is_object() => overlay(slot, v),
+                        _ => {
+                            a.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+            }
+            (slot, v) => *slot = v.clone(),
+        }
+    }
+    let mut out = resource.clone();
+    if let Value::Object(o) = &mut out {
+        o.remove("history");
+    }
+    let mut config = interval.clone();
+    if let Value::Object(o) = &mut config {
+        o.remove("from");
+        o.remove("to");
+    }
+    overlay(&mut out, &config);
+    out
 }
 
 fn missing(note: String) -> Outcome {

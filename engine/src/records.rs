@@ -111,6 +111,136 @@ pub struct Service {
     /// Restore tests performed on this service's backups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore_tests: Option<Vec<RestoreTest>>,
+    /// When the service was created, where the platform's history records
+    /// it. Absent: the history does not say (the service may be older than
+    /// anything recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Timestamp>,
+    /// When the service was deleted; absent: it still existed at the period
+    /// end. A deleted service stays in the records of every period it
+    /// existed in, with the configuration it had when it was deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<Timestamp>,
+    /// The service's configuration over time: contiguous intervals, oldest
+    /// first, each with the configuration that held from `from` (inclusive)
+    /// to `to` (exclusive). Controls judged `throughout_period` read these;
+    /// where they do not reach back to the period start (or the service's
+    /// creation), nothing is known before the first `from`. Absent: no
+    /// history is recorded.
+    ///
+    /// Refused as contradictory: an interval that ends before it starts, a
+    /// gap or an overlap between intervals, an interval before `created_at`
+    /// or after `deleted_at`, a configuration other than the service's own
+    /// fields in the last interval, and within an interval the same rules as
+    /// for the service's own fields (backup encryption, segregation,
+    /// locations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<ServiceInterval>>,
+}
+
+/// The configuration of a service during one interval of its history. The
+/// fields mean what the service's fields of the same names mean.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceInterval {
+    /// The configuration holds from this time (inclusive) ...
+    pub from: Timestamp,
+    /// ... to this time (exclusive): the next change, the service's deletion,
+    /// or the period end.
+    pub to: Timestamp,
+    pub zones: Vec<String>,
+    pub region: String,
+    pub eu_residency: bool,
+    pub storage_region: String,
+    pub storage_encrypted: bool,
+    pub backup_encryption_enabled: bool,
+    pub tls_enabled: bool,
+    pub backups: BackupConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high_risk_ai: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_required: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locations: Option<Vec<Location>>,
+}
+
+/// The backup configuration of one interval (the fields of `backups` that
+/// are configuration, not events).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    pub encryption_enabled: bool,
+    pub encryption_algorithm: Option<String>,
+    pub schedule_enabled: bool,
+    pub schedule_cron: Option<String>,
+    pub retention_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segregated: Option<bool>,
+}
+
+impl Service {
+    /// The service's own configuration fields, in the shape of an interval.
+    pub fn interval(&self, from: Timestamp, to: Timestamp) -> ServiceInterval {
+        let b = &self.backups;
+        ServiceInterval {
+            from,
+            to,
+            zones: self.zones.clone(),
+            region: self.region.clone(),
+            eu_residency: self.eu_residency,
+            storage_region: self.storage_region.clone(),
+            storage_encrypted: self.storage_encrypted,
+            backup_encryption_enabled: self.backup_encryption_enabled,
+            tls_enabled: self.tls_enabled,
+            backups: BackupConfig {
+                encryption_enabled: b.encryption_enabled,
+                encryption_algorithm: b.encryption_algorithm.clone(),
+                schedule_enabled: b.schedule_enabled,
+                schedule_cron: b.schedule_cron.clone(),
+                retention_days: b.retention_days,
+                storage_zone: b.storage_zone.clone(),
+                segregated: b.segregated,
+            },
+            high_risk_ai: self.high_risk_ai,
+            auth_required: self.auth_required,
+            locations: self.locations.clone(),
+        }
+    }
+
+    /// This service with the configuration of `iv` in place of its own (its
+    /// events and history left out): what the service was during `iv`.
+    pub fn during(&self, iv: &ServiceInterval) -> Service {
+        let b = &iv.backups;
+        Service {
+            zones: iv.zones.clone(),
+            region: iv.region.clone(),
+            eu_residency: iv.eu_residency,
+            storage_region: iv.storage_region.clone(),
+            storage_encrypted: iv.storage_encrypted,
+            backup_encryption_enabled: iv.backup_encryption_enabled,
+            tls_enabled: iv.tls_enabled,
+            backups: Backups {
+                last_completed_at: self.backups.last_completed_at,
+                last_backup_type: self.backups.last_backup_type.clone(),
+                encryption_enabled: b.encryption_enabled,
+                encryption_algorithm: b.encryption_algorithm.clone(),
+                schedule_enabled: b.schedule_enabled,
+                schedule_cron: b.schedule_cron.clone(),
+                retention_days: b.retention_days,
+                storage_zone: b.storage_zone.clone(),
+                segregated: b.segregated,
+            },
+            high_risk_ai: iv.high_risk_ai,
+            auth_required: iv.auth_required,
+            locations: iv.locations.clone(),
+            backup_runs: None,
+            restore_tests: None,
+            history: None,
+            ..self.clone()
+        }
+    }
 }
 
 /// One place where a service's data lives.
@@ -238,12 +368,35 @@ pub struct AuditPeriod {
     pub longest_gap_hours: u64,
 }
 
-/// A member of the organization. A `user_id` twice is refused.
+/// A member of the organization: as of the period end, or, for a member
+/// removed during the period, as of the removal. A `user_id` twice is
+/// refused, and so is `history` that breaks the rules of a service's
+/// `history` (gaps, overlaps, outside `added_at`..`removed_at`, a last
+/// interval other than the member's own fields).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Member {
     pub user_id: String,
     /// `owner`, `admin` or `member`.
+    pub role: String,
+    pub mfa_enabled: bool,
+    /// When the member joined the organization, where the history records it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_at: Option<Timestamp>,
+    /// When the member was removed; absent: still a member at the period end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_at: Option<Timestamp>,
+    /// The member's role and MFA over time, as a service's `history`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<MemberInterval>>,
+}
+
+/// A member's role and MFA enrolment during one interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberInterval {
+    pub from: Timestamp,
+    pub to: Timestamp,
     pub role: String,
     pub mfa_enabled: bool,
 }

@@ -48,7 +48,10 @@ fn a_non_eu_service_without_tls_or_encryption_is_named_by_every_framework() {
             let refs = c.evidence_refs.join(" ");
             let about_service_security = ["tls_enabled", "storage_encrypted", "eu_residency"]
                 .iter()
-                .any(|field| refs.contains(&format!("services[*].{field}")));
+                .any(|field| {
+                    refs.contains(&format!("services[*].{field}"))
+                        || refs.contains(&format!("services[*].history[*].{field}"))
+                });
             if !about_service_security {
                 continue;
             }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use unicode_normalization::UnicodeNormalization;
 
 use super::positions::{render, Pos, PositionIndex, Seg};
-use super::{Check, Control, Framework, Scope, Selector, WhenMissing, OPERATORS};
+use super::{Check, Control, Framework, Scope, Selector, TimeBasis, WhenMissing, OPERATORS};
 
 /// One problem in a framework file, with a position and a hint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -537,6 +537,13 @@ fn validate_controls(ctx: &mut Ctx<'_>, controls: &mut [(usize, Control)]) {
             selector(ctx, &p, sel);
         }
         validate_checks(ctx, &at("applies_if"), &c.applies_if);
+        if c.time_basis == TimeBasis::ThroughoutPeriod && c.scope.is_none() {
+            ctx.value(
+                &at("time_basis"),
+                "`throughout_period` judges each resource's history, so the control needs a `scope`".into(),
+                Some("add `scope: { each: services, id: service_id }`, or choose another time_basis".into()),
+            );
+        }
         if let Some(scope) = &mut c.scope {
             validate_scope(ctx, &at("scope"), scope);
         }

@@ -115,6 +115,10 @@ pub enum TimeBasis {
     /// Configuration as it stands when the packet is generated (not the
     /// configuration throughout the period).
     AsOfGeneration,
+    /// Configuration throughout the period: every interval of each
+    /// resource's `history` within the part of the period the resource
+    /// existed. Needs a `scope`.
+    ThroughoutPeriod,
     /// The state at the end of the period (e.g. the last completed backup).
     PeriodEnd,
     /// Events recorded during the period, across the whole period.
@@ -125,8 +129,9 @@ pub enum TimeBasis {
 }
 
 impl TimeBasis {
-    pub const ALL: [TimeBasis; 4] = [
+    pub const ALL: [TimeBasis; 5] = [
         TimeBasis::AsOfGeneration,
+        TimeBasis::ThroughoutPeriod,
         TimeBasis::PeriodEnd,
         TimeBasis::DuringPeriod,
         TimeBasis::Lookback,
@@ -136,6 +141,7 @@ impl TimeBasis {
     pub fn as_str(&self) -> &'static str {
         match self {
             TimeBasis::AsOfGeneration => "as_of_generation",
+            TimeBasis::ThroughoutPeriod => "throughout_period",
             TimeBasis::PeriodEnd => "period_end",
             TimeBasis::DuringPeriod => "during_period",
             TimeBasis::Lookback => "lookback",
@@ -147,6 +153,9 @@ impl TimeBasis {
         match self {
             TimeBasis::AsOfGeneration => {
                 "configuration as it stood when the packet was generated, not throughout the period"
+            }
+            TimeBasis::ThroughoutPeriod => {
+                "configuration throughout the period, every change included"
             }
             TimeBasis::PeriodEnd => "the state at the end of the period",
             TimeBasis::DuringPeriod => "events recorded throughout the period",
