@@ -13,6 +13,34 @@ use crate::zones::Catalogue;
 
 const DAY: i64 = 86_400;
 
+/// When the demo's services were created and its members joined.
+const CREATED: &str = "2025-01-06T09:00:00Z";
+
+/// The configuration a demo service was created with: its own fields.
+fn created(service: &Value) -> Value {
+    let p = &service["backup_policy"];
+    json!({
+        "change_id": format!("demo-{}-created", service["service_id"].as_str().unwrap_or("")),
+        "service_id": service["service_id"],
+        "at": CREATED,
+        "event": "created",
+        "set": {
+            "zones": service["zones"],
+            "storage_region": service["storage_region"],
+            "storage_encrypted": service["storage_encrypted"],
+            "backup_encryption_enabled": service["backup_encryption_enabled"],
+            "tls_enabled": service["tls_enabled"],
+            "auth_required": service["auth_required"],
+            "high_risk_ai": service.get("high_risk_ai").cloned().unwrap_or(Value::Null),
+            "backup_schedule_enabled": p["schedule_enabled"],
+            "backup_schedule_cron": p["schedule_cron"],
+            "backup_retention_days": p["retention_days"],
+            "backup_encryption_algorithm": p["encryption_algorithm"],
+            "backup_storage_zone": p.get("storage_zone").cloned().unwrap_or(Value::Null)
+        }
+    })
+}
+
 fn at(secs: i64) -> String {
     Timestamp::from_unix_seconds(secs)
         .map(|t| t.to_string())
@@ -116,6 +144,38 @@ pub fn batch(now: Timestamp) -> Value {
         "data_categories": ["customer contact data"], "processing_purposes": ["database hosting"],
         "ict_function": "sales CRM", "tls_enabled": false
     })));
+    let mut changes: Vec<Value> = services.iter().map(created).collect();
+    // The incident the demo's packets show: TLS was off on the orders
+    // database for three days, twelve days ago.
+    for (days_ago, tls, what) in [(12, false, "off"), (9, true, "on")] {
+        let t = today - days_ago * DAY + 14 * 3600;
+        changes.push(json!({
+            "change_id": format!("demo-svc-acme-orders-tls-{what}-{}", &at(t)[..10]),
+            "service_id": "svc-acme-orders",
+            "at": at(t),
+            "event": "updated",
+            "set": {"tls_enabled": tls}
+        }));
+    }
+    let members = [
+        ("acme", "alice", "owner", true),
+        ("acme", "bob", "admin", true),
+        ("acme", "carol", "member", false),
+        ("globex", "dave", "owner", true),
+    ];
+    let member_changes: Vec<Value> = members
+        .iter()
+        .map(|(org, user, role, mfa)| {
+            json!({
+                "change_id": format!("demo-{org}-{user}-added"),
+                "organization_id": org,
+                "username": user,
+                "at": CREATED,
+                "event": "added",
+                "set": {"role": role, "mfa_enabled": mfa}
+            })
+        })
+        .collect();
     let mut events = vec![];
     for (org, days) in [("acme", 120), ("globex", 10)] {
         for d in 1..=days {
@@ -151,7 +211,9 @@ pub fn batch(now: Timestamp) -> Value {
         "services": services,
         "backup_runs": runs,
         "restore_tests": tests,
-        "audit_events": events
+        "audit_events": events,
+        "service_changes": changes,
+        "member_changes": member_changes
     })
 }
 

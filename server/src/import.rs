@@ -59,6 +59,12 @@ pub struct Batch {
     pub restore_tests: Vec<RestoreTestIn>,
     #[serde(default)]
     pub audit_events: Vec<AuditEventIn>,
+    /// Dated changes of services' configuration, in any order.
+    #[serde(default)]
+    pub service_changes: Vec<ServiceChangeIn>,
+    /// Dated changes of memberships (added, removed, role, MFA), in any order.
+    #[serde(default)]
+    pub member_changes: Vec<MemberChangeIn>,
 }
 
 /// The platform's own identity as processor (GDPR Art. 30(2)(a)).
@@ -194,6 +200,257 @@ pub struct AuditEventIn {
     pub remote_addr: Option<String>,
 }
 
+/// What happened to a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceEvent {
+    /// The service was created with the configuration in `set` (all of it).
+    Created,
+    /// The fields in `set` changed; the others kept their values.
+    Updated,
+    /// The service was deleted (no `set`).
+    Deleted,
+}
+
+impl ServiceEvent {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ServiceEvent::Created => "created",
+            ServiceEvent::Updated => "updated",
+            ServiceEvent::Deleted => "deleted",
+        }
+    }
+}
+
+/// What happened to a membership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberEvent {
+    /// The user joined the organization with the role and MFA in `set`.
+    Added,
+    /// The fields in `set` changed.
+    Updated,
+    /// The user left the organization (no `set`).
+    Removed,
+}
+
+impl MemberEvent {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MemberEvent::Added => "added",
+            MemberEvent::Updated => "updated",
+            MemberEvent::Removed => "removed",
+        }
+    }
+}
+
+/// One dated change of a service's configuration. Its `change_id` names it:
+/// sending the same change again changes nothing; another change under the
+/// same id is refused.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceChangeIn {
+    pub change_id: String,
+    pub service_id: String,
+    /// When the change took effect on the platform (not when it is sent).
+    pub at: Timestamp,
+    pub event: ServiceEvent,
+    /// The configuration fields that took these values.
+    #[serde(default)]
+    pub set: Option<ServiceConfigPatch>,
+}
+
+/// One dated change of a membership, by `change_id` as for services.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberChangeIn {
+    pub change_id: String,
+    pub organization_id: String,
+    pub username: String,
+    pub at: Timestamp,
+    pub event: MemberEvent,
+    #[serde(default)]
+    pub set: Option<MemberPatch>,
+}
+
+/// The configuration of a service that its history records, as stored after
+/// each change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub zones: Vec<String>,
+    pub storage_region: String,
+    pub storage_encrypted: bool,
+    pub backup_encryption_enabled: bool,
+    pub tls_enabled: bool,
+    #[serde(default)]
+    pub auth_required: Option<bool>,
+    #[serde(default)]
+    pub high_risk_ai: Option<bool>,
+    pub backup_schedule_enabled: bool,
+    #[serde(default)]
+    pub backup_schedule_cron: Option<String>,
+    #[serde(default)]
+    pub backup_retention_days: Option<u32>,
+    #[serde(default)]
+    pub backup_encryption_algorithm: Option<String>,
+    #[serde(default)]
+    pub backup_storage_zone: Option<String>,
+}
+
+impl From<&ServiceIn> for ServiceConfig {
+    fn from(s: &ServiceIn) -> Self {
+        let p = &s.backup_policy;
+        ServiceConfig {
+            zones: s.zones.clone(),
+            storage_region: s.storage_region.clone(),
+            storage_encrypted: s.storage_encrypted,
+            backup_encryption_enabled: s.backup_encryption_enabled,
+            tls_enabled: s.tls_enabled,
+            auth_required: s.auth_required,
+            high_risk_ai: s.high_risk_ai,
+            backup_schedule_enabled: p.schedule_enabled,
+            backup_schedule_cron: p.schedule_cron.clone(),
+            backup_retention_days: p.retention_days,
+            backup_encryption_algorithm: p.encryption_algorithm.clone(),
+            backup_storage_zone: p.storage_zone.clone(),
+        }
+    }
+}
+
+/// Reads a field that is present (`null` included): absent stays `None`.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// The fields of [`ServiceConfig`] a change sets; a field left out keeps
+/// its value. `null` is a value for the fields that may be null (e.g.
+/// `backup_retention_days: null`: no retention limit from then on).
+#[derive(Debug, Default, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfigPatch {
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub zones: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub storage_region: Option<String>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub storage_encrypted: Option<bool>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub backup_encryption_enabled: Option<bool>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub tls_enabled: Option<bool>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub auth_required: Option<Option<bool>>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub high_risk_ai: Option<Option<bool>>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub backup_schedule_enabled: Option<bool>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub backup_schedule_cron: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub backup_retention_days: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub backup_encryption_algorithm: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub backup_storage_zone: Option<Option<String>>,
+}
+
+impl ServiceConfigPatch {
+    /// The whole configuration when this patch gives every field that has
+    /// no default (a `created` change, or a first known state).
+    pub fn whole(&self) -> Option<ServiceConfig> {
+        Some(ServiceConfig {
+            zones: self.zones.clone()?,
+            storage_region: self.storage_region.clone()?,
+            storage_encrypted: self.storage_encrypted?,
+            backup_encryption_enabled: self.backup_encryption_enabled?,
+            tls_enabled: self.tls_enabled?,
+            backup_schedule_enabled: self.backup_schedule_enabled?,
+            ..self.apply(&ServiceConfig {
+                zones: vec![],
+                storage_region: String::new(),
+                storage_encrypted: false,
+                backup_encryption_enabled: false,
+                tls_enabled: false,
+                auth_required: None,
+                high_risk_ai: None,
+                backup_schedule_enabled: false,
+                backup_schedule_cron: None,
+                backup_retention_days: None,
+                backup_encryption_algorithm: None,
+                backup_storage_zone: None,
+            })
+        })
+    }
+
+    /// `base` with this patch's fields in place.
+    pub fn apply(&self, base: &ServiceConfig) -> ServiceConfig {
+        let mut c = base.clone();
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = &self.$f { c.$f = v.clone(); } )* };
+        }
+        set!(
+            zones,
+            storage_region,
+            storage_encrypted,
+            backup_encryption_enabled,
+            tls_enabled,
+            auth_required,
+            high_risk_ai,
+            backup_schedule_enabled,
+            backup_schedule_cron,
+            backup_retention_days,
+            backup_encryption_algorithm,
+            backup_storage_zone
+        );
+        c
+    }
+
+    fn is_empty(&self) -> bool {
+        serde_json::to_value(self).is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty()))
+    }
+}
+
+/// A member's role and MFA, as stored after each change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberState {
+    #[schemars(schema_with = "role_schema")]
+    pub role: String,
+    pub mfa_enabled: bool,
+}
+
+/// The fields of [`MemberState`] a change sets.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "role_schema")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_enabled: Option<bool>,
+}
+
+impl MemberPatch {
+    pub fn whole(&self) -> Option<MemberState> {
+        Some(MemberState {
+            role: self.role.clone()?,
+            mfa_enabled: self.mfa_enabled?,
+        })
+    }
+
+    pub fn apply(&self, base: &MemberState) -> MemberState {
+        MemberState {
+            role: self.role.clone().unwrap_or_else(|| base.role.clone()),
+            mfa_enabled: self.mfa_enabled.unwrap_or(base.mfa_enabled),
+        }
+    }
+}
+
 /// What a batch changed, by kind.
 #[derive(Debug, Default, Serialize, PartialEq, Eq, JsonSchema)]
 pub struct Applied {
@@ -205,6 +462,10 @@ pub struct Applied {
     pub backup_runs: u64,
     pub restore_tests: u64,
     pub audit_events: u64,
+    /// Changes recorded: those sent, and the current configuration of a
+    /// service or membership where it differs from what the history says.
+    pub service_changes: u64,
+    pub member_changes: u64,
 }
 
 /// Who sent the batch, for vouch's own audit entries.
@@ -437,6 +698,81 @@ pub fn validate(b: &Batch, zones: &Catalogue) -> Result<(), ImportError> {
     for (i, e) in b.audit_events.iter().enumerate() {
         check_id(format!("$.audit_events[{i}].event_id"), &e.event_id)?;
         check_text(format!("$.audit_events[{i}].action"), &e.action)?;
+    }
+    unique(
+        "service_changes",
+        b.service_changes.iter().map(|c| c.change_id.as_str()),
+    )?;
+    for (i, c) in b.service_changes.iter().enumerate() {
+        let at = |f: &str| format!("$.service_changes[{i}].{f}");
+        check_id(at("change_id"), &c.change_id)?;
+        match (c.event, &c.set) {
+            (ServiceEvent::Deleted, Some(_)) => {
+                return Err(invalid(at("set"), "a deletion sets no configuration"))
+            }
+            (ServiceEvent::Created, None) => {
+                return Err(invalid(at("set"), "a created service has a configuration: give all of it in `set`"))
+            }
+            (ServiceEvent::Created, Some(p)) if p.whole().is_none() => {
+                return Err(invalid(
+                    at("set"),
+                    "a created service needs its whole configuration: zones, storage_region, storage_encrypted, backup_encryption_enabled, tls_enabled and backup_schedule_enabled at least",
+                ))
+            }
+            (ServiceEvent::Updated, None) => {
+                return Err(invalid(at("set"), "an update names the fields that changed in `set`"))
+            }
+            (ServiceEvent::Updated, Some(p)) if p.is_empty() => {
+                return Err(invalid(at("set"), "an update names the fields that changed in `set`"))
+            }
+            _ => {}
+        }
+        if let Some(p) = &c.set {
+            if let Some(zs) = &p.zones {
+                if zs.is_empty() {
+                    return Err(invalid(at("set.zones"), "a service runs in at least one zone"));
+                }
+                for (j, z) in zs.iter().enumerate() {
+                    check_zone(format!("$.service_changes[{i}].set.zones[{j}]"), z, zones)?;
+                }
+            }
+            if let Some(z) = &p.storage_region {
+                check_zone(at("set.storage_region"), z, zones)?;
+            }
+            if let Some(Some(z)) = &p.backup_storage_zone {
+                check_zone(at("set.backup_storage_zone"), z, zones)?;
+            }
+        }
+    }
+    unique(
+        "member_changes",
+        b.member_changes.iter().map(|c| c.change_id.as_str()),
+    )?;
+    for (i, c) in b.member_changes.iter().enumerate() {
+        let at = |f: &str| format!("$.member_changes[{i}].{f}");
+        check_id(at("change_id"), &c.change_id)?;
+        if let Some(role) = c.set.as_ref().and_then(|p| p.role.as_deref()) {
+            if Role::parse(role).is_none() {
+                return Err(invalid(
+                    at("set.role"),
+                    format!("`{role}` is not a role: owner, admin or member"),
+                ));
+            }
+        }
+        match (c.event, &c.set) {
+            (MemberEvent::Removed, Some(_)) => {
+                return Err(invalid(at("set"), "a removal sets nothing"))
+            }
+            (MemberEvent::Added, p) if p.as_ref().and_then(MemberPatch::whole).is_none() => {
+                return Err(invalid(at("set"), "an added member has a `role` and `mfa_enabled`"))
+            }
+            (MemberEvent::Updated, p)
+                if p.as_ref().is_none_or(|p| p.role.is_none() && p.mfa_enabled.is_none()) =>
+            {
+                return Err(invalid(at("set"), "an update names the fields that changed in `set`"))
+            }
+            _ => {}
+        }
     }
     Ok(())
 }

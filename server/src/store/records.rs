@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use vouch_engine::Timestamp;
 
+use super::history::{self, Resource};
 use super::{audit, flag, Db, WriteTx};
-use crate::import::{invalid, Actor, Applied, Batch, ImportError};
+use crate::import::{invalid, Actor, Applied, Batch, ImportError, MemberState, ServiceConfig};
 
 fn list_json(list: &Option<Vec<String>>) -> Option<String> {
     list.as_ref()
@@ -371,6 +372,7 @@ pub async fn apply(
             ));
         }
     }
+    apply_history(db, &mut tx, batch, now, &mut known, &mut applied, &mut touched).await?;
     let summary = serde_json::to_string(&applied).unwrap_or_default();
     for org in &touched {
         audit::append_tx(
@@ -389,4 +391,134 @@ pub async fn apply(
     tx.commit().await?;
     tracing::info!(actor = %actor.name, "import committed");
     Ok(applied)
+}
+
+/// A change dated after it is recorded is refused: the platform reports
+/// what happened, not what will.
+fn not_in_future(path: String, at: Timestamp, now: Timestamp) -> Result<(), ImportError> {
+    if at > now {
+        return Err(invalid(
+            path,
+            format!("{at} is after the time the change is recorded ({now}): history cannot be dated in the future"),
+        ));
+    }
+    Ok(())
+}
+
+/// Records the batch's configuration changes and the current configuration
+/// it sends, then folds every history it touched (see [`history`]).
+async fn apply_history(
+    db: &Db,
+    tx: &mut WriteTx,
+    batch: &Batch,
+    now: Timestamp,
+    known: &mut KnownOrganizations,
+    applied: &mut Applied,
+    touched: &mut BTreeSet<String>,
+) -> Result<(), ImportError> {
+    let mut paths = BTreeMap::new();
+    let ids: BTreeSet<&str> = batch
+        .service_changes
+        .iter()
+        .map(|c| c.service_id.as_str())
+        .chain(batch.services.iter().map(|s| s.service_id.as_str()))
+        .collect();
+    let service_org = owners(
+        tx,
+        "SELECT organization_id FROM services WHERE service_id = $1",
+        &ids,
+    )
+    .await?;
+    let mut services = BTreeSet::new();
+    for (i, c) in batch.service_changes.iter().enumerate() {
+        let path = format!("$.service_changes[{i}]");
+        let Some(org) = service_org.get(&c.service_id) else {
+            return Err(invalid(
+                format!("{path}.service_id"),
+                format!("unknown service `{}`: send it in `services` first (or in the same batch)", c.service_id),
+            ));
+        };
+        not_in_future(format!("{path}.at"), c.at, now)?;
+        if history::record_service_change(tx, &path, org, c, now).await? {
+            applied.service_changes += 1;
+            touched.insert(org.clone());
+        }
+        paths.insert(c.change_id.clone(), path);
+        services.insert(Resource::service(&c.service_id));
+    }
+    history::refold_services(tx, db.backend, &services, &paths).await?;
+    let mut observed = BTreeSet::new();
+    for s in &batch.services {
+        if history::observe_service(tx, &s.organization_id, &s.service_id, &ServiceConfig::from(s), now).await? {
+            applied.service_changes += 1;
+            observed.insert(Resource::service(&s.service_id));
+        }
+    }
+    history::refold_services(tx, db.backend, &observed, &paths).await?;
+
+    let mut members = BTreeSet::new();
+    for (i, c) in batch.member_changes.iter().enumerate() {
+        let path = format!("$.member_changes[{i}]");
+        if !known.contains(tx, &c.organization_id).await? {
+            return Err(invalid(
+                format!("{path}.organization_id"),
+                format!("unknown organization `{}`", c.organization_id),
+            ));
+        }
+        if !exists(tx, "SELECT 1 FROM users WHERE username = $1", &c.username).await? {
+            return Err(invalid(
+                format!("{path}.username"),
+                format!("unknown user `{}`", c.username),
+            ));
+        }
+        not_in_future(format!("{path}.at"), c.at, now)?;
+        if history::record_member_change(tx, &path, c, now).await? {
+            applied.member_changes += 1;
+            touched.insert(c.organization_id.clone());
+        }
+        paths.insert(c.change_id.clone(), path);
+        members.insert(Resource::member(&c.organization_id, &c.username));
+    }
+    history::refold_members(tx, db.backend, now, &members, &paths).await?;
+
+    // The current role (and the user's MFA) of every membership the batch
+    // names, or of every membership of a user it names, as of now.
+    let mut current: BTreeSet<(String, String)> = batch
+        .memberships
+        .iter()
+        .map(|m| (m.organization_id.clone(), m.username.clone()))
+        .collect();
+    for u in &batch.users {
+        for (org,) in sqlx::query_as::<_, (String,)>(
+            "SELECT organization_id FROM memberships WHERE username = $1",
+        )
+        .bind(&u.username)
+        .fetch_all(tx.conn())
+        .await?
+        {
+            current.insert((org, u.username.clone()));
+        }
+    }
+    let mut observed = BTreeSet::new();
+    for (org, username) in &current {
+        let row = sqlx::query_as::<_, (String, i64)>(
+            "SELECT m.role, u.mfa_enabled FROM memberships m JOIN users u ON u.username = m.username \
+             WHERE m.organization_id = $1 AND m.username = $2",
+        )
+        .bind(org)
+        .bind(username)
+        .fetch_optional(tx.conn())
+        .await?;
+        let Some((role, mfa)) = row else { continue };
+        let state = MemberState {
+            role,
+            mfa_enabled: mfa != 0,
+        };
+        if history::observe_member(tx, org, username, &state, now).await? {
+            applied.member_changes += 1;
+            observed.insert(Resource::member(org, username));
+        }
+    }
+    history::refold_members(tx, db.backend, now, &observed, &paths).await?;
+    Ok(())
 }

@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use sqlx::Row;
 use vouch_engine::records::{
-    AuditLog, AuditPeriod, BackupRun, Backups, Member, Organization, Processor, RecordsDocument,
-    RestoreTest, Service,
+    AuditLog, AuditPeriod, BackupConfig, BackupRun, Backups, Location, Member, MemberInterval,
+    Organization, Processor, RecordsDocument, RestoreTest, Service, ServiceInterval,
 };
 use vouch_engine::{Period, Timestamp};
 
 use super::{get_flag, opt_bool, opt_list, Db, ReadTx};
+use crate::import::{MemberState, ServiceConfig};
 use crate::zones::Catalogue;
 
 /// Restore tests this far back before the period end are included.
@@ -20,6 +21,223 @@ const RESTORE_TEST_LOOKBACK_SECS: i64 = 400 * 86_400;
 
 fn ts(secs: i64) -> Result<Timestamp> {
     Timestamp::from_unix_seconds(secs).context("timestamp out of range in the database")
+}
+
+/// Each service of the organization with the last change of its history at
+/// or before the period start (`$2`) and its first change ever: one indexed
+/// lookup each, however long the history before the period.
+const SERVICES_WITH_HISTORY: &str = "SELECT s.*, \
+    b.at AS base_at, b.state AS base_state, f.at AS first_at, f.event AS first_event \
+  FROM services s \
+  LEFT JOIN service_changes b ON b.change_id = (SELECT c.change_id FROM service_changes c \
+      WHERE c.service_id = s.service_id AND c.at <= $2 ORDER BY c.at DESC, c.change_id DESC LIMIT 1) \
+  LEFT JOIN service_changes f ON f.change_id = (SELECT c.change_id FROM service_changes c \
+      WHERE c.service_id = s.service_id ORDER BY c.at, c.change_id LIMIT 1) \
+  WHERE s.organization_id = $1 ORDER BY s.service_id";
+
+const SERVICE_CHANGES_IN_PERIOD: &str = "SELECT service_id AS resource, at, state FROM service_changes \
+  WHERE organization_id = $1 AND at > $2 AND at <= $3 ORDER BY service_id, at, change_id";
+
+/// The same for every member of the organization, present or with history.
+const MEMBERS_WITH_HISTORY: &str = "SELECT u.username, m.role AS current_role, usr.mfa_enabled AS current_mfa, \
+    b.at AS base_at, b.state AS base_state, f.at AS first_at, f.event AS first_event \
+  FROM (SELECT username FROM memberships WHERE organization_id = $1 \
+        UNION SELECT username FROM member_changes WHERE organization_id = $1) u \
+  JOIN users usr ON usr.username = u.username \
+  LEFT JOIN memberships m ON m.organization_id = $1 AND m.username = u.username \
+  LEFT JOIN member_changes b ON b.change_id = (SELECT c.change_id FROM member_changes c \
+      WHERE c.organization_id = $1 AND c.username = u.username AND c.at <= $2 ORDER BY c.at DESC, c.change_id DESC LIMIT 1) \
+  LEFT JOIN member_changes f ON f.change_id = (SELECT c.change_id FROM member_changes c \
+      WHERE c.organization_id = $1 AND c.username = u.username ORDER BY c.at, c.change_id LIMIT 1) \
+  ORDER BY u.username";
+
+const MEMBER_CHANGES_IN_PERIOD: &str = "SELECT username AS resource, at, state FROM member_changes \
+  WHERE organization_id = $1 AND at > $2 AND at <= $3 ORDER BY username, at, change_id";
+
+/// One change of a history: when, and the state after it (`None`: the
+/// resource ended).
+struct Change {
+    at: i64,
+    state: Option<String>,
+}
+
+/// The changes of the period, by resource.
+async fn changes_in_period(
+    tx: &mut ReadTx,
+    sql: &str,
+    org_id: &str,
+    start: i64,
+    end: i64,
+) -> Result<BTreeMap<String, Vec<Change>>> {
+    let mut out: BTreeMap<String, Vec<Change>> = BTreeMap::new();
+    for r in sqlx::query(sql)
+        .bind(org_id)
+        .bind(start)
+        .bind(end)
+        .fetch_all(tx.conn())
+        .await?
+    {
+        out.entry(r.try_get("resource")?).or_default().push(Change {
+            at: r.try_get("at")?,
+            state: r.try_get("state")?,
+        });
+    }
+    Ok(out)
+}
+
+/// What a resource's history says before the period: its state at the start
+/// and how its history begins.
+struct Ends {
+    base: Option<Change>,
+    first: Option<(i64, String)>,
+    /// The resource has a history at all.
+    recorded: bool,
+}
+
+/// A resource within the period: when it began and ended (where that lies
+/// in or before the period and the history records it), and its states.
+struct Lifetime<S> {
+    began: Option<i64>,
+    ended: Option<i64>,
+    intervals: Vec<(i64, i64, S)>,
+}
+
+impl Ends {
+    fn read(r: &sqlx::any::AnyRow) -> Result<Ends> {
+        let base = match r.try_get::<Option<i64>, _>("base_at")? {
+            Some(at) => Some(Change {
+                at,
+                state: r.try_get("base_state")?,
+            }),
+            None => None,
+        };
+        let first = match r.try_get::<Option<i64>, _>("first_at")? {
+            Some(at) => Some((at, r.try_get::<String, _>("first_event")?)),
+            None => None,
+        };
+        Ok(Ends {
+            recorded: first.is_some(),
+            base,
+            first,
+        })
+    }
+
+    /// The resource's states within `start..end`, or `None` when the
+    /// history says it did not exist then (created after, or ended before).
+    fn lifetime<S: serde::de::DeserializeOwned>(
+        &self,
+        changes: Vec<Change>,
+        start: i64,
+        end: i64,
+    ) -> Result<Option<Lifetime<S>>> {
+        let began = match &self.first {
+            Some((at, event)) if event == "created" || event == "added" => {
+                if *at >= end {
+                    return Ok(None);
+                }
+                Some(*at)
+            }
+            _ => None,
+        };
+        let parse = |c: &Change| -> Result<Option<S>> {
+            c.state
+                .as_deref()
+                .map(|t| serde_json::from_str(t).context("a stored configuration does not parse"))
+                .transpose()
+        };
+        let mut current: Option<(i64, S)> = None;
+        if let Some(b) = &self.base {
+            match parse(b)? {
+                Some(s) => current = Some((start, s)),
+                // Ended at or before the start, and not back since.
+                None if changes.is_empty() => return Ok(None),
+                None => {}
+            }
+        }
+        let mut intervals = vec![];
+        let mut ended = None;
+        for c in &changes {
+            if let Some((from, s)) = current.take() {
+                if c.at > from {
+                    intervals.push((from, c.at, s));
+                }
+            }
+            match parse(c)? {
+                Some(s) => {
+                    current = Some((c.at, s));
+                    ended = None;
+                }
+                None => ended = Some(c.at),
+            }
+        }
+        match current {
+            Some((from, s)) if end > from => intervals.push((from, end, s)),
+            _ => {}
+        }
+        // A resource that ended before the start and came back during the
+        // period (a member added again) began again then.
+        let began = match (&self.base, changes.first()) {
+            (Some(b), Some(c)) if b.state.is_none() => Some(c.at),
+            _ => began,
+        };
+        Ok(Some(Lifetime {
+            began,
+            ended,
+            intervals,
+        }))
+    }
+}
+
+/// Where a configuration puts a service's data, from the zone catalogue.
+struct Placement {
+    region: String,
+    eu_residency: bool,
+    segregated: Option<bool>,
+    locations: Vec<Location>,
+}
+
+fn placement(
+    service_id: &str,
+    c: &ServiceConfig,
+    zones: &Catalogue,
+    safeguards: &BTreeMap<String, String>,
+) -> Result<Placement> {
+    let region = c
+        .zones
+        .first()
+        .and_then(|z| zones.get(z))
+        .map(|z| z.region.clone())
+        .unwrap_or_else(|| "unknown".into());
+    // Residency covers every place the data lives: the zones, the storage
+    // region and the backup copies.
+    let eu_residency = c
+        .zones
+        .iter()
+        .chain(std::iter::once(&c.storage_region))
+        .chain(c.backup_storage_zone.iter())
+        .all(|z| zones.is_eu(z));
+    let segregated = c
+        .backup_storage_zone
+        .as_ref()
+        .map(|z| !c.zones.contains(z) && z != &c.storage_region);
+    let places = c
+        .zones
+        .iter()
+        .map(|z| (z, "zone"))
+        .chain(std::iter::once((&c.storage_region, "storage_region")))
+        .chain(c.backup_storage_zone.iter().map(|z| (z, "backup_zone")));
+    let mut locations = Vec::new();
+    for (zone, role) in places {
+        locations.push(zones.location(zone, role, safeguards).with_context(|| {
+            format!("zone `{zone}` of service `{service_id}` is not in the zone catalogue")
+        })?);
+    }
+    Ok(Placement {
+        region,
+        eu_residency,
+        segregated,
+        locations,
+    })
 }
 
 /// `None` when the organization does not exist.
@@ -133,47 +351,74 @@ pub async fn snapshot(
         });
     }
 
+    // Service configuration comes from the history, interval by interval;
+    // runs, tests and audit entries are taken as of the period.
+    let mut changes = changes_in_period(&mut tx, SERVICE_CHANGES_IN_PERIOD, org_id, start, end).await?;
     let mut services = Vec::new();
-    // Service configuration is the platform's current one; runs, tests and
-    // audit entries are taken as of the period.
-    for r in sqlx::query("SELECT * FROM services WHERE organization_id = $1 ORDER BY service_id")
+    for r in sqlx::query(SERVICES_WITH_HISTORY)
         .bind(org_id)
+        .bind(start)
         .fetch_all(tx.conn())
         .await?
     {
         let service_id: String = r.try_get("service_id")?;
-        let zones_list: Vec<String> =
-            serde_json::from_str(&r.try_get::<String, _>("zones")?).unwrap_or_default();
-        let storage_region: String = r.try_get("storage_region")?;
-        let storage_zone: Option<String> = r.try_get("backup_storage_zone")?;
-        let region = zones_list
-            .first()
-            .and_then(|z| zones.get(z))
-            .map(|z| z.region.clone())
-            .unwrap_or_else(|| "unknown".into());
-        // Residency covers every place the data lives: the zones, the storage
-        // region and the backup copies.
-        let eu_residency = zones_list
+        let ends = Ends::read(&r)?;
+        let Some(lifetime) = ends.lifetime(changes.remove(&service_id).unwrap_or_default(), start, end)?
+        else {
+            continue;
+        };
+        let current = ServiceConfig {
+            zones: serde_json::from_str(&r.try_get::<String, _>("zones")?)
+                .context("services.zones is not a JSON list")?,
+            storage_region: r.try_get("storage_region")?,
+            storage_encrypted: get_flag(&r, "storage_encrypted")?,
+            backup_encryption_enabled: get_flag(&r, "backup_encryption_enabled")?,
+            tls_enabled: get_flag(&r, "tls_enabled")?,
+            auth_required: opt_bool(&r, "auth_required")?,
+            high_risk_ai: opt_bool(&r, "high_risk_ai")?,
+            backup_schedule_enabled: get_flag(&r, "backup_schedule_enabled")?,
+            backup_schedule_cron: r.try_get("backup_schedule_cron")?,
+            backup_retention_days: r
+                .try_get::<Option<i64>, _>("backup_retention_days")?
+                .and_then(|d| u32::try_from(d).ok()),
+            backup_encryption_algorithm: r.try_get("backup_encryption_algorithm")?,
+            backup_storage_zone: r.try_get("backup_storage_zone")?,
+        };
+        let history = lifetime
+            .intervals
             .iter()
-            .chain(std::iter::once(&storage_region))
-            .chain(storage_zone.iter())
-            .all(|z| zones.is_eu(z));
-        let segregated = storage_zone
-            .as_ref()
-            .map(|z| !zones_list.contains(z) && z != &storage_region);
-        let mut locations = Vec::new();
-        let places = zones_list
-            .iter()
-            .map(|z| (z, "zone"))
-            .chain(std::iter::once((&storage_region, "storage_region")))
-            .chain(storage_zone.iter().map(|z| (z, "backup_zone")));
-        for (zone, role) in places {
-            locations.push(zones.location(zone, role, &safeguards).with_context(|| {
-                format!("zone `{zone}` of service `{service_id}` is not in the zone catalogue")
-            })?);
-        }
-        let retention: Option<i64> = r.try_get("backup_retention_days")?;
-        let encryption_enabled = get_flag(&r, "backup_encryption_enabled")?;
+            .map(|(from, to, config)| {
+                let p = placement(&service_id, config, zones, &safeguards)?;
+                Ok(ServiceInterval {
+                    from: ts(*from)?,
+                    to: ts(*to)?,
+                    zones: config.zones.clone(),
+                    region: p.region,
+                    eu_residency: p.eu_residency,
+                    storage_region: config.storage_region.clone(),
+                    storage_encrypted: config.storage_encrypted,
+                    backup_encryption_enabled: config.backup_encryption_enabled,
+                    tls_enabled: config.tls_enabled,
+                    backups: BackupConfig {
+                        encryption_enabled: config.backup_encryption_enabled,
+                        encryption_algorithm: config.backup_encryption_algorithm.clone(),
+                        schedule_enabled: config.backup_schedule_enabled,
+                        schedule_cron: config.backup_schedule_cron.clone(),
+                        retention_days: config.backup_retention_days,
+                        storage_zone: config.backup_storage_zone.clone(),
+                        segregated: p.segregated,
+                    },
+                    high_risk_ai: config.high_risk_ai,
+                    auth_required: config.auth_required,
+                    locations: Some(p.locations),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // The service's own fields: as it was at the period end (or its
+        // deletion); where the history does not reach into the period, as
+        // the platform last reported it.
+        let config = lifetime.intervals.last().map_or(&current, |(_, _, c)| c);
+        let p = placement(&service_id, config, zones, &safeguards)?;
         let (last_completed_at, last_backup_type) = match last.remove(&service_id) {
             Some((at, kind)) => (Some(ts(at)?), Some(kind)),
             None => (None, None),
@@ -183,32 +428,35 @@ pub async fn snapshot(
             database_type: r.try_get("database_type")?,
             version: r.try_get("version")?,
             status: r.try_get("status")?,
-            region,
-            eu_residency,
-            storage_region,
-            storage_encrypted: get_flag(&r, "storage_encrypted")?,
-            backup_encryption_enabled: encryption_enabled,
-            tls_enabled: get_flag(&r, "tls_enabled")?,
+            region: p.region,
+            eu_residency: p.eu_residency,
+            storage_region: config.storage_region.clone(),
+            storage_encrypted: config.storage_encrypted,
+            backup_encryption_enabled: config.backup_encryption_enabled,
+            tls_enabled: config.tls_enabled,
             backups: Backups {
                 last_completed_at,
                 last_backup_type,
-                encryption_enabled,
-                encryption_algorithm: r.try_get("backup_encryption_algorithm")?,
-                schedule_enabled: get_flag(&r, "backup_schedule_enabled")?,
-                schedule_cron: r.try_get("backup_schedule_cron")?,
-                retention_days: retention.and_then(|d| u32::try_from(d).ok()),
-                storage_zone,
-                segregated,
+                encryption_enabled: config.backup_encryption_enabled,
+                encryption_algorithm: config.backup_encryption_algorithm.clone(),
+                schedule_enabled: config.backup_schedule_enabled,
+                schedule_cron: config.backup_schedule_cron.clone(),
+                retention_days: config.backup_retention_days,
+                storage_zone: config.backup_storage_zone.clone(),
+                segregated: p.segregated,
             },
             data_categories: opt_list(&r, "data_categories")?,
             processing_purposes: opt_list(&r, "processing_purposes")?,
             ict_function: r.try_get("ict_function")?,
-            high_risk_ai: opt_bool(&r, "high_risk_ai")?,
-            auth_required: opt_bool(&r, "auth_required")?,
-            locations: Some(locations),
+            high_risk_ai: config.high_risk_ai,
+            auth_required: config.auth_required,
+            locations: Some(p.locations),
             backup_runs: Some(runs.remove(&service_id).unwrap_or_default()),
             restore_tests: Some(tests.remove(&service_id).unwrap_or_default()),
-            zones: zones_list,
+            zones: config.zones.clone(),
+            created_at: lifetime.began.map(ts).transpose()?,
+            deleted_at: lifetime.ended.map(ts).transpose()?,
+            history: ends.recorded.then_some(history),
             service_id,
         });
     }
@@ -224,22 +472,51 @@ pub async fn snapshot(
     let count: i64 = audit.try_get("n")?;
     let in_period = audit_in_period(&mut tx, org_id, period).await?;
 
-    let members = sqlx::query(
-        "SELECT m.username, m.role, u.mfa_enabled FROM memberships m JOIN users u ON u.username = m.username \
-         WHERE m.organization_id = $1 ORDER BY m.username",
-    )
-    .bind(org_id)
-    .fetch_all(tx.conn())
-    .await?
-    .into_iter()
-    .map(|r| -> Result<Member> {
-        Ok(Member {
-            user_id: r.try_get("username")?,
-            role: r.try_get("role")?,
-            mfa_enabled: get_flag(&r, "mfa_enabled")?,
-        })
-    })
-    .collect::<Result<Vec<_>>>()?;
+    let mut changes = changes_in_period(&mut tx, MEMBER_CHANGES_IN_PERIOD, org_id, start, end).await?;
+    let mut members = Vec::new();
+    for r in sqlx::query(MEMBERS_WITH_HISTORY)
+        .bind(org_id)
+        .bind(start)
+        .fetch_all(tx.conn())
+        .await?
+    {
+        let username: String = r.try_get("username")?;
+        let ends = Ends::read(&r)?;
+        let Some(lifetime) = ends.lifetime::<MemberState>(changes.remove(&username).unwrap_or_default(), start, end)?
+        else {
+            continue;
+        };
+        let current = match r.try_get::<Option<String>, _>("current_role")? {
+            Some(role) => Some(MemberState {
+                role,
+                mfa_enabled: get_flag(&r, "current_mfa")?,
+            }),
+            None => None,
+        };
+        let Some(state) = lifetime.intervals.last().map(|(_, _, s)| s.clone()).or(current) else {
+            continue;
+        };
+        let history = lifetime
+            .intervals
+            .iter()
+            .map(|(from, to, s)| {
+                Ok(MemberInterval {
+                    from: ts(*from)?,
+                    to: ts(*to)?,
+                    role: s.role.clone(),
+                    mfa_enabled: s.mfa_enabled,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        members.push(Member {
+            user_id: username,
+            role: state.role,
+            mfa_enabled: state.mfa_enabled,
+            added_at: lifetime.began.map(ts).transpose()?,
+            removed_at: lifetime.ended.map(ts).transpose()?,
+            history: ends.recorded.then_some(history),
+        });
+    }
 
     let doc = RecordsDocument {
         organization,

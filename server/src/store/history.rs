@@ -1,0 +1,477 @@
+//! Configuration history: dated changes of services and memberships.
+//!
+//! A change is stored as given (`fields`) and with the whole configuration
+//! after it (`state`), recomputed for every later change of the resource
+//! whenever a batch adds one, so that history may arrive out of order and
+//! the configuration at any instant is one indexed lookup. The sequence of a
+//! resource's changes is checked as it is folded: a service is `created`
+//! once, first; nothing follows its deletion; a first change that is not a
+//! creation must give the whole configuration. A batch that breaks these
+//! rules is refused whole.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sqlx::Row;
+use vouch_engine::Timestamp;
+
+use super::{Backend, WriteTx};
+use crate::import::{
+    invalid, ImportError, MemberChangeIn, MemberPatch, MemberState, ServiceChangeIn,
+    ServiceConfig, ServiceConfigPatch,
+};
+
+/// A change as the fold reads it.
+struct Row_ {
+    change_id: String,
+    at: i64,
+    event: String,
+    fields: String,
+    state: Option<String>,
+}
+
+/// Which history a statement works on: the table, the columns that name a
+/// resource, and the events that begin and end it.
+struct Kind {
+    table: &'static str,
+    /// `service_id = $1` or `organization_id = $1 AND username = $2`.
+    key: &'static str,
+    /// Locks the resource's row (by its last key) on PostgreSQL while its
+    /// history is folded, so that two servers importing at once fold one
+    /// after the other.
+    lock: &'static str,
+    noun: &'static str,
+    begin: &'static str,
+    end: &'static str,
+}
+
+const SERVICES: Kind = Kind {
+    table: "service_changes",
+    key: "service_id = $1",
+    lock: "SELECT 1 FROM services WHERE service_id = $1 FOR UPDATE",
+    noun: "service",
+    begin: "created",
+    end: "deleted",
+};
+
+const MEMBERS: Kind = Kind {
+    table: "member_changes",
+    key: "organization_id = $1 AND username = $2",
+    lock: "SELECT 1 FROM users WHERE username = $1 FOR UPDATE",
+    noun: "member",
+    begin: "added",
+    end: "removed",
+};
+
+/// A resource whose history a batch touched: its key values and a name for
+/// messages.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Resource {
+    keys: Vec<String>,
+    name: String,
+}
+
+impl Resource {
+    pub fn service(service_id: &str) -> Self {
+        Resource {
+            keys: vec![service_id.to_owned()],
+            name: format!("`{service_id}`"),
+        }
+    }
+    pub fn member(org: &str, username: &str) -> Self {
+        Resource {
+            keys: vec![org.to_owned(), username.to_owned()],
+            name: format!("`{username}` of `{org}`"),
+        }
+    }
+}
+
+fn ts(secs: i64) -> String {
+    Timestamp::from_unix_seconds(secs)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| secs.to_string())
+}
+
+/// Inserts one change; `Ok(false)` when the same change is already recorded
+/// (a replay), an error when its id names another change.
+#[allow(clippy::too_many_arguments)]
+async fn insert(
+    tx: &mut WriteTx,
+    kind: &Kind,
+    path: &str,
+    change_id: &str,
+    org: &str,
+    resource: &Resource,
+    at: Timestamp,
+    event: &str,
+    fields: &str,
+    now: Timestamp,
+) -> Result<bool, ImportError> {
+    let existing = sqlx::query(&format!(
+        "SELECT organization_id, at, event, fields, {} AS resource FROM {} WHERE change_id = $1",
+        if kind.table == "service_changes" { "service_id" } else { "username" },
+        kind.table
+    ))
+    .bind(change_id)
+    .fetch_optional(tx.conn())
+    .await?;
+    if let Some(row) = existing {
+        let same = row.try_get::<String, _>("organization_id")? == org
+            && row.try_get::<String, _>("resource")? == *resource.keys.last().unwrap_or(&String::new())
+            && row.try_get::<i64, _>("at")? == at.unix_seconds()
+            && row.try_get::<String, _>("event")? == event
+            && row.try_get::<String, _>("fields")? == fields;
+        if same {
+            return Ok(false);
+        }
+        return Err(invalid(
+            format!("{path}.change_id"),
+            format!(
+                "change `{change_id}` was already recorded with other content; a change id names one change"
+            ),
+        ));
+    }
+    let sql = if kind.table == "service_changes" {
+        "INSERT INTO service_changes (change_id, organization_id, service_id, at, event, fields, state, recorded_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)"
+    } else {
+        "INSERT INTO member_changes (change_id, organization_id, username, at, event, fields, state, recorded_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)"
+    };
+    sqlx::query(sql)
+        .bind(change_id)
+        .bind(org)
+        .bind(resource.keys.last().cloned().unwrap_or_default())
+        .bind(at.unix_seconds())
+        .bind(event)
+        .bind(fields)
+        .bind(now.unix_seconds())
+        .execute(tx.conn())
+        .await?;
+    Ok(true)
+}
+
+fn json<T: Serialize>(value: &T) -> Result<String, ImportError> {
+    serde_json::to_string(value).map_err(|e| ImportError::Internal(e.into()))
+}
+
+/// A change of the admin batch, checked against the database and recorded.
+pub async fn record_service_change(
+    tx: &mut WriteTx,
+    path: &str,
+    org: &str,
+    c: &ServiceChangeIn,
+    now: Timestamp,
+) -> Result<bool, ImportError> {
+    let fields = json(&c.set.clone().unwrap_or_default())?;
+    insert(
+        tx,
+        &SERVICES,
+        path,
+        &c.change_id,
+        org,
+        &Resource::service(&c.service_id),
+        c.at,
+        c.event.as_str(),
+        &fields,
+        now,
+    )
+    .await
+}
+
+pub async fn record_member_change(
+    tx: &mut WriteTx,
+    path: &str,
+    c: &MemberChangeIn,
+    now: Timestamp,
+) -> Result<bool, ImportError> {
+    let fields = json(&c.set.clone().unwrap_or_default())?;
+    insert(
+        tx,
+        &MEMBERS,
+        path,
+        &c.change_id,
+        &c.organization_id,
+        &Resource::member(&c.organization_id, &c.username),
+        c.at,
+        c.event.as_str(),
+        &fields,
+        now,
+    )
+    .await
+}
+
+/// The configuration history holds at `at`: `None` when it has no state
+/// then (no change before, or deleted).
+async fn state_at<T: DeserializeOwned>(
+    tx: &mut WriteTx,
+    kind: &Kind,
+    resource: &Resource,
+    at: Timestamp,
+) -> Result<Option<T>, ImportError> {
+    let n = resource.keys.len();
+    let sql = format!(
+        "SELECT state FROM {} WHERE {} AND at <= ${} ORDER BY at DESC, change_id DESC LIMIT 1",
+        kind.table,
+        kind.key,
+        n + 1
+    );
+    let mut q = sqlx::query(&sql);
+    for k in &resource.keys {
+        q = q.bind(k);
+    }
+    let row = q.bind(at.unix_seconds()).fetch_optional(tx.conn()).await?;
+    match row.and_then(|r| r.try_get::<Option<String>, _>("state").ok().flatten()) {
+        Some(text) => Ok(Some(
+            serde_json::from_str(&text).map_err(|e| ImportError::Internal(e.into()))?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Records the current configuration of a service, as sent in `services`,
+/// as a change at `now` where it differs from what the history holds then.
+pub async fn observe_service(
+    tx: &mut WriteTx,
+    org: &str,
+    service_id: &str,
+    config: &ServiceConfig,
+    now: Timestamp,
+) -> Result<bool, ImportError> {
+    let resource = Resource::service(service_id);
+    let known: Option<ServiceConfig> = state_at(tx, &SERVICES, &resource, now).await?;
+    if known.as_ref() == Some(config) {
+        return Ok(false);
+    }
+    let id = format!("import:{}", uuid::Uuid::new_v4());
+    let fields = json(config)?;
+    insert(tx, &SERVICES, "$", &id, org, &resource, now, "updated", &fields, now).await
+}
+
+/// The same for a membership's role and the user's MFA.
+pub async fn observe_member(
+    tx: &mut WriteTx,
+    org: &str,
+    username: &str,
+    state: &MemberState,
+    now: Timestamp,
+) -> Result<bool, ImportError> {
+    let resource = Resource::member(org, username);
+    let known: Option<MemberState> = state_at(tx, &MEMBERS, &resource, now).await?;
+    if known.as_ref() == Some(state) {
+        return Ok(false);
+    }
+    let id = format!("import:{}", uuid::Uuid::new_v4());
+    let fields = json(state)?;
+    insert(tx, &MEMBERS, "$", &id, org, &resource, now, "updated", &fields, now).await
+}
+
+/// How a history folds: the whole state from a first change, a patch
+/// applied on top of it, the consistency of a state.
+trait Fold {
+    type State: Serialize + DeserializeOwned + PartialEq;
+    type Patch: DeserializeOwned;
+    fn whole(patch: &Self::Patch) -> Option<Self::State>;
+    fn apply(patch: &Self::Patch, base: &Self::State) -> Self::State;
+    fn check(state: &Self::State) -> Result<(), String>;
+}
+
+struct ServiceFold;
+impl Fold for ServiceFold {
+    type State = ServiceConfig;
+    type Patch = ServiceConfigPatch;
+    fn whole(p: &ServiceConfigPatch) -> Option<ServiceConfig> {
+        p.whole()
+    }
+    fn apply(p: &ServiceConfigPatch, base: &ServiceConfig) -> ServiceConfig {
+        p.apply(base)
+    }
+    fn check(c: &ServiceConfig) -> Result<(), String> {
+        if let (false, Some(alg)) = (c.backup_encryption_enabled, &c.backup_encryption_algorithm) {
+            return Err(format!(
+                "its backups are not encrypted, yet their encryption algorithm is `{alg}`"
+            ));
+        }
+        Ok(())
+    }
+}
+
+struct MemberFold;
+impl Fold for MemberFold {
+    type State = MemberState;
+    type Patch = MemberPatch;
+    fn whole(p: &MemberPatch) -> Option<MemberState> {
+        p.whole()
+    }
+    fn apply(p: &MemberPatch, base: &MemberState) -> MemberState {
+        p.apply(base)
+    }
+    fn check(_: &MemberState) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Recomputes the state after every change of one resource, in order, and
+/// refuses a sequence that cannot have happened. `paths` names the batch
+/// entry of each change it sent, for messages.
+async fn refold<F: Fold>(
+    tx: &mut WriteTx,
+    backend: Backend,
+    kind: &Kind,
+    resource: &Resource,
+    paths: &BTreeMap<String, String>,
+) -> Result<Option<F::State>, ImportError> {
+    if backend == Backend::Postgres {
+        sqlx::query(kind.lock)
+            .bind(resource.keys.last())
+            .fetch_optional(tx.conn())
+            .await?;
+    }
+    let sql = format!(
+        "SELECT change_id, at, event, fields, state FROM {} WHERE {} ORDER BY at, change_id",
+        kind.table, kind.key
+    );
+    let mut q = sqlx::query(&sql);
+    for k in &resource.keys {
+        q = q.bind(k);
+    }
+    let rows = q
+        .fetch_all(tx.conn())
+        .await?
+        .into_iter()
+        .map(|r| -> Result<Row_, sqlx::Error> {
+            Ok(Row_ {
+                change_id: r.try_get("change_id")?,
+                at: r.try_get("at")?,
+                event: r.try_get("event")?,
+                fields: r.try_get("fields")?,
+                state: r.try_get("state")?,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let name = &resource.name;
+    let mut state: Option<F::State> = None;
+    let mut ended: Option<i64> = None;
+    let mut updates = vec![];
+    for (i, row) in rows.iter().enumerate() {
+        let path = paths
+            .get(&row.change_id)
+            .cloned()
+            .unwrap_or_else(|| "$".to_owned());
+        let refuse = |why: String| {
+            invalid(
+                path.clone(),
+                format!(
+                    "{} {name}: change `{}` at {} {why}",
+                    kind.noun,
+                    row.change_id,
+                    ts(row.at)
+                ),
+            )
+        };
+        let patch: F::Patch = serde_json::from_str(&row.fields)
+            .map_err(|e| ImportError::Internal(anyhow::anyhow!("stored change: {e}")))?;
+        let next = if row.event == kind.end {
+            if state.is_none() {
+                return Err(refuse(format!(
+                    "ends a {} whose history holds nothing before it",
+                    kind.noun
+                )));
+            }
+            ended = Some(row.at);
+            None
+        } else if row.event == kind.begin {
+            if i > 0 && kind.noun == "service" {
+                return Err(refuse(format!(
+                    "creates the service, but change `{}` at {} comes before it",
+                    rows[0].change_id,
+                    ts(rows[0].at)
+                )));
+            }
+            if state.is_some() {
+                return Err(refuse(format!("adds a {} that is already there", kind.noun)));
+            }
+            Some(F::whole(&patch).ok_or_else(|| refuse("gives only part of the configuration".into()))?)
+        } else {
+            match (&state, ended) {
+                (Some(base), _) => Some(F::apply(&patch, base)),
+                // A service stays deleted; a member may be seen again.
+                (None, Some(end)) if kind.noun == "service" => {
+                    return Err(refuse(format!("comes after the service was deleted at {}", ts(end))))
+                }
+                (None, _) => Some(F::whole(&patch).ok_or_else(|| {
+                    refuse(format!(
+                        "changes part of a configuration that is not known before it: the first change of a {} is `{}` or gives all of it",
+                        kind.noun, kind.begin
+                    ))
+                })?),
+            }
+        };
+        if let Some(s) = &next {
+            F::check(s).map_err(refuse)?;
+        }
+        let text = next.as_ref().map(json).transpose()?;
+        if text != row.state {
+            updates.push((row.change_id.clone(), text));
+        }
+        state = next;
+    }
+    let sql = format!("UPDATE {} SET state = $1 WHERE change_id = $2", kind.table);
+    for (id, text) in updates {
+        sqlx::query(&sql)
+            .bind(text)
+            .bind(id)
+            .execute(tx.conn())
+            .await?;
+    }
+    Ok(state)
+}
+
+pub async fn refold_services(
+    tx: &mut WriteTx,
+    backend: Backend,
+    services: &BTreeSet<Resource>,
+    paths: &BTreeMap<String, String>,
+) -> Result<(), ImportError> {
+    for r in services {
+        refold::<ServiceFold>(tx, backend, &SERVICES, r, paths).await?;
+    }
+    Ok(())
+}
+
+pub async fn refold_members(
+    tx: &mut WriteTx,
+    backend: Backend,
+    now: Timestamp,
+    members: &BTreeSet<Resource>,
+    paths: &BTreeMap<String, String>,
+) -> Result<(), ImportError> {
+    for r in members {
+        // The membership that grants access follows the history: a member
+        // removed is no longer one, a member added (again) is.
+        let (org, username) = (&r.keys[0], &r.keys[1]);
+        match refold::<MemberFold>(tx, backend, &MEMBERS, r, paths).await? {
+            None => {
+                sqlx::query("DELETE FROM memberships WHERE organization_id = $1 AND username = $2")
+                    .bind(org)
+                    .bind(username)
+                    .execute(tx.conn())
+                    .await?;
+            }
+            Some(state) => {
+                sqlx::query(
+                    "INSERT INTO memberships (organization_id, username, role, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (organization_id, username) DO UPDATE SET role = excluded.role",
+                )
+                .bind(org)
+                .bind(username)
+                .bind(&state.role)
+                .bind(now.unix_seconds())
+                .execute(tx.conn())
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
