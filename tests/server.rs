@@ -260,8 +260,28 @@ fn restart_keeps_everything_and_sigterm_stops_cleanly() {
     let backend = current_backend();
     let store = Store::new(backend);
     let s = Server::start(&store);
-    assert_eq!(s.admin(&org_batch("initech")).status, 200);
-    let before = records(&s, "initech", "initech-owner", "pw-owner").json();
+    let mut batch = org_batch("initech");
+    batch["service_changes"] = json!([created_change("initech")]);
+    assert_eq!(s.admin(&batch).status, 200);
+    // A past period: its records do not move with the clock.
+    let february = |s: &Server| {
+        s.get(
+            &format!("/organizations/initech/records?{FEBRUARY}"),
+            Auth::Basic("initech-owner", "pw-owner"),
+        )
+        .json()
+    };
+    let before = february(&s);
+    assert_eq!(
+        before["services"][0]["history"].as_array().map(Vec::len),
+        Some(1)
+    );
+    let count = |s: &Server| {
+        records(s, "initech", "initech-owner", "pw-owner").json()["audit_log"]["entry_count"]
+            .as_u64()
+            .unwrap()
+    };
+    let entries = count(&s);
     let status = s.stop();
     assert!(status.success(), "{backend:?}: SIGTERM exit {status:?}");
     let s = Server::start_with(
@@ -271,12 +291,11 @@ fn restart_keeps_everything_and_sigterm_stops_cleanly() {
             ..Options::default()
         },
     );
-    let after = records(&s, "initech", "initech-owner", "pw-owner").json();
+    let after = february(&s);
     assert_eq!(before["services"], after["services"]);
-    assert_eq!(
-        after["audit_log"]["entry_count"].as_u64().unwrap(),
-        before["audit_log"]["entry_count"].as_u64().unwrap() + 1
-    );
+    assert_eq!(before["members"], after["members"]);
+    // Two reads since: the count's own, and February's.
+    assert_eq!(count(&s), entries + 2);
 }
 
 /// The data directory holds the database with every user's password hash: no
@@ -367,13 +386,51 @@ fn vouch_import_applies_a_file_or_nothing() {
 }
 
 /// A batch large enough that `vouch import` is still writing when it is killed.
+/// How many configuration changes [`big_batch`] carries: one an hour from
+/// February 1st 2026, alternately turning TLS off and on.
+const BIG_HISTORY: usize = 500;
+const FEBRUARY: &str = "period_start=2026-02-01T00:00:00Z&period_end=2026-03-01T00:00:00Z";
+
 fn big_batch(org: &str, events: usize) -> Value {
     let mut b = org_batch(org);
     let list: Vec<Value> = (0..events)
         .map(|i| json!({"event_id": format!("{org}-{i}"), "organization_id": org, "at": "2026-01-01T00:00:00Z", "actor": "x", "action": "login", "target": org}))
         .collect();
     b["audit_events"] = json!(list);
+    let changes: Vec<Value> = (0..BIG_HISTORY)
+        .map(|i| {
+            let at = vouch_engine::Timestamp::from_unix_seconds(FEB1 + 3600 * i as i64 + 1800).unwrap();
+            json!({"change_id": format!("{org}-change-{i}"), "service_id": format!("{org}-db"), "at": at,
+                   "event": "updated", "set": {"tls_enabled": i % 2 == 1}})
+        })
+        .collect();
+    let mut all = vec![created_change(org)];
+    all.extend(changes);
+    b["service_changes"] = json!(all);
     b
+}
+
+/// The creation of `{org}-db`, with the configuration of [`org_batch`], on
+/// January 1st 2026.
+fn created_change(org: &str) -> Value {
+    json!({"change_id": format!("{org}-db-created"), "service_id": format!("{org}-db"), "at": "2026-01-01T00:00:00Z",
+           "event": "created", "set": {"zones": ["de-fra1", "nl-ams1"], "storage_region": "de-fra1",
+           "storage_encrypted": true, "backup_encryption_enabled": true, "tls_enabled": true,
+           "backup_schedule_enabled": true, "backup_schedule_cron": "0 2 * * *", "backup_retention_days": 7,
+           "backup_storage_zone": "fi-hel1"}})
+}
+
+/// The intervals of `{org}-db`'s February history, as the server reports them.
+fn february_history(s: &Server, org: &str) -> Vec<Value> {
+    let r = s.get(
+        &format!("/organizations/{org}/records?{FEBRUARY}"),
+        Auth::Basic(&format!("{org}-owner"), "pw-owner"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["services"][0]["history"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Imports `file` into a fresh store, killing `vouch import` with SIGKILL after
@@ -386,7 +443,7 @@ fn import_killed(
     backend: Backend,
     file: &std::path::Path,
     kill_in_transaction: bool,
-) -> (bool, bool, u64) {
+) -> (bool, bool, u64, usize) {
     use std::io::BufRead;
     let store = Store::new(backend);
     let mut child = store
@@ -422,12 +479,15 @@ fn import_killed(
         },
     );
     let r = records(&s, "initech", "initech-owner", "pw-owner");
-    let count = if r.status == 200 {
-        r.json()["audit_log"]["entry_count"].as_u64().unwrap()
+    let (count, history) = if r.status == 200 {
+        (
+            r.json()["audit_log"]["entry_count"].as_u64().unwrap(),
+            february_history(&s, "initech").len(),
+        )
     } else {
-        0
+        (0, 0)
     };
-    (finished, committed, count)
+    (finished, committed, count, history)
 }
 
 fn kill_9_during_an_import_leaves_all_or_nothing() {
@@ -442,19 +502,26 @@ fn kill_9_during_an_import_leaves_all_or_nothing() {
     .unwrap();
     // Uninterrupted: the imported events and vouch's own entry for the
     // import (the read is recorded after the snapshot it answers with).
-    let (finished, committed, count) = import_killed(backend, &file, false);
+    let (finished, committed, count, history) = import_killed(backend, &file, false);
     assert!(finished && committed);
     assert_eq!(count, n + 1, "{backend:?}");
+    // The history is whole: the creation's configuration until the first
+    // change, then one interval for every change of February.
+    assert_eq!(history, BIG_HISTORY + 1, "{backend:?}");
     // Killed inside the transaction (after it opened, before it
     // committed): nothing of the batch is stored, not even the
     // organization the batch creates.
-    let (finished, committed, count) = import_killed(backend, &file, true);
+    let (finished, committed, count, history) = import_killed(backend, &file, true);
     assert!(
         !finished,
         "{backend:?}: the kill landed after the import ended"
     );
     assert!(!committed, "{backend:?}: the kill landed after the commit");
-    assert_eq!(count, 0, "{backend:?}: a partial batch survived the kill");
+    assert_eq!(
+        (count, history),
+        (0, 0),
+        "{backend:?}: a partial batch survived the kill"
+    );
 }
 
 fn two_servers_on_one_postgres_lose_and_duplicate_nothing() {
@@ -463,20 +530,29 @@ fn two_servers_on_one_postgres_lose_and_duplicate_nothing() {
     let shared = store.sharing();
     let b = Server::start(&shared);
     let (a_url, b_url) = (a.url(""), b.url(""));
-    assert_eq!(a.admin(&org_batch("initech")).status, 200);
+    let mut batch = org_batch("initech");
+    batch["service_changes"] = json!([created_change("initech")]);
+    assert_eq!(a.admin(&batch).status, 200);
     let base = records(&a, "initech", "initech-owner", "pw-owner").json()["audit_log"]
         ["entry_count"]
         .as_u64()
         .unwrap();
-    let per_thread = 25;
+    let per_thread: i64 = 25;
     std::thread::scope(|scope| {
         for (t, base_url) in [&a_url, &b_url, &a_url, &b_url].into_iter().enumerate() {
             scope.spawn(move || {
                 for i in 0..per_thread {
-                    // An admin batch of two new audit events ...
+                    // An admin batch of two new audit events and one change
+                    // of the same service's history, whose state the server
+                    // folds while the other server folds its own ...
+                    let k = i * 4 + t as i64;
+                    let at = vouch_engine::Timestamp::from_unix_seconds(FEB1 + 3600 * k).unwrap();
+                    let set = if k % 2 == 0 { json!({"backup_retention_days": k + 1}) } else { json!({"tls_enabled": k % 4 == 1}) };
                     let batch = json!({"audit_events": [
                         {"event_id": format!("t{t}-{i}-a"), "organization_id": "initech", "at": "2026-01-01T00:00:00Z", "actor": "x", "action": "a", "target": "t"},
                         {"event_id": format!("t{t}-{i}-b"), "organization_id": "initech", "at": "2026-01-01T00:00:00Z", "actor": "x", "action": "b", "target": "t"}
+                    ], "service_changes": [
+                        {"change_id": format!("c{k}"), "service_id": "initech-db", "at": at, "event": "updated", "set": set}
                     ]});
                     let r = request("POST", &format!("{base_url}/admin/v1/records"), Auth::Bearer(ADMIN_TOKEN), Some(&serde_json::to_vec(&batch).unwrap()), &[("content-type", "application/json")]);
                     assert_eq!(r.status, 200, "{}", r.text());
@@ -492,9 +568,31 @@ fn two_servers_on_one_postgres_lose_and_duplicate_nothing() {
         .as_u64()
         .unwrap();
     // Each iteration: 2 imported events + 1 import entry + 1 read entry; plus the final read.
-    let expected = base + 1 + 4 * per_thread * 4;
+    let expected = base + 1 + 4 * per_thread as u64 * 4;
     assert_eq!(last, expected);
+    // One history, folded in time order whichever server took which change:
+    // after change k, the retention is that of the last even change and TLS
+    // that of the last odd one. The first interval is the creation's.
+    let history = february_history(&b, "initech");
+    let changes = 4 * per_thread;
+    assert_eq!(history.len() as i64, changes, "{history:#?}");
+    for k in 1..changes {
+        let iv = &history[k as usize];
+        let at = vouch_engine::Timestamp::from_unix_seconds(FEB1 + 3600 * k).unwrap();
+        assert_eq!(iv["from"], json!(at));
+        let even = k - k % 2;
+        assert_eq!(
+            iv["backups"]["retention_days"],
+            json!(even + 1),
+            "after change {k}"
+        );
+        let tls = (k - (k + 1) % 2) % 4 == 1;
+        assert_eq!(iv["tls_enabled"], json!(tls), "after change {k}");
+    }
 }
+
+/// 2026-02-01T00:00:00Z.
+const FEB1: i64 = 1_769_904_000;
 
 fn sigterm_lets_the_request_in_flight_finish() {
     use std::io::{Read, Write};

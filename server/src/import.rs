@@ -333,29 +333,77 @@ where
 #[derive(Debug, Default, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfigPatch {
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub zones: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub storage_region: Option<String>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub storage_encrypted: Option<bool>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub backup_encryption_enabled: Option<bool>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tls_enabled: Option<bool>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub auth_required: Option<Option<bool>>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub high_risk_ai: Option<Option<bool>>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub backup_schedule_enabled: Option<bool>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub backup_schedule_cron: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub backup_retention_days: Option<Option<u32>>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub backup_encryption_algorithm: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub backup_storage_zone: Option<Option<String>>,
 }
 
@@ -730,7 +778,10 @@ pub fn validate(b: &Batch, zones: &Catalogue) -> Result<(), ImportError> {
         if let Some(p) = &c.set {
             if let Some(zs) = &p.zones {
                 if zs.is_empty() {
-                    return Err(invalid(at("set.zones"), "a service runs in at least one zone"));
+                    return Err(invalid(
+                        at("set.zones"),
+                        "a service runs in at least one zone",
+                    ));
                 }
                 for (j, z) in zs.iter().enumerate() {
                     check_zone(format!("$.service_changes[{i}].set.zones[{j}]"), z, zones)?;
@@ -764,12 +815,19 @@ pub fn validate(b: &Batch, zones: &Catalogue) -> Result<(), ImportError> {
                 return Err(invalid(at("set"), "a removal sets nothing"))
             }
             (MemberEvent::Added, p) if p.as_ref().and_then(MemberPatch::whole).is_none() => {
-                return Err(invalid(at("set"), "an added member has a `role` and `mfa_enabled`"))
+                return Err(invalid(
+                    at("set"),
+                    "an added member has a `role` and `mfa_enabled`",
+                ))
             }
             (MemberEvent::Updated, p)
-                if p.as_ref().is_none_or(|p| p.role.is_none() && p.mfa_enabled.is_none()) =>
+                if p.as_ref()
+                    .is_none_or(|p| p.role.is_none() && p.mfa_enabled.is_none()) =>
             {
-                return Err(invalid(at("set"), "an update names the fields that changed in `set`"))
+                return Err(invalid(
+                    at("set"),
+                    "an update names the fields that changed in `set`",
+                ))
             }
             _ => {}
         }

@@ -18,8 +18,8 @@ use vouch_engine::Timestamp;
 
 use super::{Backend, WriteTx};
 use crate::import::{
-    invalid, ImportError, MemberChangeIn, MemberPatch, MemberState, ServiceChangeIn,
-    ServiceConfig, ServiceConfigPatch,
+    invalid, ImportError, MemberChangeIn, MemberPatch, MemberState, ServiceChangeIn, ServiceConfig,
+    ServiceConfigPatch,
 };
 
 /// A change as the fold reads it.
@@ -37,10 +37,6 @@ struct Kind {
     table: &'static str,
     /// `service_id = $1` or `organization_id = $1 AND username = $2`.
     key: &'static str,
-    /// Locks the resource's row (by its last key) on PostgreSQL while its
-    /// history is folded, so that two servers importing at once fold one
-    /// after the other.
-    lock: &'static str,
     noun: &'static str,
     begin: &'static str,
     end: &'static str,
@@ -49,7 +45,6 @@ struct Kind {
 const SERVICES: Kind = Kind {
     table: "service_changes",
     key: "service_id = $1",
-    lock: "SELECT 1 FROM services WHERE service_id = $1 FOR UPDATE",
     noun: "service",
     begin: "created",
     end: "deleted",
@@ -58,7 +53,6 @@ const SERVICES: Kind = Kind {
 const MEMBERS: Kind = Kind {
     table: "member_changes",
     key: "organization_id = $1 AND username = $2",
-    lock: "SELECT 1 FROM users WHERE username = $1 FOR UPDATE",
     noun: "member",
     begin: "added",
     end: "removed",
@@ -93,6 +87,36 @@ fn ts(secs: i64) -> String {
         .unwrap_or_else(|| secs.to_string())
 }
 
+/// On PostgreSQL, takes the rows of the services and users whose histories
+/// the batch changes, in one order, before any change is written: two
+/// servers importing at once then fold the same history one after the
+/// other. (Writing a change first would take a shared lock on the row it
+/// references, and two such transactions would deadlock on the upgrade.)
+/// SQLite has one writer at a time already.
+pub async fn lock(
+    tx: &mut WriteTx,
+    backend: Backend,
+    services: &BTreeSet<&str>,
+    users: &BTreeSet<&str>,
+) -> Result<(), sqlx::Error> {
+    if backend != Backend::Postgres {
+        return Ok(());
+    }
+    for id in services {
+        sqlx::query("SELECT 1 FROM services WHERE service_id = $1 FOR UPDATE")
+            .bind(*id)
+            .fetch_optional(tx.conn())
+            .await?;
+    }
+    for name in users {
+        sqlx::query("SELECT 1 FROM users WHERE username = $1 FOR UPDATE")
+            .bind(*name)
+            .fetch_optional(tx.conn())
+            .await?;
+    }
+    Ok(())
+}
+
 /// Inserts one change; `Ok(false)` when the same change is already recorded
 /// (a replay), an error when its id names another change.
 #[allow(clippy::too_many_arguments)]
@@ -108,17 +132,19 @@ async fn insert(
     fields: &str,
     now: Timestamp,
 ) -> Result<bool, ImportError> {
-    let existing = sqlx::query(&format!(
+    let existing =
+        sqlx::query(&format!(
         "SELECT organization_id, at, event, fields, {} AS resource FROM {} WHERE change_id = $1",
         if kind.table == "service_changes" { "service_id" } else { "username" },
         kind.table
     ))
-    .bind(change_id)
-    .fetch_optional(tx.conn())
-    .await?;
+        .bind(change_id)
+        .fetch_optional(tx.conn())
+        .await?;
     if let Some(row) = existing {
         let same = row.try_get::<String, _>("organization_id")? == org
-            && row.try_get::<String, _>("resource")? == *resource.keys.last().unwrap_or(&String::new())
+            && row.try_get::<String, _>("resource")?
+                == *resource.keys.last().unwrap_or(&String::new())
             && row.try_get::<i64, _>("at")? == at.unix_seconds()
             && row.try_get::<String, _>("event")? == event
             && row.try_get::<String, _>("fields")? == fields;
@@ -230,8 +256,54 @@ async fn state_at<T: DeserializeOwned>(
     }
 }
 
+/// The last state the history holds for a resource that has since ended.
+async fn last_before_end<T: DeserializeOwned>(
+    tx: &mut WriteTx,
+    kind: &Kind,
+    resource: &Resource,
+) -> Result<Option<T>, ImportError> {
+    let sql = format!(
+        "SELECT state FROM {} WHERE {} AND state IS NOT NULL ORDER BY at DESC, change_id DESC LIMIT 1",
+        kind.table, kind.key
+    );
+    let mut q = sqlx::query(&sql);
+    for k in &resource.keys {
+        q = q.bind(k);
+    }
+    match q.fetch_optional(tx.conn()).await? {
+        Some(row) => {
+            let text: String = row.try_get("state")?;
+            Ok(Some(
+                serde_json::from_str(&text).map_err(|e| ImportError::Internal(e.into()))?,
+            ))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Whether the current configuration sent for a resource is news to its
+/// history: not when the history holds it now, nor when the resource has
+/// ended and this is the configuration it ended with (a batch sent again).
+/// Any other configuration of an ended resource is recorded, and the fold
+/// then decides whether that can be (a member added again) or not (a
+/// deleted service).
+async fn is_news<T: DeserializeOwned + PartialEq>(
+    tx: &mut WriteTx,
+    kind: &Kind,
+    resource: &Resource,
+    sent: &T,
+    now: Timestamp,
+) -> Result<bool, ImportError> {
+    let known: Option<T> = state_at(tx, kind, resource, now).await?;
+    if let Some(k) = known {
+        return Ok(&k != sent);
+    }
+    let ended: Option<T> = last_before_end(tx, kind, resource).await?;
+    Ok(ended.as_ref() != Some(sent))
+}
+
 /// Records the current configuration of a service, as sent in `services`,
-/// as a change at `now` where it differs from what the history holds then.
+/// as a change at `now` where it is news to the history ([`is_news`]).
 pub async fn observe_service(
     tx: &mut WriteTx,
     org: &str,
@@ -240,13 +312,15 @@ pub async fn observe_service(
     now: Timestamp,
 ) -> Result<bool, ImportError> {
     let resource = Resource::service(service_id);
-    let known: Option<ServiceConfig> = state_at(tx, &SERVICES, &resource, now).await?;
-    if known.as_ref() == Some(config) {
+    if !is_news(tx, &SERVICES, &resource, config, now).await? {
         return Ok(false);
     }
     let id = format!("import:{}", uuid::Uuid::new_v4());
     let fields = json(config)?;
-    insert(tx, &SERVICES, "$", &id, org, &resource, now, "updated", &fields, now).await
+    insert(
+        tx, &SERVICES, "$", &id, org, &resource, now, "updated", &fields, now,
+    )
+    .await
 }
 
 /// The same for a membership's role and the user's MFA.
@@ -258,13 +332,15 @@ pub async fn observe_member(
     now: Timestamp,
 ) -> Result<bool, ImportError> {
     let resource = Resource::member(org, username);
-    let known: Option<MemberState> = state_at(tx, &MEMBERS, &resource, now).await?;
-    if known.as_ref() == Some(state) {
+    if !is_news(tx, &MEMBERS, &resource, state, now).await? {
         return Ok(false);
     }
     let id = format!("import:{}", uuid::Uuid::new_v4());
     let fields = json(state)?;
-    insert(tx, &MEMBERS, "$", &id, org, &resource, now, "updated", &fields, now).await
+    insert(
+        tx, &MEMBERS, "$", &id, org, &resource, now, "updated", &fields, now,
+    )
+    .await
 }
 
 /// How a history folds: the whole state from a first change, a patch
@@ -317,17 +393,10 @@ impl Fold for MemberFold {
 /// entry of each change it sent, for messages.
 async fn refold<F: Fold>(
     tx: &mut WriteTx,
-    backend: Backend,
     kind: &Kind,
     resource: &Resource,
     paths: &BTreeMap<String, String>,
 ) -> Result<Option<F::State>, ImportError> {
-    if backend == Backend::Postgres {
-        sqlx::query(kind.lock)
-            .bind(resource.keys.last())
-            .fetch_optional(tx.conn())
-            .await?;
-    }
     let sql = format!(
         "SELECT change_id, at, event, fields, state FROM {} WHERE {} ORDER BY at, change_id",
         kind.table, kind.key
@@ -373,6 +442,14 @@ async fn refold<F: Fold>(
         let patch: F::Patch = serde_json::from_str(&row.fields)
             .map_err(|e| ImportError::Internal(anyhow::anyhow!("stored change: {e}")))?;
         let next = if row.event == kind.end {
+            if let (None, Some(end)) = (&state, ended) {
+                return Err(refuse(format!(
+                    "comes after the {} was {} at {}",
+                    kind.noun,
+                    kind.end,
+                    ts(end)
+                )));
+            }
             if state.is_none() {
                 return Err(refuse(format!(
                     "ends a {} whose history holds nothing before it",
@@ -390,9 +467,15 @@ async fn refold<F: Fold>(
                 )));
             }
             if state.is_some() {
-                return Err(refuse(format!("adds a {} that is already there", kind.noun)));
+                return Err(refuse(format!(
+                    "adds a {} that is already there",
+                    kind.noun
+                )));
             }
-            Some(F::whole(&patch).ok_or_else(|| refuse("gives only part of the configuration".into()))?)
+            Some(
+                F::whole(&patch)
+                    .ok_or_else(|| refuse("gives only part of the configuration".into()))?,
+            )
         } else {
             match (&state, ended) {
                 (Some(base), _) => Some(F::apply(&patch, base)),
@@ -430,19 +513,17 @@ async fn refold<F: Fold>(
 
 pub async fn refold_services(
     tx: &mut WriteTx,
-    backend: Backend,
     services: &BTreeSet<Resource>,
     paths: &BTreeMap<String, String>,
 ) -> Result<(), ImportError> {
     for r in services {
-        refold::<ServiceFold>(tx, backend, &SERVICES, r, paths).await?;
+        refold::<ServiceFold>(tx, &SERVICES, r, paths).await?;
     }
     Ok(())
 }
 
 pub async fn refold_members(
     tx: &mut WriteTx,
-    backend: Backend,
     now: Timestamp,
     members: &BTreeSet<Resource>,
     paths: &BTreeMap<String, String>,
@@ -451,7 +532,7 @@ pub async fn refold_members(
         // The membership that grants access follows the history: a member
         // removed is no longer one, a member added (again) is.
         let (org, username) = (&r.keys[0], &r.keys[1]);
-        match refold::<MemberFold>(tx, backend, &MEMBERS, r, paths).await? {
+        match refold::<MemberFold>(tx, &MEMBERS, r, paths).await? {
             None => {
                 sqlx::query("DELETE FROM memberships WHERE organization_id = $1 AND username = $2")
                     .bind(org)

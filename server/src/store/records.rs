@@ -372,7 +372,16 @@ pub async fn apply(
             ));
         }
     }
-    apply_history(db, &mut tx, batch, now, &mut known, &mut applied, &mut touched).await?;
+    apply_history(
+        db,
+        &mut tx,
+        batch,
+        now,
+        &mut known,
+        &mut applied,
+        &mut touched,
+    )
+    .await?;
     let summary = serde_json::to_string(&applied).unwrap_or_default();
     for org in &touched {
         audit::append_tx(
@@ -423,6 +432,14 @@ async fn apply_history(
         .map(|c| c.service_id.as_str())
         .chain(batch.services.iter().map(|s| s.service_id.as_str()))
         .collect();
+    let users: BTreeSet<&str> = batch
+        .member_changes
+        .iter()
+        .map(|c| c.username.as_str())
+        .chain(batch.memberships.iter().map(|m| m.username.as_str()))
+        .chain(batch.users.iter().map(|u| u.username.as_str()))
+        .collect();
+    history::lock(tx, db.backend, &ids, &users).await?;
     let service_org = owners(
         tx,
         "SELECT organization_id FROM services WHERE service_id = $1",
@@ -435,7 +452,10 @@ async fn apply_history(
         let Some(org) = service_org.get(&c.service_id) else {
             return Err(invalid(
                 format!("{path}.service_id"),
-                format!("unknown service `{}`: send it in `services` first (or in the same batch)", c.service_id),
+                format!(
+                    "unknown service `{}`: send it in `services` first (or in the same batch)",
+                    c.service_id
+                ),
             ));
         };
         not_in_future(format!("{path}.at"), c.at, now)?;
@@ -446,15 +466,23 @@ async fn apply_history(
         paths.insert(c.change_id.clone(), path);
         services.insert(Resource::service(&c.service_id));
     }
-    history::refold_services(tx, db.backend, &services, &paths).await?;
+    history::refold_services(tx, &services, &paths).await?;
     let mut observed = BTreeSet::new();
     for s in &batch.services {
-        if history::observe_service(tx, &s.organization_id, &s.service_id, &ServiceConfig::from(s), now).await? {
+        if history::observe_service(
+            tx,
+            &s.organization_id,
+            &s.service_id,
+            &ServiceConfig::from(s),
+            now,
+        )
+        .await?
+        {
             applied.service_changes += 1;
             observed.insert(Resource::service(&s.service_id));
         }
     }
-    history::refold_services(tx, db.backend, &observed, &paths).await?;
+    history::refold_services(tx, &observed, &paths).await?;
 
     let mut members = BTreeSet::new();
     for (i, c) in batch.member_changes.iter().enumerate() {
@@ -479,7 +507,7 @@ async fn apply_history(
         paths.insert(c.change_id.clone(), path);
         members.insert(Resource::member(&c.organization_id, &c.username));
     }
-    history::refold_members(tx, db.backend, now, &members, &paths).await?;
+    history::refold_members(tx, now, &members, &paths).await?;
 
     // The current role (and the user's MFA) of every membership the batch
     // names, or of every membership of a user it names, as of now.
@@ -501,6 +529,8 @@ async fn apply_history(
     }
     let mut observed = BTreeSet::new();
     for (org, username) in &current {
+        // Every membership named is brought in line with its history below.
+        observed.insert(Resource::member(org, username));
         let row = sqlx::query_as::<_, (String, i64)>(
             "SELECT m.role, u.mfa_enabled FROM memberships m JOIN users u ON u.username = m.username \
              WHERE m.organization_id = $1 AND m.username = $2",
@@ -516,9 +546,8 @@ async fn apply_history(
         };
         if history::observe_member(tx, org, username, &state, now).await? {
             applied.member_changes += 1;
-            observed.insert(Resource::member(org, username));
         }
     }
-    history::refold_members(tx, db.backend, now, &observed, &paths).await?;
+    history::refold_members(tx, now, &observed, &paths).await?;
     Ok(())
 }

@@ -35,7 +35,8 @@ const SERVICES_WITH_HISTORY: &str = "SELECT s.*, \
       WHERE c.service_id = s.service_id ORDER BY c.at, c.change_id LIMIT 1) \
   WHERE s.organization_id = $1 ORDER BY s.service_id";
 
-const SERVICE_CHANGES_IN_PERIOD: &str = "SELECT service_id AS resource, at, state FROM service_changes \
+const SERVICE_CHANGES_IN_PERIOD: &str =
+    "SELECT service_id AS resource, at, state FROM service_changes \
   WHERE organization_id = $1 AND at > $2 AND at <= $3 ORDER BY service_id, at, change_id";
 
 /// The same for every member of the organization, present or with history.
@@ -51,7 +52,8 @@ const MEMBERS_WITH_HISTORY: &str = "SELECT u.username, m.role AS current_role, u
       WHERE c.organization_id = $1 AND c.username = u.username ORDER BY c.at, c.change_id LIMIT 1) \
   ORDER BY u.username";
 
-const MEMBER_CHANGES_IN_PERIOD: &str = "SELECT username AS resource, at, state FROM member_changes \
+const MEMBER_CHANGES_IN_PERIOD: &str =
+    "SELECT username AS resource, at, state FROM member_changes \
   WHERE organization_id = $1 AND at > $2 AND at <= $3 ORDER BY username, at, change_id";
 
 /// One change of a history: when, and the state after it (`None`: the
@@ -353,7 +355,8 @@ pub async fn snapshot(
 
     // Service configuration comes from the history, interval by interval;
     // runs, tests and audit entries are taken as of the period.
-    let mut changes = changes_in_period(&mut tx, SERVICE_CHANGES_IN_PERIOD, org_id, start, end).await?;
+    let mut changes =
+        changes_in_period(&mut tx, SERVICE_CHANGES_IN_PERIOD, org_id, start, end).await?;
     let mut services = Vec::new();
     for r in sqlx::query(SERVICES_WITH_HISTORY)
         .bind(org_id)
@@ -363,7 +366,8 @@ pub async fn snapshot(
     {
         let service_id: String = r.try_get("service_id")?;
         let ends = Ends::read(&r)?;
-        let Some(lifetime) = ends.lifetime(changes.remove(&service_id).unwrap_or_default(), start, end)?
+        let Some(lifetime) =
+            ends.lifetime(changes.remove(&service_id).unwrap_or_default(), start, end)?
         else {
             continue;
         };
@@ -472,7 +476,8 @@ pub async fn snapshot(
     let count: i64 = audit.try_get("n")?;
     let in_period = audit_in_period(&mut tx, org_id, period).await?;
 
-    let mut changes = changes_in_period(&mut tx, MEMBER_CHANGES_IN_PERIOD, org_id, start, end).await?;
+    let mut changes =
+        changes_in_period(&mut tx, MEMBER_CHANGES_IN_PERIOD, org_id, start, end).await?;
     let mut members = Vec::new();
     for r in sqlx::query(MEMBERS_WITH_HISTORY)
         .bind(org_id)
@@ -482,7 +487,11 @@ pub async fn snapshot(
     {
         let username: String = r.try_get("username")?;
         let ends = Ends::read(&r)?;
-        let Some(lifetime) = ends.lifetime::<MemberState>(changes.remove(&username).unwrap_or_default(), start, end)?
+        let Some(lifetime) = ends.lifetime::<MemberState>(
+            changes.remove(&username).unwrap_or_default(),
+            start,
+            end,
+        )?
         else {
             continue;
         };
@@ -493,7 +502,12 @@ pub async fn snapshot(
             }),
             None => None,
         };
-        let Some(state) = lifetime.intervals.last().map(|(_, _, s)| s.clone()).or(current) else {
+        let Some(state) = lifetime
+            .intervals
+            .last()
+            .map(|(_, _, s)| s.clone())
+            .or(current)
+        else {
             continue;
         };
         let history = lifetime
