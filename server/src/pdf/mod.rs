@@ -376,6 +376,9 @@ mod tests {
             "not a SOC 2 report",
             "version #mono(\"2026.11\")",
             "Time basis: #\"configuration as it stood when the packet was generated",
+            "Time basis: #\"configuration throughout the period, every change included\"",
+            // A finding of a control judged throughout the period names its interval.
+            "#text(fill: luma(90))[#\"from 20",
             "Threshold #\"36h\": #\"platform policy\"",
             "Population: #\"services: 4 selected, 4 in scope; 3 passed, 1 failed",
         ] {
