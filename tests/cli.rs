@@ -416,10 +416,60 @@ fn help_explains_the_commands() {
     expect_exit(&o, 2);
 }
 
+/// `vouch generate --records` judges the history a records document carries,
+/// as the server does: TLS off for three days is named by its interval.
+fn offline_generate_judges_the_history_in_the_records() {
+    let w = Workdir::new();
+    let key = w.path("k.pem");
+    expect_exit(&vouch(&["keys", "generate", "--out", &key]), 0);
+    let mut records: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo("examples/records/full.json")).unwrap())
+            .unwrap();
+    let generate = |records: &serde_json::Value, name: &str| {
+        let file = w.write(name, &serde_json::to_vec(records).unwrap());
+        let o = vouch(&[
+            "generate", "--records", &file, "--framework", "soc2", "--key", &key,
+            "--period-start", "2026-05-22T10:00:00Z", "--period-end", "2026-06-22T10:00:00Z",
+            "--generated-at", "2026-06-22T10:00:00Z",
+        ]);
+        expect_exit(&o, 0);
+        let body: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        body["packet"]["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["control_id"] == "CC6.7-encryption-in-transit")
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(generate(&records, "full.json")["status"], "attested");
+    let whole = records["services"][0]["history"][0].clone();
+    let mut parts = vec![];
+    for (from, to, tls) in [
+        (whole["from"].clone(), serde_json::json!("2026-06-01T08:00:00Z"), true),
+        (serde_json::json!("2026-06-01T08:00:00Z"), serde_json::json!("2026-06-04T08:00:00Z"), false),
+        (serde_json::json!("2026-06-04T08:00:00Z"), whole["to"].clone(), true),
+    ] {
+        let mut iv = whole.clone();
+        iv["from"] = from;
+        iv["to"] = to;
+        iv["tls_enabled"] = serde_json::json!(tls);
+        parts.push(iv);
+    }
+    records["services"][0]["history"] = serde_json::json!(parts);
+    let c = generate(&records, "incident.json");
+    assert_eq!(c["status"], "exception", "{c:#}");
+    assert_eq!(
+        c["findings"][0]["interval"],
+        serde_json::json!({"from": "2026-06-01T08:00:00Z", "to": "2026-06-04T08:00:00Z"})
+    );
+}
+
 fn main() -> std::process::ExitCode {
     use support::harness::{run, Tool};
     run(&[
         case!(generate_then_verify),
+        case!(offline_generate_judges_the_history_in_the_records),
         case!(seed_snippet_verifies_a_generated_packet).needs(&[Tool::Python]),
         case!(keys_are_pkcs8_v1_that_openssl_and_python_read).needs(&[Tool::Python]),
         case!(a_key_others_can_read_is_refused),

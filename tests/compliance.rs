@@ -1085,6 +1085,36 @@ fn rotating_to_an_existing_key_id_changes_nothing() {
     assert_eq!(r.json()["signature"]["key_id"], live_id.as_str());
 }
 
+/// The demo's history holds one incident: TLS off on the orders database for
+/// three days, twelve days before the start. Every packet of the month shows it.
+fn the_demo_packets_show_their_incident() {
+    let store = Store::new(current_backend());
+    let s = Server::start(&store);
+    subscribe(&s, "acme", "soc2", "alice");
+    let made = generate(&s, "acme", "carol", "demo", &json!({"framework": "soc2"}));
+    assert_eq!(made.status, 201, "{}", made.text());
+    let packet = &made.json()["packet"];
+    let c = packet["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["control_id"] == "CC6.7-encryption-in-transit")
+        .unwrap();
+    assert_eq!(c["status"], "exception", "{c:#}");
+    assert_eq!(c["time_basis"], "throughout_period");
+    let f = &c["findings"][0];
+    assert_eq!((&f["resource"], &f["field"]), (&json!("svc-acme-orders"), &json!("tls_enabled")));
+    let secs = |k: &str| {
+        f["interval"][k]
+            .as_str()
+            .unwrap()
+            .parse::<vouch_engine::Timestamp>()
+            .unwrap()
+            .unix_seconds()
+    };
+    assert_eq!(secs("to") - secs("from"), 3 * 86_400, "{f:#}");
+}
+
 fn main() -> std::process::ExitCode {
     use support::harness::{run, Tool};
     run(&[
@@ -1104,5 +1134,6 @@ fn main() -> std::process::ExitCode {
             .needs(&[Tool::Python]),
         case!(hostile_records_give_packets_and_reports_that_verify).needs(&[Tool::Python]),
         case!(rotating_to_an_existing_key_id_changes_nothing),
+        case!(the_demo_packets_show_their_incident).on_backends(),
     ])
 }
