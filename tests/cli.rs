@@ -428,9 +428,19 @@ fn offline_generate_judges_the_history_in_the_records() {
     let generate = |records: &serde_json::Value, name: &str| {
         let file = w.write(name, &serde_json::to_vec(records).unwrap());
         let o = vouch(&[
-            "generate", "--records", &file, "--framework", "soc2", "--key", &key,
-            "--period-start", "2026-05-22T10:00:00Z", "--period-end", "2026-06-22T10:00:00Z",
-            "--generated-at", "2026-06-22T10:00:00Z",
+            "generate",
+            "--records",
+            &file,
+            "--framework",
+            "soc2",
+            "--key",
+            &key,
+            "--period-start",
+            "2026-05-22T10:00:00Z",
+            "--period-end",
+            "2026-06-22T10:00:00Z",
+            "--generated-at",
+            "2026-06-22T10:00:00Z",
         ]);
         expect_exit(&o, 0);
         let body: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -446,9 +456,21 @@ fn offline_generate_judges_the_history_in_the_records() {
     let whole = records["services"][0]["history"][0].clone();
     let mut parts = vec![];
     for (from, to, tls) in [
-        (whole["from"].clone(), serde_json::json!("2026-06-01T08:00:00Z"), true),
-        (serde_json::json!("2026-06-01T08:00:00Z"), serde_json::json!("2026-06-04T08:00:00Z"), false),
-        (serde_json::json!("2026-06-04T08:00:00Z"), whole["to"].clone(), true),
+        (
+            whole["from"].clone(),
+            serde_json::json!("2026-06-01T08:00:00Z"),
+            true,
+        ),
+        (
+            serde_json::json!("2026-06-01T08:00:00Z"),
+            serde_json::json!("2026-06-04T08:00:00Z"),
+            false,
+        ),
+        (
+            serde_json::json!("2026-06-04T08:00:00Z"),
+            whole["to"].clone(),
+            true,
+        ),
     ] {
         let mut iv = whole.clone();
         iv["from"] = from;

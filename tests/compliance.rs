@@ -1103,7 +1103,10 @@ fn the_demo_packets_show_their_incident() {
     assert_eq!(c["status"], "exception", "{c:#}");
     assert_eq!(c["time_basis"], "throughout_period");
     let f = &c["findings"][0];
-    assert_eq!((&f["resource"], &f["field"]), (&json!("svc-acme-orders"), &json!("tls_enabled")));
+    assert_eq!(
+        (&f["resource"], &f["field"]),
+        (&json!("svc-acme-orders"), &json!("tls_enabled"))
+    );
     let secs = |k: &str| {
         f["interval"][k]
             .as_str()

@@ -22,6 +22,31 @@ use crate::import::{
     ServiceConfigPatch,
 };
 
+type RowTuple = (String, i64, String, String, Option<String>);
+
+/// The changes of a resource selected by `sql`, whose last parameter is `since`.
+fn read<'q>(
+    sql: &'q str,
+    keys: &'q [String],
+    since: i64,
+) -> sqlx::query::QueryAs<'q, sqlx::Any, RowTuple, sqlx::any::AnyArguments<'q>> {
+    let mut q = sqlx::query_as::<_, RowTuple>(sql);
+    for k in keys {
+        q = q.bind(k);
+    }
+    q.bind(since)
+}
+
+fn row((change_id, at, event, fields, state): RowTuple) -> Row_ {
+    Row_ {
+        change_id,
+        at,
+        event,
+        fields,
+        state,
+    }
+}
+
 /// A change as the fold reads it.
 struct Row_ {
     change_id: String,
@@ -57,6 +82,21 @@ const MEMBERS: Kind = Kind {
     begin: "added",
     end: "removed",
 };
+
+/// The resources whose histories a batch touched, each with the earliest
+/// time it added a change at: folding starts there.
+#[derive(Debug, Default)]
+pub struct Touched(BTreeMap<Resource, i64>);
+
+impl Touched {
+    pub fn touch(&mut self, resource: Resource, at: Timestamp) {
+        let at = at.unix_seconds();
+        self.0
+            .entry(resource)
+            .and_modify(|t| *t = (*t).min(at))
+            .or_insert(at);
+    }
+}
 
 /// A resource whose history a batch touched: its key values and a name for
 /// messages.
@@ -395,33 +435,50 @@ async fn refold<F: Fold>(
     tx: &mut WriteTx,
     kind: &Kind,
     resource: &Resource,
+    since: i64,
     paths: &BTreeMap<String, String>,
 ) -> Result<Option<F::State>, ImportError> {
-    let sql = format!(
-        "SELECT change_id, at, event, fields, state FROM {} WHERE {} ORDER BY at, change_id",
-        kind.table, kind.key
+    let n = resource.keys.len();
+    // Changes before `since` are folded already: the last of them is the
+    // starting point, and only the changes from `since` on are folded again.
+    let before_sql = format!(
+        "SELECT change_id, at, event, fields, state FROM {} WHERE {} AND at < ${} ORDER BY at DESC, change_id DESC LIMIT 1",
+        kind.table,
+        kind.key,
+        n + 1
     );
-    let mut q = sqlx::query(&sql);
-    for k in &resource.keys {
-        q = q.bind(k);
-    }
-    let rows = q
+    let rows_sql = format!(
+        "SELECT change_id, at, event, fields, state FROM {} WHERE {} AND at >= ${} ORDER BY at, change_id",
+        kind.table,
+        kind.key,
+        n + 1
+    );
+    let before = read(&before_sql, &resource.keys, since)
+        .fetch_optional(tx.conn())
+        .await?
+        .map(row);
+    let rows: Vec<Row_> = read(&rows_sql, &resource.keys, since)
         .fetch_all(tx.conn())
         .await?
         .into_iter()
-        .map(|r| -> Result<Row_, sqlx::Error> {
-            Ok(Row_ {
-                change_id: r.try_get("change_id")?,
-                at: r.try_get("at")?,
-                event: r.try_get("event")?,
-                fields: r.try_get("fields")?,
-                state: r.try_get("state")?,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(row)
+        .collect();
     let name = &resource.name;
-    let mut state: Option<F::State> = None;
-    let mut ended: Option<i64> = None;
+    let mut state: Option<F::State> = match before.as_ref().and_then(|b| b.state.as_deref()) {
+        Some(text) => Some(
+            serde_json::from_str(text)
+                .map_err(|e| ImportError::Internal(anyhow::anyhow!("stored state: {e}")))?,
+        ),
+        None => None,
+    };
+    let mut ended: Option<i64> = before
+        .as_ref()
+        .filter(|b| b.event == kind.end)
+        .map(|b| b.at);
+    let first = before
+        .as_ref()
+        .or(rows.first())
+        .map(|r| (r.change_id.clone(), r.at));
     let mut updates = vec![];
     for (i, row) in rows.iter().enumerate() {
         let path = paths
@@ -459,11 +516,11 @@ async fn refold<F: Fold>(
             ended = Some(row.at);
             None
         } else if row.event == kind.begin {
-            if i > 0 && kind.noun == "service" {
+            if (i > 0 || before.is_some()) && kind.noun == "service" {
+                let (id, at) = first.clone().unwrap_or_default();
                 return Err(refuse(format!(
-                    "creates the service, but change `{}` at {} comes before it",
-                    rows[0].change_id,
-                    ts(rows[0].at)
+                    "creates the service, but change `{id}` at {} comes before it",
+                    ts(at)
                 )));
             }
             if state.is_some() {
@@ -513,11 +570,11 @@ async fn refold<F: Fold>(
 
 pub async fn refold_services(
     tx: &mut WriteTx,
-    services: &BTreeSet<Resource>,
+    services: &Touched,
     paths: &BTreeMap<String, String>,
 ) -> Result<(), ImportError> {
-    for r in services {
-        refold::<ServiceFold>(tx, &SERVICES, r, paths).await?;
+    for (r, since) in &services.0 {
+        refold::<ServiceFold>(tx, &SERVICES, r, *since, paths).await?;
     }
     Ok(())
 }
@@ -525,14 +582,14 @@ pub async fn refold_services(
 pub async fn refold_members(
     tx: &mut WriteTx,
     now: Timestamp,
-    members: &BTreeSet<Resource>,
+    members: &Touched,
     paths: &BTreeMap<String, String>,
 ) -> Result<(), ImportError> {
-    for r in members {
+    for (r, since) in &members.0 {
         // The membership that grants access follows the history: a member
         // removed is no longer one, a member added (again) is.
         let (org, username) = (&r.keys[0], &r.keys[1]);
-        match refold::<MemberFold>(tx, &MEMBERS, r, paths).await? {
+        match refold::<MemberFold>(tx, &MEMBERS, r, *since, paths).await? {
             None => {
                 sqlx::query("DELETE FROM memberships WHERE organization_id = $1 AND username = $2")
                     .bind(org)

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use vouch_engine::Timestamp;
 
-use super::history::{self, Resource};
+use super::history::{self, Resource, Touched};
 use super::{audit, flag, Db, WriteTx};
 use crate::import::{invalid, Actor, Applied, Batch, ImportError, MemberState, ServiceConfig};
 
@@ -446,7 +446,7 @@ async fn apply_history(
         &ids,
     )
     .await?;
-    let mut services = BTreeSet::new();
+    let mut services = Touched::default();
     for (i, c) in batch.service_changes.iter().enumerate() {
         let path = format!("$.service_changes[{i}]");
         let Some(org) = service_org.get(&c.service_id) else {
@@ -464,10 +464,10 @@ async fn apply_history(
             touched.insert(org.clone());
         }
         paths.insert(c.change_id.clone(), path);
-        services.insert(Resource::service(&c.service_id));
+        services.touch(Resource::service(&c.service_id), c.at);
     }
     history::refold_services(tx, &services, &paths).await?;
-    let mut observed = BTreeSet::new();
+    let mut observed = Touched::default();
     for s in &batch.services {
         if history::observe_service(
             tx,
@@ -479,12 +479,12 @@ async fn apply_history(
         .await?
         {
             applied.service_changes += 1;
-            observed.insert(Resource::service(&s.service_id));
+            observed.touch(Resource::service(&s.service_id), now);
         }
     }
     history::refold_services(tx, &observed, &paths).await?;
 
-    let mut members = BTreeSet::new();
+    let mut members = Touched::default();
     for (i, c) in batch.member_changes.iter().enumerate() {
         let path = format!("$.member_changes[{i}]");
         if !known.contains(tx, &c.organization_id).await? {
@@ -505,7 +505,7 @@ async fn apply_history(
             touched.insert(c.organization_id.clone());
         }
         paths.insert(c.change_id.clone(), path);
-        members.insert(Resource::member(&c.organization_id, &c.username));
+        members.touch(Resource::member(&c.organization_id, &c.username), c.at);
     }
     history::refold_members(tx, now, &members, &paths).await?;
 
@@ -527,10 +527,10 @@ async fn apply_history(
             current.insert((org, u.username.clone()));
         }
     }
-    let mut observed = BTreeSet::new();
+    let mut observed = Touched::default();
     for (org, username) in &current {
         // Every membership named is brought in line with its history below.
-        observed.insert(Resource::member(org, username));
+        observed.touch(Resource::member(org, username), now);
         let row = sqlx::query_as::<_, (String, i64)>(
             "SELECT m.role, u.mfa_enabled FROM memberships m JOIN users u ON u.username = m.username \
              WHERE m.organization_id = $1 AND m.username = $2",
