@@ -207,6 +207,30 @@ fn a_past_period_is_judged_across_all_of_it() {
     );
     assert_eq!(r.status, 404, "{}", r.text());
 
+    // The legacy posture report is of now: a service deleted two days ago
+    // is in this month's records, but not in the posture.
+    let two_days_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        - 2 * 86_400;
+    let gone = vouch_engine::Timestamp::from_unix_seconds(two_days_ago).unwrap();
+    admin_ok(
+        &s,
+        &json!({"services": [service("svc-c", "hist")], "service_changes": [
+            created("svc-c", "2026-01-05T00:00:00Z"),
+            {"change_id": "c-deleted", "service_id": "svc-c", "at": gone, "event": "deleted"}
+        ]}),
+    );
+    let r = s.get(
+        "/organizations/hist/compliance-report",
+        Auth::Basic("h-owner", "pw-owner"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let legacy = r.json();
+    assert_eq!(legacy["report"]["service_count"], 1, "{legacy:#}");
+    assert_eq!(legacy["report"]["services"][0]["service_id"], "svc-a");
+
     // Before the services were created there was nothing to judge.
     let before = packet(
         &s,

@@ -26,20 +26,11 @@ const RUNS: usize = 7;
 async fn insert_rows(db: &Db, table_and_columns: &str, rows: impl Iterator<Item = String>) {
     let mut tx = db.pool.begin().await.unwrap();
     let mut chunk = Vec::with_capacity(500);
-    let mut flush = |chunk: &mut Vec<String>| {
-        let sql = format!("INSERT INTO {table_and_columns} VALUES {}", chunk.join(","));
+    let mut rows = rows.peekable();
+    while rows.peek().is_some() {
         chunk.clear();
-        sql
-    };
-    for row in rows {
-        chunk.push(row);
-        if chunk.len() == 500 {
-            let sql = flush(&mut chunk);
-            sqlx::query(&sql).execute(&mut *tx).await.unwrap();
-        }
-    }
-    if !chunk.is_empty() {
-        let sql = flush(&mut chunk);
+        chunk.extend(rows.by_ref().take(500));
+        let sql = format!("INSERT INTO {table_and_columns} VALUES {}", chunk.join(","));
         sqlx::query(&sql).execute(&mut *tx).await.unwrap();
     }
     tx.commit().await.unwrap();

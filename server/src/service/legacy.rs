@@ -72,14 +72,20 @@ pub async fn report(app: &App, caller: &Caller) -> Result<Vec<u8>> {
     )
     .await?
     .ok_or(ServiceError::NotFound)?;
+    // The posture now: the services that still exist (the month's records
+    // also hold those deleted during it).
+    let live: Vec<_> = doc
+        .services
+        .iter()
+        .filter(|s| s.deleted_at.is_none())
+        .collect();
     let report = LegacyReport {
         organization_id: &doc.organization.id,
         organization_name: &doc.organization.name,
         generated_at: now,
-        service_count: doc.services.len(),
-        all_services_eu_residency: doc.all_services_eu_residency(),
-        services: doc
-            .services
+        service_count: live.len(),
+        all_services_eu_residency: live.iter().all(|s| s.eu_residency),
+        services: live
             .iter()
             .map(|s| LegacyService {
                 service_id: &s.service_id,
