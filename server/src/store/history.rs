@@ -37,8 +37,8 @@ fn read<'q>(
     q.bind(since)
 }
 
-fn row((change_id, at, event, fields, state): RowTuple) -> Row_ {
-    Row_ {
+fn row((change_id, at, event, fields, state): RowTuple) -> StoredChange {
+    StoredChange {
         change_id,
         at,
         event,
@@ -48,7 +48,7 @@ fn row((change_id, at, event, fields, state): RowTuple) -> Row_ {
 }
 
 /// A change as the fold reads it.
-struct Row_ {
+struct StoredChange {
     change_id: String,
     at: i64,
     event: String,
@@ -60,6 +60,8 @@ struct Row_ {
 /// resource, and the events that begin and end it.
 struct Kind {
     table: &'static str,
+    /// The column that names the resource within its organization.
+    column: &'static str,
     /// `service_id = $1` or `organization_id = $1 AND username = $2`.
     key: &'static str,
     noun: &'static str,
@@ -69,6 +71,7 @@ struct Kind {
 
 const SERVICES: Kind = Kind {
     table: "service_changes",
+    column: "service_id",
     key: "service_id = $1",
     noun: "service",
     begin: "created",
@@ -77,6 +80,7 @@ const SERVICES: Kind = Kind {
 
 const MEMBERS: Kind = Kind {
     table: "member_changes",
+    column: "username",
     key: "organization_id = $1 AND username = $2",
     noun: "member",
     begin: "added",
@@ -107,6 +111,10 @@ pub struct Resource {
 }
 
 impl Resource {
+    /// The id within the organization: the service id or the username.
+    fn id(&self) -> &str {
+        self.keys.last().map_or("", String::as_str)
+    }
     pub fn service(service_id: &str) -> Self {
         Resource {
             keys: vec![service_id.to_owned()],
@@ -157,64 +165,67 @@ pub async fn lock(
     Ok(())
 }
 
+/// One change to record.
+struct NewChange<'a> {
+    change_id: &'a str,
+    org: &'a str,
+    resource: &'a Resource,
+    at: Timestamp,
+    event: &'a str,
+    /// The change as given (JSON), compared when its id comes again.
+    fields: &'a str,
+}
+
 /// Inserts one change; `Ok(false)` when the same change is already recorded
-/// (a replay), an error when its id names another change.
-#[allow(clippy::too_many_arguments)]
+/// (a replay), an error at `path` when its id names another change.
 async fn insert(
     tx: &mut WriteTx,
     kind: &Kind,
     path: &str,
-    change_id: &str,
-    org: &str,
-    resource: &Resource,
-    at: Timestamp,
-    event: &str,
-    fields: &str,
+    c: NewChange<'_>,
     now: Timestamp,
 ) -> Result<bool, ImportError> {
-    let existing =
-        sqlx::query(&format!(
-        "SELECT organization_id, at, event, fields, {} AS resource FROM {} WHERE change_id = $1",
-        if kind.table == "service_changes" { "service_id" } else { "username" },
+    let column = kind.column;
+    let existing = sqlx::query_as::<_, (String, String, i64, String, String)>(&format!(
+        "SELECT organization_id, {column}, at, event, fields FROM {} WHERE change_id = $1",
         kind.table
     ))
-        .bind(change_id)
-        .fetch_optional(tx.conn())
-        .await?;
-    if let Some(row) = existing {
-        let same = row.try_get::<String, _>("organization_id")? == org
-            && row.try_get::<String, _>("resource")?
-                == *resource.keys.last().unwrap_or(&String::new())
-            && row.try_get::<i64, _>("at")? == at.unix_seconds()
-            && row.try_get::<String, _>("event")? == event
-            && row.try_get::<String, _>("fields")? == fields;
-        if same {
+    .bind(c.change_id)
+    .fetch_optional(tx.conn())
+    .await?;
+    if let Some(stored) = existing {
+        let sent = (
+            c.org.to_owned(),
+            c.resource.id().to_owned(),
+            c.at.unix_seconds(),
+            c.event.to_owned(),
+            c.fields.to_owned(),
+        );
+        if stored == sent {
             return Ok(false);
         }
         return Err(invalid(
             format!("{path}.change_id"),
             format!(
-                "change `{change_id}` was already recorded with other content; a change id names one change"
+                "change `{}` was already recorded with other content; a change id names one change",
+                c.change_id
             ),
         ));
     }
-    let sql = if kind.table == "service_changes" {
-        "INSERT INTO service_changes (change_id, organization_id, service_id, at, event, fields, state, recorded_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)"
-    } else {
-        "INSERT INTO member_changes (change_id, organization_id, username, at, event, fields, state, recorded_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)"
-    };
-    sqlx::query(sql)
-        .bind(change_id)
-        .bind(org)
-        .bind(resource.keys.last().cloned().unwrap_or_default())
-        .bind(at.unix_seconds())
-        .bind(event)
-        .bind(fields)
-        .bind(now.unix_seconds())
-        .execute(tx.conn())
-        .await?;
+    sqlx::query(&format!(
+        "INSERT INTO {} (change_id, organization_id, {column}, at, event, fields, state, recorded_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
+        kind.table
+    ))
+    .bind(c.change_id)
+    .bind(c.org)
+    .bind(c.resource.id())
+    .bind(c.at.unix_seconds())
+    .bind(c.event)
+    .bind(c.fields)
+    .bind(now.unix_seconds())
+    .execute(tx.conn())
+    .await?;
     Ok(true)
 }
 
@@ -231,19 +242,15 @@ pub async fn record_service_change(
     now: Timestamp,
 ) -> Result<bool, ImportError> {
     let fields = json(&c.set.clone().unwrap_or_default())?;
-    insert(
-        tx,
-        &SERVICES,
-        path,
-        &c.change_id,
+    let change = NewChange {
+        change_id: &c.change_id,
         org,
-        &Resource::service(&c.service_id),
-        c.at,
-        c.event.as_str(),
-        &fields,
-        now,
-    )
-    .await
+        resource: &Resource::service(&c.service_id),
+        at: c.at,
+        event: c.event.as_str(),
+        fields: &fields,
+    };
+    insert(tx, &SERVICES, path, change, now).await
 }
 
 pub async fn record_member_change(
@@ -253,19 +260,15 @@ pub async fn record_member_change(
     now: Timestamp,
 ) -> Result<bool, ImportError> {
     let fields = json(&c.set.clone().unwrap_or_default())?;
-    insert(
-        tx,
-        &MEMBERS,
-        path,
-        &c.change_id,
-        &c.organization_id,
-        &Resource::member(&c.organization_id, &c.username),
-        c.at,
-        c.event.as_str(),
-        &fields,
-        now,
-    )
-    .await
+    let change = NewChange {
+        change_id: &c.change_id,
+        org: &c.organization_id,
+        resource: &Resource::member(&c.organization_id, &c.username),
+        at: c.at,
+        event: c.event.as_str(),
+        fields: &fields,
+    };
+    insert(tx, &MEMBERS, path, change, now).await
 }
 
 /// The configuration history holds at `at`: `None` when it has no state
@@ -342,6 +345,29 @@ async fn is_news<T: DeserializeOwned + PartialEq>(
     Ok(ended.as_ref() != Some(sent))
 }
 
+/// Records what a batch sent as current as an `updated` change at `now`
+/// that gives all of it.
+async fn observed<T: Serialize>(
+    tx: &mut WriteTx,
+    kind: &Kind,
+    org: &str,
+    resource: &Resource,
+    state: &T,
+    now: Timestamp,
+) -> Result<bool, ImportError> {
+    let id = format!("import:{}", uuid::Uuid::new_v4());
+    let fields = json(state)?;
+    let change = NewChange {
+        change_id: &id,
+        org,
+        resource,
+        at: now,
+        event: "updated",
+        fields: &fields,
+    };
+    insert(tx, kind, "$", change, now).await
+}
+
 /// Records the current configuration of a service, as sent in `services`,
 /// as a change at `now` where it is news to the history ([`is_news`]).
 pub async fn observe_service(
@@ -355,12 +381,7 @@ pub async fn observe_service(
     if !is_news(tx, &SERVICES, &resource, config, now).await? {
         return Ok(false);
     }
-    let id = format!("import:{}", uuid::Uuid::new_v4());
-    let fields = json(config)?;
-    insert(
-        tx, &SERVICES, "$", &id, org, &resource, now, "updated", &fields, now,
-    )
-    .await
+    observed(tx, &SERVICES, org, &resource, config, now).await
 }
 
 /// The same for a membership's role and the user's MFA.
@@ -375,12 +396,7 @@ pub async fn observe_member(
     if !is_news(tx, &MEMBERS, &resource, state, now).await? {
         return Ok(false);
     }
-    let id = format!("import:{}", uuid::Uuid::new_v4());
-    let fields = json(state)?;
-    insert(
-        tx, &MEMBERS, "$", &id, org, &resource, now, "updated", &fields, now,
-    )
-    .await
+    observed(tx, &MEMBERS, org, &resource, state, now).await
 }
 
 /// How a history folds: the whole state from a first change, a patch
@@ -457,7 +473,7 @@ async fn refold<F: Fold>(
         .fetch_optional(tx.conn())
         .await?
         .map(row);
-    let rows: Vec<Row_> = read(&rows_sql, &resource.keys, since)
+    let rows: Vec<StoredChange> = read(&rows_sql, &resource.keys, since)
         .fetch_all(tx.conn())
         .await?
         .into_iter()
