@@ -213,7 +213,19 @@ impl Service {
     /// events and history left out): what the service was during `iv`.
     pub fn during(&self, iv: &ServiceInterval) -> Service {
         let b = &iv.backups;
+        // Field by field: cloning `self` whole would copy its history and
+        // events once per interval.
         Service {
+            service_id: self.service_id.clone(),
+            name: self.name.clone(),
+            database_type: self.database_type.clone(),
+            version: self.version.clone(),
+            status: self.status.clone(),
+            data_categories: self.data_categories.clone(),
+            processing_purposes: self.processing_purposes.clone(),
+            ict_function: self.ict_function.clone(),
+            created_at: self.created_at,
+            deleted_at: self.deleted_at,
             zones: iv.zones.clone(),
             region: iv.region.clone(),
             eu_residency: iv.eu_residency,
@@ -238,7 +250,6 @@ impl Service {
             backup_runs: None,
             restore_tests: None,
             history: None,
-            ..self.clone()
         }
     }
 }

@@ -556,7 +556,10 @@ pub async fn snapshot(
 }
 
 /// Entries written during the period, and the longest stretch of it without
-/// one, from SQL over the `(organization_id, at)` index.
+/// one, from SQL over the `(organization_id, at)` index. The gaps are taken
+/// in the index's order (`at` alone): entries at the same second are 0
+/// apart whichever comes first, and a tie-break would make the database sort
+/// every entry of the period (a second on SQLite for 100,000 entries).
 async fn audit_in_period(tx: &mut ReadTx, org_id: &str, period: &Period) -> Result<AuditPeriod> {
     let (start, end) = (period.start.unix_seconds(), period.end.unix_seconds());
     let row = sqlx::query(
@@ -572,7 +575,7 @@ async fn audit_in_period(tx: &mut ReadTx, org_id: &str, period: &Period) -> Resu
     let first: Option<i64> = row.try_get("first")?;
     let last: Option<i64> = row.try_get("last")?;
     let inner: Option<i64> = sqlx::query(
-        "SELECT MAX(gap) AS gap FROM (SELECT at - LAG(at) OVER (ORDER BY at, entry_id) AS gap \
+        "SELECT MAX(gap) AS gap FROM (SELECT at - LAG(at) OVER (ORDER BY at) AS gap \
          FROM audit_entries WHERE organization_id = $1 AND at >= $2 AND at <= $3) gaps",
     )
     .bind(org_id)
