@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::records::{AuditLog, Location, RecordsDocument, RecordsError, Service};
+use crate::records::{AuditLog, Location, RecordsDocument, RecordsError, Service, ServiceInterval};
 use crate::time::Timestamp;
 
 fn refuse(path: String, other: String, message: impl Into<String>) -> RecordsError {
@@ -224,27 +224,74 @@ fn audit_log(a: &AuditLog) -> Result<(), RecordsError> {
     Ok(())
 }
 
-fn service(base: &str, s: &Service) -> Result<(), RecordsError> {
+/// The fields of a service that its configuration history records, borrowed
+/// from the service itself or from one interval of its history: the rules
+/// about them are the same for both.
+struct Config<'a> {
+    zones: &'a [String],
+    storage_region: &'a str,
+    eu_residency: bool,
+    backup_encryption_enabled: bool,
+    encryption_enabled: bool,
+    encryption_algorithm: Option<&'a str>,
+    storage_zone: Option<&'a str>,
+    segregated: Option<bool>,
+    locations: Option<&'a [Location]>,
+}
+
+impl<'a> Config<'a> {
+    fn of_service(s: &'a Service) -> Self {
+        Config {
+            zones: &s.zones,
+            storage_region: &s.storage_region,
+            eu_residency: s.eu_residency,
+            backup_encryption_enabled: s.backup_encryption_enabled,
+            encryption_enabled: s.backups.encryption_enabled,
+            encryption_algorithm: s.backups.encryption_algorithm.as_deref(),
+            storage_zone: s.backups.storage_zone.as_deref(),
+            segregated: s.backups.segregated,
+            locations: s.locations.as_deref(),
+        }
+    }
+
+    fn of_interval(iv: &'a ServiceInterval) -> Self {
+        Config {
+            zones: &iv.zones,
+            storage_region: &iv.storage_region,
+            eu_residency: iv.eu_residency,
+            backup_encryption_enabled: iv.backup_encryption_enabled,
+            encryption_enabled: iv.backups.encryption_enabled,
+            encryption_algorithm: iv.backups.encryption_algorithm.as_deref(),
+            storage_zone: iv.backups.storage_zone.as_deref(),
+            segregated: iv.backups.segregated,
+            locations: iv.locations.as_deref(),
+        }
+    }
+}
+
+/// The rules about a configuration: one backup-encryption fact, no
+/// algorithm without encryption, segregation that follows from the storage
+/// zone, locations that are exactly the service's places.
+fn configuration(base: &str, c: &Config<'_>) -> Result<(), RecordsError> {
     let at = |f: &str| format!("{base}.{f}");
-    let b = &s.backups;
-    if s.backup_encryption_enabled != b.encryption_enabled {
+    if c.backup_encryption_enabled != c.encryption_enabled {
         return Err(refuse(
             at("backup_encryption_enabled"),
             at("backups.encryption_enabled"),
             format!(
                 "{} and {}: one fact cannot have two values",
-                s.backup_encryption_enabled, b.encryption_enabled
+                c.backup_encryption_enabled, c.encryption_enabled
             ),
         ));
     }
-    if let (false, Some(alg)) = (b.encryption_enabled, &b.encryption_algorithm) {
+    if let (false, Some(alg)) = (c.encryption_enabled, c.encryption_algorithm) {
         return Err(refuse(
             at("backups.encryption_algorithm"),
             at("backups.encryption_enabled"),
             format!("an algorithm `{alg}` for backups that are not encrypted"),
         ));
     }
-    match (&b.storage_zone, b.segregated) {
+    match (c.storage_zone, c.segregated) {
         (None, Some(true)) => {
             return Err(refuse(
                 at("backups.segregated"),
@@ -253,7 +300,7 @@ fn service(base: &str, s: &Service) -> Result<(), RecordsError> {
             ))
         }
         (Some(z), Some(seg)) => {
-            let apart = !s.zones.contains(z) && z != &s.storage_region;
+            let apart = !c.zones.iter().any(|x| x == z) && z != c.storage_region;
             if seg != apart {
                 return Err(refuse(
                     at("backups.segregated"),
@@ -267,6 +314,16 @@ fn service(base: &str, s: &Service) -> Result<(), RecordsError> {
         }
         _ => {}
     }
+    if let Some(locations) = c.locations {
+        locations_of(base, c, locations)?;
+    }
+    Ok(())
+}
+
+fn service(base: &str, s: &Service) -> Result<(), RecordsError> {
+    let at = |f: &str| format!("{base}.{f}");
+    let b = &s.backups;
+    configuration(base, &Config::of_service(s))?;
     if let Some(runs) = &s.backup_runs {
         let mut seen = BTreeSet::new();
         for (i, r) in runs.iter().enumerate() {
@@ -338,9 +395,6 @@ fn service(base: &str, s: &Service) -> Result<(), RecordsError> {
             }
         }
     }
-    if let Some(locations) = &s.locations {
-        locations_of(base, s, locations)?;
-    }
     if s.history.is_some() || s.created_at.is_some() || s.deleted_at.is_some() {
         history(base, s)?;
     }
@@ -358,9 +412,9 @@ fn history(base: &str, s: &Service) -> Result<(), RecordsError> {
     let intervals = s.history.as_deref().unwrap_or_default();
     lifetime.check(intervals.iter().map(|h| (h.from, h.to)))?;
     for (j, iv) in intervals.iter().enumerate() {
-        service(&format!("{base}.history[{j}]"), &s.during(iv))?;
+        configuration(&format!("{base}.history[{j}]"), &Config::of_interval(iv))?;
     }
-    if let Some(last) = intervals.last() {
+    if let Some(last) = intervals.last().filter(|l| s.interval(l.from, l.to) != **l) {
         let own = serde_json::to_value(s.interval(last.from, last.to)).unwrap_or_default();
         let theirs = serde_json::to_value(last).unwrap_or_default();
         if let Some(field) = first_difference(&own, &theirs, "") {
@@ -391,12 +445,12 @@ fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> O
     })
 }
 
-fn locations_of(base: &str, s: &Service, locations: &[Location]) -> Result<(), RecordsError> {
+fn locations_of(base: &str, s: &Config<'_>, locations: &[Location]) -> Result<(), RecordsError> {
     let mut expected: BTreeSet<(&str, &str)> =
         s.zones.iter().map(|z| (z.as_str(), "zone")).collect();
-    expected.insert((s.storage_region.as_str(), "storage_region"));
-    if let Some(z) = &s.backups.storage_zone {
-        expected.insert((z.as_str(), "backup_zone"));
+    expected.insert((s.storage_region, "storage_region"));
+    if let Some(z) = s.storage_zone {
+        expected.insert((z, "backup_zone"));
     }
     let mut listed = BTreeSet::new();
     for (i, l) in locations.iter().enumerate() {

@@ -208,50 +208,6 @@ impl Service {
             locations: self.locations.clone(),
         }
     }
-
-    /// This service with the configuration of `iv` in place of its own (its
-    /// events and history left out): what the service was during `iv`.
-    pub fn during(&self, iv: &ServiceInterval) -> Service {
-        let b = &iv.backups;
-        // Field by field: cloning `self` whole would copy its history and
-        // events once per interval.
-        Service {
-            service_id: self.service_id.clone(),
-            name: self.name.clone(),
-            database_type: self.database_type.clone(),
-            version: self.version.clone(),
-            status: self.status.clone(),
-            data_categories: self.data_categories.clone(),
-            processing_purposes: self.processing_purposes.clone(),
-            ict_function: self.ict_function.clone(),
-            created_at: self.created_at,
-            deleted_at: self.deleted_at,
-            zones: iv.zones.clone(),
-            region: iv.region.clone(),
-            eu_residency: iv.eu_residency,
-            storage_region: iv.storage_region.clone(),
-            storage_encrypted: iv.storage_encrypted,
-            backup_encryption_enabled: iv.backup_encryption_enabled,
-            tls_enabled: iv.tls_enabled,
-            backups: Backups {
-                last_completed_at: self.backups.last_completed_at,
-                last_backup_type: self.backups.last_backup_type.clone(),
-                encryption_enabled: b.encryption_enabled,
-                encryption_algorithm: b.encryption_algorithm.clone(),
-                schedule_enabled: b.schedule_enabled,
-                schedule_cron: b.schedule_cron.clone(),
-                retention_days: b.retention_days,
-                storage_zone: b.storage_zone.clone(),
-                segregated: b.segregated,
-            },
-            high_risk_ai: iv.high_risk_ai,
-            auth_required: iv.auth_required,
-            locations: iv.locations.clone(),
-            backup_runs: None,
-            restore_tests: None,
-            history: None,
-        }
-    }
 }
 
 /// One place where a service's data lives.

@@ -191,6 +191,7 @@ impl Ends {
 }
 
 /// Where a configuration puts a service's data, from the zone catalogue.
+#[derive(Clone)]
 struct Placement {
     region: String,
     eu_residency: bool,
@@ -388,11 +389,33 @@ pub async fn snapshot(
             backup_encryption_algorithm: r.try_get("backup_encryption_algorithm")?,
             backup_storage_zone: r.try_get("backup_storage_zone")?,
         };
+        // The intervals of one service mostly share their zones: each
+        // placement is derived once.
+        type Places = (Vec<String>, String, Option<String>);
+        let mut placed: Vec<(Places, Placement)> = vec![];
+        let mut place = |config: &ServiceConfig| -> Result<Placement> {
+            let same = |(z, r, b): &Places| {
+                *z == config.zones
+                    && *r == config.storage_region
+                    && *b == config.backup_storage_zone
+            };
+            if let Some((_, p)) = placed.iter().find(|(k, _)| same(k)) {
+                return Ok(p.clone());
+            }
+            let p = placement(&service_id, config, zones, &safeguards)?;
+            let key = (
+                config.zones.clone(),
+                config.storage_region.clone(),
+                config.backup_storage_zone.clone(),
+            );
+            placed.push((key, p.clone()));
+            Ok(p)
+        };
         let history = lifetime
             .intervals
             .iter()
             .map(|(from, to, config)| {
-                let p = placement(&service_id, config, zones, &safeguards)?;
+                let p = place(config)?;
                 Ok(ServiceInterval {
                     from: ts(*from)?,
                     to: ts(*to)?,
@@ -422,7 +445,7 @@ pub async fn snapshot(
         // deletion); where the history does not reach into the period, as
         // the platform last reported it.
         let config = lifetime.intervals.last().map_or(&current, |(_, _, c)| c);
-        let p = placement(&service_id, config, zones, &safeguards)?;
+        let p = place(config)?;
         let (last_completed_at, last_backup_type) = match last.remove(&service_id) {
             Some((at, kind)) => (Some(ts(at)?), Some(kind)),
             None => (None, None),
