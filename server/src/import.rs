@@ -318,13 +318,52 @@ impl From<&ServiceIn> for ServiceConfig {
     }
 }
 
-/// Reads a field that is present (`null` included): absent stays `None`.
-fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(d).map(Some)
+/// A field a change may set: left out (unchanged), or the value it takes
+/// (`null` included, where the field may be null).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Set<T> {
+    #[default]
+    Unchanged,
+    To(T),
+}
+
+impl<T> Set<T> {
+    pub fn is_unchanged(&self) -> bool {
+        matches!(self, Set::Unchanged)
+    }
+    pub fn value(&self) -> Option<&T> {
+        match self {
+            Set::To(v) => Some(v),
+            Set::Unchanged => None,
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Set<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(Set::To)
+    }
+}
+
+impl<T: Serialize> Serialize for Set<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Set::To(v) => v.serialize(s),
+            Set::Unchanged => s.serialize_none(),
+        }
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Set<T> {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<T>()
+    }
 }
 
 /// The fields of [`ServiceConfig`] a change sets; a field left out keeps
@@ -333,78 +372,30 @@ where
 #[derive(Debug, Default, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfigPatch {
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub zones: Option<Vec<String>>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub storage_region: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub storage_encrypted: Option<bool>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub backup_encryption_enabled: Option<bool>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub tls_enabled: Option<bool>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub auth_required: Option<Option<bool>>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub high_risk_ai: Option<Option<bool>>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub backup_schedule_enabled: Option<bool>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub backup_schedule_cron: Option<Option<String>>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub backup_retention_days: Option<Option<u32>>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub backup_encryption_algorithm: Option<Option<String>>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub backup_storage_zone: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Set::is_unchanged")]
+    pub zones: Set<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Set::is_unchanged")]
+    pub storage_region: Set<String>,
+    #[serde(default, skip_serializing_if = "Set::is_unchanged")]
+    pub storage_encrypted: Set<bool>,
+    #[serde(default, skip_serializing_if = "Set::is_unchanged")]
+    pub backup_encryption_enabled: Set<bool>,
+    #[serde(default, skip_serializing_if = "Set::is_unchanged")]
+    pub tls_enabled: Set<bool>,
+    #[serde(default, skip_serializing_if = "Set::is_unchanged")]
+    pub auth_required: Set<Option<bool>>,
+    #[serde(default, skip_serializing_if = "Set::is_unchanged")]
+    pub high_risk_ai: Set<Option<bool>>,
+    #[serde(default, skip_serializing_if = "Set::is_unchanged")]
+    pub backup_schedule_enabled: Set<bool>,
+    #[serde(default, skip_serializing_if = "Set::is_unchanged")]
+    pub backup_schedule_cron: Set<Option<String>>,
+    #[serde(default, skip_serializing_if = "Set::is_unchanged")]
+    pub backup_retention_days: Set<Option<u32>>,
+    #[serde(default, skip_serializing_if = "Set::is_unchanged")]
+    pub backup_encryption_algorithm: Set<Option<String>>,
+    #[serde(default, skip_serializing_if = "Set::is_unchanged")]
+    pub backup_storage_zone: Set<Option<String>>,
 }
 
 impl ServiceConfigPatch {
@@ -412,26 +403,22 @@ impl ServiceConfigPatch {
     /// no default (a `created` change, or a first known state).
     pub fn whole(&self) -> Option<ServiceConfig> {
         Some(ServiceConfig {
-            zones: self.zones.clone()?,
-            storage_region: self.storage_region.clone()?,
-            storage_encrypted: self.storage_encrypted?,
-            backup_encryption_enabled: self.backup_encryption_enabled?,
-            tls_enabled: self.tls_enabled?,
-            backup_schedule_enabled: self.backup_schedule_enabled?,
-            ..self.apply(&ServiceConfig {
-                zones: vec![],
-                storage_region: String::new(),
-                storage_encrypted: false,
-                backup_encryption_enabled: false,
-                tls_enabled: false,
-                auth_required: None,
-                high_risk_ai: None,
-                backup_schedule_enabled: false,
-                backup_schedule_cron: None,
-                backup_retention_days: None,
-                backup_encryption_algorithm: None,
-                backup_storage_zone: None,
-            })
+            zones: self.zones.value()?.clone(),
+            storage_region: self.storage_region.value()?.clone(),
+            storage_encrypted: *self.storage_encrypted.value()?,
+            backup_encryption_enabled: *self.backup_encryption_enabled.value()?,
+            tls_enabled: *self.tls_enabled.value()?,
+            backup_schedule_enabled: *self.backup_schedule_enabled.value()?,
+            auth_required: self.auth_required.value().copied().flatten(),
+            high_risk_ai: self.high_risk_ai.value().copied().flatten(),
+            backup_schedule_cron: self.backup_schedule_cron.value().cloned().flatten(),
+            backup_retention_days: self.backup_retention_days.value().copied().flatten(),
+            backup_encryption_algorithm: self
+                .backup_encryption_algorithm
+                .value()
+                .cloned()
+                .flatten(),
+            backup_storage_zone: self.backup_storage_zone.value().cloned().flatten(),
         })
     }
 
@@ -439,7 +426,7 @@ impl ServiceConfigPatch {
     pub fn apply(&self, base: &ServiceConfig) -> ServiceConfig {
         let mut c = base.clone();
         macro_rules! set {
-            ($($f:ident),*) => { $( if let Some(v) = &self.$f { c.$f = v.clone(); } )* };
+            ($($f:ident),*) => { $( if let Set::To(v) = &self.$f { c.$f = v.clone(); } )* };
         }
         set!(
             zones,
@@ -776,7 +763,7 @@ pub fn validate(b: &Batch, zones: &Catalogue) -> Result<(), ImportError> {
             _ => {}
         }
         if let Some(p) = &c.set {
-            if let Some(zs) = &p.zones {
+            if let Set::To(zs) = &p.zones {
                 if zs.is_empty() {
                     return Err(invalid(
                         at("set.zones"),
@@ -787,10 +774,10 @@ pub fn validate(b: &Batch, zones: &Catalogue) -> Result<(), ImportError> {
                     check_zone(format!("$.service_changes[{i}].set.zones[{j}]"), z, zones)?;
                 }
             }
-            if let Some(z) = &p.storage_region {
+            if let Set::To(z) = &p.storage_region {
                 check_zone(at("set.storage_region"), z, zones)?;
             }
-            if let Some(Some(z)) = &p.backup_storage_zone {
+            if let Set::To(Some(z)) = &p.backup_storage_zone {
                 check_zone(at("set.backup_storage_zone"), z, zones)?;
             }
         }
