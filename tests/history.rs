@@ -428,6 +428,60 @@ fn contradictory_history_is_refused_whole() {
     }
 }
 
+fn a_member_who_left_and_came_back_is_judged_for_both_stints() {
+    let store = Store::new(current_backend());
+    let s = hist_server(&store);
+    let [base, incident, deletion] = batches();
+    for b in [&base, &incident, &deletion] {
+        admin_ok(&s, b);
+    }
+    let stint = |id: &str, at: &str, event: &str| {
+        let mut c = json!({"change_id": id, "organization_id": "hist", "username": "h-back", "at": at, "event": event});
+        if event == "added" {
+            c["set"] = json!({"role": "admin", "mfa_enabled": true});
+        }
+        c
+    };
+    admin_ok(
+        &s,
+        &json!({
+            "users": [{"username": "h-back", "password": "pw-back", "mfa_enabled": true}],
+            "member_changes": [
+                stint("back-1", "2026-01-05T00:00:00Z", "added"),
+                stint("back-left", "2026-03-05T00:00:00Z", "removed"),
+                stint("back-2", "2026-03-10T00:00:00Z", "added"),
+            ]
+        }),
+    );
+    let doc = records(&s, MARCH);
+    let back = doc["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["user_id"] == "h-back")
+        .unwrap();
+    assert_eq!(
+        back["absent"],
+        json!([{"from": "2026-03-05T00:00:00Z", "to": "2026-03-10T00:00:00Z"}]),
+        "{back:#}"
+    );
+    assert!(
+        back.get("removed_at").is_none(),
+        "a member again at the period end"
+    );
+    subscribe(&s, "hist", "h-owner", "pw-owner");
+    let march = packet(&s, "hist", "h-owner", "pw-owner", MARCH);
+    let mfa = control(&march, "CC6.6-mfa");
+    let judged = resource(mfa, "h-back").unwrap();
+    assert_eq!(judged["verdict"], "passed", "{mfa:#}");
+    assert!(
+        !mfa["notes"]
+            .to_string()
+            .contains("no configuration history"),
+        "{mfa:#}"
+    );
+}
+
 fn main() -> std::process::ExitCode {
     use support::harness::run;
     run(&[
@@ -435,5 +489,6 @@ fn main() -> std::process::ExitCode {
         case!(a_period_before_any_history_is_inconclusive_with_the_reason).on_backends(),
         case!(out_of_order_and_replayed_batches_give_the_same_snapshot).on_backends(),
         case!(contradictory_history_is_refused_whole).on_backends(),
+        case!(a_member_who_left_and_came_back_is_judged_for_both_stints).on_backends(),
     ])
 }

@@ -39,10 +39,13 @@ pub fn check(doc: &RecordsDocument) -> Result<(), RecordsError> {
                 ));
             }
             let base = format!("$.members[{i}]");
+            let absent: Vec<(Timestamp, Timestamp)> =
+                m.absent.iter().map(|a| (a.from, a.to)).collect();
             let lifetime = Lifetime {
                 base: &base,
                 start: ("added_at", m.added_at),
                 end: ("removed_at", m.removed_at),
+                absent: &absent,
             };
             if let Some(history) = &m.history {
                 lifetime.check(history.iter().map(|h| (h.from, h.to)))?;
@@ -69,16 +72,34 @@ struct Lifetime<'a> {
     base: &'a str,
     start: (&'static str, Option<Timestamp>),
     end: (&'static str, Option<Timestamp>),
+    /// Gaps the history may have because the resource did not exist then.
+    absent: &'a [(Timestamp, Timestamp)],
 }
 
 impl Lifetime<'_> {
     /// The intervals are in order, each ends after it starts and where the
-    /// next begins, and none lies outside the resource's lifetime.
+    /// next begins (or where one of the resource's absences ends), and none
+    /// lies outside the resource's lifetime.
     fn check(
         &self,
         intervals: impl Iterator<Item = (Timestamp, Timestamp)>,
     ) -> Result<(), RecordsError> {
+        let intervals: Vec<(Timestamp, Timestamp)> = intervals.collect();
         let base = self.base;
+        for (k, gap) in self.absent.iter().enumerate() {
+            let between = intervals.windows(2).any(|w| (w[0].1, w[1].0) == *gap);
+            if !between {
+                return Err(refuse(
+                    format!("{base}.absent[{k}]"),
+                    format!("{base}.history"),
+                    format!(
+                        "an absence from {} to {} that is not a gap between two intervals",
+                        gap.0, gap.1
+                    ),
+                ));
+            }
+        }
+        let intervals = intervals.into_iter();
         let (start_field, start) = self.start;
         let (end_field, end) = self.end;
         if let (Some(s), Some(e)) = (start, end) {
@@ -101,7 +122,7 @@ impl Lifetime<'_> {
                 ));
             }
             if let Some(prev) = previous {
-                if prev != from {
+                if prev != from && !self.absent.contains(&(prev, from)) {
                     let what = if from > prev { "a gap" } else { "an overlap" };
                     return Err(refuse(
                         at("from"),
@@ -408,6 +429,7 @@ fn history(base: &str, s: &Service) -> Result<(), RecordsError> {
         base,
         start: ("created_at", s.created_at),
         end: ("deleted_at", s.deleted_at),
+        absent: &[],
     };
     let intervals = s.history.as_deref().unwrap_or_default();
     lifetime.check(intervals.iter().map(|h| (h.from, h.to)))?;

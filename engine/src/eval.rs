@@ -767,6 +767,18 @@ impl Evaluator<'_> {
                 "no configuration history for {label}: nothing is known of its configuration during the period"
             )));
         };
+        // Where a member was not one (removed, then added again), the
+        // history has a gap that is no missing evidence.
+        let absent: Vec<(Timestamp, Timestamp)> = t
+            .value
+            .get("absent")
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(|a| Some((timestamp(a.get("from")?)?, timestamp(a.get("to")?)?)))
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut out = Outcome::default();
         let mut covered = start;
         let (mut in_scope, mut excluded, mut out_of_scope) = (0usize, vec![], 0usize);
@@ -784,7 +796,10 @@ impl Evaluator<'_> {
             if to < from || (to == from && start != end) {
                 continue;
             }
-            if from > covered {
+            let known_absence = absent
+                .iter()
+                .any(|(a, b)| a.max(&start) <= &covered && b.min(&end) >= &from);
+            if from > covered && !known_absence {
                 out.missing.push(if covered == start {
                     format!("no configuration history before {from} for {label}")
                 } else {

@@ -356,6 +356,20 @@ pub struct Member {
     /// The member's role and MFA over time, as a service's `history`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<MemberInterval>>,
+    /// Stretches between `added_at` and `removed_at` in which the user was not
+    /// a member (removed, then added again): the history has a gap exactly
+    /// there, and nothing is judged in it. Refused as contradictory: an
+    /// absence that is not exactly a gap between two intervals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub absent: Vec<Absence>,
+}
+
+/// A stretch in which a member was not one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Absence {
+    pub from: Timestamp,
+    pub to: Timestamp,
 }
 
 /// A member's role and MFA enrolment during one interval.

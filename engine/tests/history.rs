@@ -366,6 +366,26 @@ fn contradictory_history_is_refused_where_it_enters() {
     member["members"][0]["history"][0]["role"] = json!("admin");
     assert!(refused(member).contains("$.members[0].role"));
 
+    // A member who was away: the gap in her history is refused unless it is
+    // exactly one of her absences.
+    let mut away = full();
+    let m = &mut away["members"][1];
+    let whole = m["history"][0].clone();
+    let mut first = whole.clone();
+    first["to"] = json!("2026-06-01T00:00:00Z");
+    let mut second = whole;
+    second["from"] = json!("2026-06-05T00:00:00Z");
+    m["history"] = json!([first, second]);
+    let e = refused(away.clone());
+    assert!(e.contains("a gap"), "{e}");
+    away["members"][1]["absent"] =
+        json!([{"from": "2026-06-01T00:00:00Z", "to": "2026-06-05T00:00:00Z"}]);
+    let r = judge("soc2", "CC6.6-mfa", &away, &period(START, END));
+    assert_eq!(r.status, Status::Attested, "{r:#?}");
+    away["members"][1]["absent"] =
+        json!([{"from": "2026-06-01T00:00:00Z", "to": "2026-06-04T00:00:00Z"}]);
+    assert!(refused(away).contains("not a gap between two intervals"));
+
     let mut backwards = full();
     backwards["members"][0]["removed_at"] = json!("2024-01-01T00:00:00Z");
     assert!(refused(backwards).contains("before it began"));

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use sqlx::Row;
 use vouch_engine::records::{
-    AuditLog, AuditPeriod, BackupConfig, BackupRun, Backups, Location, Member, MemberInterval,
-    Organization, Processor, RecordsDocument, RestoreTest, Service, ServiceInterval,
+    Absence, AuditLog, AuditPeriod, BackupConfig, BackupRun, Backups, Location, Member,
+    MemberInterval, Organization, Processor, RecordsDocument, RestoreTest, Service,
+    ServiceInterval,
 };
 use vouch_engine::{Period, Timestamp};
 
@@ -102,6 +103,8 @@ struct Lifetime<S> {
     began: Option<i64>,
     ended: Option<i64>,
     intervals: Vec<(i64, i64, S)>,
+    /// Stretches between an end and a new beginning inside the period.
+    absent: Vec<(i64, i64)>,
 }
 
 impl Ends {
@@ -157,6 +160,7 @@ impl Ends {
             }
         }
         let mut intervals = vec![];
+        let mut absent = vec![];
         let mut ended = None;
         for c in &changes {
             if let Some((from, s)) = current.take() {
@@ -166,8 +170,12 @@ impl Ends {
             }
             match parse(c)? {
                 Some(s) => {
+                    // Back after an end inside the period (a member added
+                    // again): not one in between.
+                    if let Some(e) = ended.take().filter(|e| c.at > *e) {
+                        absent.push((e, c.at));
+                    }
                     current = Some((c.at, s));
-                    ended = None;
                 }
                 None => ended = Some(c.at),
             }
@@ -186,6 +194,7 @@ impl Ends {
             began,
             ended,
             intervals,
+            absent,
         }))
     }
 }
@@ -552,6 +561,16 @@ pub async fn snapshot(
             added_at: lifetime.began.map(ts).transpose()?,
             removed_at: lifetime.ended.map(ts).transpose()?,
             history: ends.recorded.then_some(history),
+            absent: lifetime
+                .absent
+                .iter()
+                .map(|(from, to)| {
+                    Ok(Absence {
+                        from: ts(*from)?,
+                        to: ts(*to)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?,
         });
     }
 
