@@ -37,7 +37,10 @@ const INPUT: &[u8] = br#"{"abi_version":1,"control":{"control_id":"C","title":"T
 fn hostile_modules_fail_their_call_with_a_reason() {
     let cases = [
         ("ok", None),
-        ("endless_loop", Some("timed out after 50 ms")),
+        (
+            "endless_loop",
+            Some("ran out of its budget of 20000000 fuel units"),
+        ),
         ("memory_hog", Some("exceeded the memory cap of 16 MiB")),
         (
             "trap",
@@ -121,7 +124,7 @@ fn full_records() -> RecordsDocument {
 fn every_hostile_plugin_leaves_the_control_inconclusive_and_the_packet_whole() {
     let records = full_records();
     for (name, why) in [
-        ("endless_loop", "timed out"),
+        ("endless_loop", "ran out of its budget"),
         ("memory_hog", "memory cap"),
         ("trap", "trapped"),
         ("invalid_utf8", "malformed output"),
@@ -261,7 +264,7 @@ fn the_server_answers_promptly_while_a_plugin_loops_forever() {
     std::fs::write(plugins_dir.join("endless_loop.wasm"), &looping).unwrap();
     let sha = sha256_hex(&looping);
     let mut yaml = String::from("framework: looping\nname: Looping\nversion: '1'\nstatement: S\nattests: Nothing\nmonthly_price_eur: 0\nscope_boundary: All.\ncontrols:\n");
-    for i in 0..12 {
+    for i in 0..60 {
         yaml.push_str(&format!(
             "  - control_id: L{i}\n    title: Loops\n    reference: R\n    time_basis: as_of_generation\n    assertion: A\n    evidence_refs:\n      - services[*].backup_runs\n    scope: {{ each: services, id: service_id }}\n    checks:\n      - plugin: {{ name: endless_loop, sha256: \"{sha}\" }}\n"
         ));
@@ -288,7 +291,8 @@ fn the_server_answers_promptly_while_a_plugin_loops_forever() {
         200
     );
     let url = s.url("/organizations/acme/compliance-reports");
-    // 12 controls x 3 services x 50 ms of looping: the generation takes seconds.
+    // 60 controls x 3 services, each call looping until its fuel is gone: the
+    // generation takes seconds.
     let generation = std::thread::spawn(move || {
         request(
             "POST",
@@ -325,9 +329,54 @@ fn the_server_answers_promptly_while_a_plugin_loops_forever() {
             c["notes"][0]
                 .as_str()
                 .unwrap()
-                .contains("timed out after 50 ms"),
+                .contains("ran out of its budget of 20000000 fuel units"),
             "{c}"
         );
+    }
+}
+
+/// The budget is fuel, not time: a plugin that loops forever runs out of the
+/// same budget, and one that works hard within it passes, whether the machine
+/// is idle or every core is busy (and however slow this debug build is).
+fn a_plugin_judges_the_same_on_an_idle_and_on_a_loaded_machine() {
+    let looping = host_with("endless_loop");
+    let busy = host_with("busy_then_pass");
+    let judge = || {
+        (
+            looping.call("endless_loop", INPUT),
+            busy.call("busy_then_pass", INPUT)
+                .map(|o| String::from_utf8_lossy(&o).into_owned()),
+        )
+    };
+    let idle = judge();
+    // Load: a busy thread per core and two more, for as long as the calls run.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let burners: Vec<_> = (0..cores + 2)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut x = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                }
+                x
+            })
+        })
+        .collect();
+    let loaded: Vec<_> = (0..3).map(|_| judge()).collect();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for b in burners {
+        b.join().unwrap();
+    }
+    let expected_loop = Err(format!(
+        "ran out of its budget of {} fuel units (WebAssembly instructions: the same count on every machine)",
+        vouch::plugins::DEFAULT_FUEL
+    ));
+    assert_eq!(idle.0, expected_loop);
+    assert_eq!(idle.1, Ok(r#"{"status":"pass"}"#.to_owned()));
+    for l in &loaded {
+        assert_eq!(l, &idle, "under load the verdicts changed");
     }
 }
 
@@ -335,6 +384,7 @@ fn main() -> std::process::ExitCode {
     use support::harness::{run, Tool};
     run(&[
         case!(hostile_modules_fail_their_call_with_a_reason),
+        case!(a_plugin_judges_the_same_on_an_idle_and_on_a_loaded_machine),
         case!(modules_that_break_the_abi_are_refused_at_load),
         case!(every_hostile_plugin_leaves_the_control_inconclusive_and_the_packet_whole),
         case!(the_example_plugin_decides_backup_cadence).needs(&[Tool::ExamplePlugin]),

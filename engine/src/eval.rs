@@ -125,6 +125,11 @@ pub struct PluginInfo {
     pub name: String,
     pub version: String,
     pub sha256: String,
+    /// The budget each call of the plugin had, in the host's fuel units
+    /// (executed WebAssembly instructions): with the same budget every
+    /// machine reaches the same verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
 }
 
 /// Runs plugins for the engine. The engine builds the input and judges the

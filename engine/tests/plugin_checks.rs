@@ -41,6 +41,7 @@ impl PluginHost for Host {
             name: name.into(),
             version: "1.2.3".into(),
             sha256: SHA.into(),
+            fuel: None,
         })
     }
 }
@@ -79,7 +80,8 @@ fn a_passing_plugin_attests_and_is_recorded() {
         vec![PluginInfo {
             name: "fake".into(),
             version: "1.2.3".into(),
-            sha256: SHA.into()
+            sha256: SHA.into(),
+            fuel: None,
         }]
     );
     assert_eq!(seen.len(), 3, "one call per service");
