@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::eval::{evaluate_control_with, ControlResult, NoPluginHost, PluginHost};
+use crate::eval::{evaluate_control_with, ControlResult, NoPluginHost, PluginHost, PluginInfo};
 use crate::framework::Framework;
 use crate::records::RecordsDocument;
 use crate::time::{Period, Timestamp};
@@ -32,6 +32,52 @@ pub struct Packet {
     /// audit report or a legal opinion), from the framework file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statement: Option<String>,
+    /// What the packet was computed from, bound into the signed bytes: the
+    /// records, the framework text, the engine, the plugins. Always written
+    /// by this engine; absent in packets of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Inputs>,
+}
+
+/// The inputs of an evaluation, by digest: with the same records document,
+/// framework text, engine and plugins, the same packet comes out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Inputs {
+    /// SHA-256 (lowercase hex) of the records document's canonical bytes
+    /// (OLPC canonical JSON of the document as evaluated).
+    pub records_sha256: String,
+    pub framework: FrameworkInput,
+    pub engine: EngineInput,
+    /// Every plugin that took part, once (each control lists its own too).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<PluginInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FrameworkInput {
+    pub id: String,
+    pub version: String,
+    /// SHA-256 (lowercase hex) of the framework's YAML text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EngineInput {
+    /// `vouch-engine`.
+    pub name: String,
+    pub version: String,
+}
+
+/// This engine, as packets name it.
+pub fn engine_input() -> EngineInput {
+    EngineInput {
+        name: env!("CARGO_PKG_NAME").to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -67,6 +113,8 @@ pub enum PacketError {
         period_end: Timestamp,
         generated_at: Timestamp,
     },
+    #[error("the records document has no canonical form: {0}")]
+    Records(String),
 }
 
 /// Evaluates every control of `framework` on `records` and assembles the packet.
@@ -98,11 +146,29 @@ pub fn assemble_with(
         });
     }
     let root = records.to_value();
-    let controls = framework
+    let records_bytes = crate::canonical::to_canonical_bytes(&root)
+        .map_err(|e| PacketError::Records(e.to_string()))?;
+    let controls: Vec<ControlResult> = framework
         .controls
         .iter()
         .map(|c| evaluate_control_with(c, &root, &period, host))
         .collect();
+    let mut plugins: Vec<PluginInfo> = vec![];
+    for p in controls.iter().flat_map(|c| &c.plugins) {
+        if !plugins.contains(p) {
+            plugins.push(p.clone());
+        }
+    }
+    let inputs = Inputs {
+        records_sha256: crate::signing::sha256_hex(&records_bytes),
+        framework: FrameworkInput {
+            id: framework.framework.clone(),
+            version: framework.version.clone(),
+            sha256: framework.source_sha256.clone(),
+        },
+        engine: engine_input(),
+        plugins,
+    };
     Ok(Packet {
         schema_version: SCHEMA_VERSION.to_owned(),
         framework: framework.framework.clone(),
@@ -118,6 +184,7 @@ pub fn assemble_with(
         controls,
         framework_version: Some(framework.version.clone()),
         statement: Some(framework.statement.clone()),
+        inputs: Some(inputs),
         summary: Summary {
             service_count: records.services.len() as u64,
             all_services_eu_residency: records.all_services_eu_residency(),

@@ -425,6 +425,7 @@ pub fn parse_framework_with(
         monthly_price_eur: h.monthly_price_eur,
         scope_boundary: nfc(&h.scope_boundary),
         controls: controls.into_iter().map(|(_, c)| c).collect(),
+        source_sha256: Some(crate::signing::sha256_hex(text.as_bytes())),
     })
 }
 

@@ -44,6 +44,12 @@ pub struct Framework {
     pub scope_boundary: String,
     /// The controls, in the order packets list them.
     pub controls: Vec<Control>,
+    /// SHA-256 (lowercase hex) of the YAML text this framework was read
+    /// from; recorded in packets so that a reader can tell which text judged
+    /// the records. Not part of the file.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub source_sha256: Option<String>,
 }
 
 /// One control: what is asserted, where the evidence is, and how it is checked.
