@@ -487,11 +487,137 @@ fn offline_generate_judges_the_history_in_the_records() {
     );
 }
 
+/// `vouch reproduce` recomputes a packet from its inputs, byte for byte, in a
+/// fresh process with another working directory, environment and locale; a
+/// changed records value, framework line or forged status is named.
+fn reproduce_recomputes_a_packet_and_names_what_differs() {
+    let w = Workdir::new();
+    let key = w.path("k.pem");
+    expect_exit(&vouch(&["keys", "generate", "--out", &key]), 0);
+    let records = repo("examples/records/full.json");
+    for framework in ["soc2", "gdpr_ropa", "dora", "eu_ai_act"] {
+        let packet = w.path(&format!("{framework}.json"));
+        let o = vouch(&[
+            "generate",
+            "--records",
+            &records,
+            "--framework",
+            framework,
+            "--key",
+            &key,
+            "--generated-at",
+            "2026-06-22T10:00:00Z",
+            "--out",
+            &packet,
+        ]);
+        expect_exit(&o, 0);
+        // Elsewhere, with another locale, time zone and environment.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_vouch"))
+            .args(["reproduce", &packet, "--records", &records])
+            .current_dir(elsewhere.path())
+            .env_clear()
+            .env("LC_ALL", "tr_TR.UTF-8")
+            .env("LANG", "de_DE.UTF-8")
+            .env("TZ", "Pacific/Kiritimati")
+            .env("HOME", elsewhere.path())
+            .output()
+            .unwrap();
+        expect_exit(&o, 0);
+        assert!(
+            stdout(&o).starts_with(&format!("OK reproduced: {framework} packet")),
+            "{}",
+            stdout(&o)
+        );
+    }
+    let packet = w.path("soc2.json");
+
+    // One records value changed.
+    let text = std::fs::read_to_string(&records).unwrap();
+    let changed = w.write(
+        "changed.json",
+        text.replace("\"retention_days\": 14", "\"retention_days\": 15")
+            .as_bytes(),
+    );
+    let o = vouch(&["reproduce", &packet, "--records", &changed]);
+    expect_exit(&o, 1);
+    assert!(
+        stderr(&o).contains("the records document is not the one the packet was computed from"),
+        "{}",
+        stderr(&o)
+    );
+
+    // One framework line changed (a threshold), in a copy of the frameworks.
+    let dir = w.path("frameworks");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["soc2", "gdpr_ropa", "dora", "eu_ai_act"] {
+        let mut yaml = std::fs::read_to_string(repo(&format!("frameworks/{f}.yaml"))).unwrap();
+        if f == "soc2" {
+            yaml = yaml.replacen("value: 35 }", "value: 36 }", 1);
+        }
+        std::fs::write(format!("{dir}/{f}.yaml"), yaml).unwrap();
+    }
+    let o = vouch(&[
+        "reproduce",
+        &packet,
+        "--records",
+        &records,
+        "--frameworks-dir",
+        &dir,
+    ]);
+    expect_exit(&o, 1);
+    assert!(
+        stderr(&o).contains("framework `soc2` is not the text that judged the packet"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A status forged in the packet, with the digest fixed to match: the
+    // recomputation names the control and the field.
+    let body: serde_json::Value = serde_json::from_slice(&std::fs::read(&packet).unwrap()).unwrap();
+    let mut forged = body["packet"].clone();
+    let i = forged["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|c| c["status"] == "attested")
+        .unwrap();
+    forged["controls"][i]["status"] = serde_json::json!("exception");
+    let id = forged["controls"][i]["control_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let canonical = vouch_engine::canonical::to_canonical_bytes(&forged).unwrap();
+    let mut sig = body["signature"].clone();
+    sig["canonical_sha256"] = serde_json::json!(vouch_engine::signing::sha256_hex(&canonical));
+    let forged_body = format!(
+        "{{\"packet\":{},\"signature\":{}}}",
+        String::from_utf8(canonical).unwrap(),
+        sig
+    );
+    let forged_file = w.write("forged.json", forged_body.as_bytes());
+    let o = vouch(&["reproduce", &forged_file, "--records", &records]);
+    expect_exit(&o, 1);
+    assert!(
+        stderr(&o).contains(&format!(
+            "first at controls[{i}] ({id}).status: signed \"exception\", recomputed \"attested\""
+        )),
+        "{}",
+        stderr(&o)
+    );
+
+    // Not a packet, not a records document: unreadable input.
+    let junk = w.write("junk.json", b"{\"packet\":");
+    expect_exit(&vouch(&["reproduce", &junk, "--records", &records]), 3);
+    expect_exit(&vouch(&["reproduce", &packet, "--records", &junk]), 3);
+}
+
 fn main() -> std::process::ExitCode {
     use support::harness::{run, Tool};
     run(&[
         case!(generate_then_verify),
         case!(offline_generate_judges_the_history_in_the_records),
+        case!(reproduce_recomputes_a_packet_and_names_what_differs),
         case!(seed_snippet_verifies_a_generated_packet).needs(&[Tool::Python]),
         case!(keys_are_pkcs8_v1_that_openssl_and_python_read).needs(&[Tool::Python]),
         case!(a_key_others_can_read_is_refused),

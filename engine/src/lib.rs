@@ -31,6 +31,7 @@ pub mod framework;
 pub mod keys;
 pub mod packet;
 pub mod records;
+pub mod reproduce;
 pub mod signing;
 pub mod time;
 pub mod verify;

@@ -43,6 +43,8 @@ enum Command {
     Generate(offline::GenerateArgs),
     /// Verify a packet (the output of `generate` or a server download) against published keys.
     Verify(offline::VerifyArgs),
+    /// Recompute a packet from its records, frameworks and plugins and compare, byte for byte.
+    Reproduce(offline::ReproduceArgs),
     /// Signing keys: create, publish, rotate, retire, revoke, list.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -98,6 +100,7 @@ fn main() -> ExitCode {
         Command::Import(a) => import::import(a),
         Command::Generate(a) => offline::generate(a),
         Command::Verify(a) => offline::verify(a),
+        Command::Reproduce(a) => offline::reproduce(a),
         Command::Keys(KeysCommand::Generate(a)) => offline::keys_generate(a),
         Command::Keys(KeysCommand::Public(a)) => offline::keys_public(a),
         Command::Keys(KeysCommand::Rotate(a)) => keys::keys_rotate(a),

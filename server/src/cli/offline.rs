@@ -168,6 +168,83 @@ pub fn verify(a: VerifyArgs) -> Result<(), Failure> {
     }
 }
 
+#[derive(Args, Debug)]
+pub struct ReproduceArgs {
+    /// The packet body (`vouch generate` output or a server download), or its PDF.
+    #[arg(value_name = "PACKET_FILE")]
+    packet: PathBuf,
+    /// The records document the packet was computed from (for a server
+    /// packet: its archived records).
+    #[arg(long, value_name = "FILE")]
+    records: PathBuf,
+    /// Directory of framework YAML files [default: the built-in frameworks]
+    #[arg(long, value_name = "DIR", env = "VOUCH_FRAMEWORKS_DIR")]
+    frameworks_dir: Option<PathBuf>,
+    /// Directory of the check plugins (`NAME.wasm`) the packet names.
+    #[arg(long, value_name = "DIR", env = "VOUCH_PLUGINS_DIR")]
+    plugins_dir: Option<PathBuf>,
+}
+
+/// The canonical packet bytes and the signature of a body or a PDF.
+fn signed_parts(path: &Path) -> Result<(Vec<u8>, vouch_engine::signing::Signature), Failure> {
+    let bytes = read_capped(path, MAX_PACKET)?;
+    if bytes.starts_with(b"%PDF-") {
+        let (canonical, signature) = crate::pdf::attachments(&bytes).with_context(|| {
+            format!("{} is a PDF without the packet attachments", path.display())
+        })?;
+        let signature = serde_json::from_slice(&signature)
+            .with_context(|| format!("{}: signature.json is not a signature", path.display()))?;
+        return Ok((canonical, signature));
+    }
+    #[derive(serde::Deserialize)]
+    struct Body<'a> {
+        #[serde(borrow)]
+        packet: &'a serde_json::value::RawValue,
+        signature: vouch_engine::signing::Signature,
+    }
+    let body: Body<'_> = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a packet body", path.display()))?;
+    Ok((body.packet.get().as_bytes().to_vec(), body.signature))
+}
+
+/// Re-performs a packet's evaluation from its inputs and compares the
+/// result with the signed bytes. It does not check the signature: that is
+/// `vouch verify`'s part.
+pub fn reproduce(a: ReproduceArgs) -> Result<(), Failure> {
+    let (canonical, signature) = signed_parts(&a.packet)?;
+    let digest = vouch_engine::signing::sha256_hex(&canonical);
+    if digest != signature.canonical_sha256 {
+        return Err(Failure::negative(anyhow!(
+            "reproduction failed: the packet bytes have SHA-256 {digest}, the signature names {}",
+            signature.canonical_sha256
+        )));
+    }
+    let plugins = load_plugins(a.plugins_dir.as_deref())?;
+    let frameworks = load_frameworks_with(a.frameworks_dir.as_deref(), plugins.as_deref())?;
+    let records = read_capped(&a.records, MAX_RECORDS)?;
+    let host: &dyn vouch_engine::PluginHost = match &plugins {
+        Some(p) => p.as_ref(),
+        None => &vouch_engine::NoPluginHost,
+    };
+    use vouch_engine::reproduce::{reproduce, ReproduceError};
+    match reproduce(&canonical, &records, &frameworks, host) {
+        Ok(r) => {
+            println!(
+                "OK reproduced: {} packet (canonical_sha256 {digest}), {} controls recomputed byte for byte from records {}",
+                r.framework, r.controls, r.records_sha256
+            );
+            println!(
+                "NOTE: the signature is not checked here: `vouch verify` checks who signed it."
+            );
+            Ok(())
+        }
+        Err(e @ (ReproduceError::Malformed(_) | ReproduceError::Records(_))) => {
+            Err(Failure::input(anyhow!("reproduction failed: {e}")))
+        }
+        Err(e) => Err(Failure::negative(anyhow!("reproduction failed: {e}"))),
+    }
+}
+
 /// The organization, period and status counts of a verified body.
 fn verified_summary(body: &[u8]) -> String {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
