@@ -106,6 +106,7 @@ const SUBS: &str = "/organizations/{orgId}/compliance-subscriptions";
 const SUB: &str = "/organizations/{orgId}/compliance-subscriptions/{framework}";
 const REPORTS: &str = "/organizations/{orgId}/compliance-reports";
 const REPORT: &str = "/organizations/{orgId}/compliance-reports/{reportId}";
+const REPORT_RECORDS: &str = "/organizations/{orgId}/compliance-reports/{reportId}/records";
 const LEGACY: &str = "/organizations/{orgId}/compliance-report";
 const KEYS: &str = "/.well-known/compliance-signing-keys";
 
@@ -257,6 +258,20 @@ fn authorization_matrix() {
             "GET",
             foreign_rep.clone(),
             REPORT,
+            None,
+            [404, 404, 404, 404, 401],
+        ),
+        (
+            "GET",
+            format!("{acme_rep}/records"),
+            REPORT_RECORDS,
+            None,
+            [200, 200, 200, 404, 401],
+        ),
+        (
+            "GET",
+            format!("{foreign_rep}/records"),
+            REPORT_RECORDS,
             None,
             [404, 404, 404, 404, 401],
         ),
@@ -1118,6 +1133,92 @@ fn the_demo_packets_show_their_incident() {
     assert_eq!(secs("to") - secs("from"), 3 * 86_400, "{f:#}");
 }
 
+/// Every framework's packet, generated on the server, re-performs from its
+/// archived records with `vouch reproduce`, byte for byte; another
+/// organization's report's records are a 404 byte-identical to a missing one.
+fn every_packet_reproduces_from_its_archived_records() {
+    let store = Store::new(current_backend());
+    let s = Server::start(&store);
+    for fw in ["soc2", "gdpr_ropa", "dora", "eu_ai_act"] {
+        subscribe(&s, "acme", fw, "alice");
+        let made = generate(&s, "acme", "carol", "demo", &json!({"framework": fw}));
+        assert_eq!(made.status, 201, "{}", made.text());
+        let id = made.json()["report_id"].as_str().unwrap().to_owned();
+        let path = format!("/organizations/acme/compliance-reports/{id}/records");
+        let records = call(
+            &s,
+            "GET",
+            &path,
+            REPORT_RECORDS,
+            Auth::Basic("carol", "demo"),
+            None,
+        );
+        assert_eq!(records.status, 200, "{}", records.text());
+        // The archive is the exact bytes the packet names.
+        let digest = vouch_engine::signing::sha256_hex(&records.body);
+        assert_eq!(
+            made.json()["packet"]["inputs"]["records_sha256"],
+            json!(digest)
+        );
+        let packet_file = store.path().join(format!("{fw}.json"));
+        let records_file = store.path().join(format!("{fw}-records.json"));
+        std::fs::write(&packet_file, &made.body).unwrap();
+        std::fs::write(&records_file, &records.body).unwrap();
+        let o = Command::new(bin())
+            .args([
+                "reproduce",
+                packet_file.to_str().unwrap(),
+                "--records",
+                records_file.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{fw}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        // One value of the archive changed: refused with the reason.
+        let mut changed: Value = serde_json::from_slice(&records.body).unwrap();
+        changed["organization"]["name"] = json!("Someone Else");
+        std::fs::write(&records_file, serde_json::to_vec(&changed).unwrap()).unwrap();
+        let o = Command::new(bin())
+            .args([
+                "reproduce",
+                packet_file.to_str().unwrap(),
+                "--records",
+                records_file.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&o.stderr)
+            .contains("is not the one the packet was computed from"));
+    }
+    // dave's report, asked for through acme, and a report that does not exist.
+    subscribe(&s, "globex", "soc2", "dave");
+    let theirs = generate(&s, "globex", "dave", "demo", &json!({"framework": "soc2"}));
+    let theirs = theirs.json()["report_id"].as_str().unwrap().to_owned();
+    let foreign = call(
+        &s,
+        "GET",
+        &format!("/organizations/acme/compliance-reports/{theirs}/records"),
+        REPORT_RECORDS,
+        Auth::Basic("carol", "demo"),
+        None,
+    );
+    let missing = call(
+        &s,
+        "GET",
+        "/organizations/acme/compliance-reports/r-00000000-0000-7000-8000-000000000000/records",
+        REPORT_RECORDS,
+        Auth::Basic("carol", "demo"),
+        None,
+    );
+    assert_eq!((foreign.status, missing.status), (404, 404));
+    assert_eq!(foreign.body, missing.body);
+}
+
 fn main() -> std::process::ExitCode {
     use support::harness::{run, Tool};
     run(&[
@@ -1138,5 +1239,6 @@ fn main() -> std::process::ExitCode {
         case!(hostile_records_give_packets_and_reports_that_verify).needs(&[Tool::Python]),
         case!(rotating_to_an_existing_key_id_changes_nothing),
         case!(the_demo_packets_show_their_incident).on_backends(),
+        case!(every_packet_reproduces_from_its_archived_records).on_backends(),
     ])
 }

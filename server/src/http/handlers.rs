@@ -78,6 +78,11 @@ pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResu
             Ok(json_bytes(StatusCode::OK, body))
         }
         E::ReportPdf => pdf(app, req).await,
+        E::ReportRecords => {
+            let caller = member(app, req, Role::Member).await?;
+            let body = reports::records(app, &caller, req.param("reportId")).await?;
+            Ok(json_bytes(StatusCode::OK, body))
+        }
         E::LegacyReport => {
             let caller = member(app, req, Role::Member).await?;
             let body = service::legacy::report(app, &caller).await?;

@@ -278,6 +278,13 @@ fn operation(e: Endpoint) -> Operation {
             ],
             ..op("getReportPdf", "The PDF rendition of a packet", "")
         },
+        E::ReportRecords => Operation {
+            answers: vec![
+                (200, ok_json("The records document the packet was evaluated on: the exact canonical bytes whose SHA-256 is the packet's `inputs.records_sha256` (`vouch reproduce PACKET --records FILE` re-performs the packet from them).", "RecordsDocument")),
+                (409, error("The report failed; there is no packet.")),
+            ],
+            ..op("getReportRecords", "The records a packet was computed from", "404 also for a report made before records were archived.")
+        },
         E::LegacyReport => Operation {
             answers: vec![
                 (200, ok_json("Compact JSON, keys `report` then `signature`; the HMAC is over the exact bytes of the `report` value.", "LegacyReportSigned")),

@@ -26,6 +26,7 @@ pub enum Endpoint {
     Generate,
     Report,
     ReportPdf,
+    ReportRecords,
     LegacyReport,
     UiPage,
     UiAsset,
@@ -77,7 +78,7 @@ use Access::{Admin, Public, User};
 use Endpoint as E;
 
 /// Every route of the server.
-pub static ROUTES: [Route; 17] = [
+pub static ROUTES: [Route; 18] = [
     route(Method::GET, "/healthz", E::Healthz, Public, 0),
     route(Method::GET, "/readyz", E::Readyz, Public, 0),
     route(Method::GET, "/metrics", E::Metrics, Admin, 0),
@@ -149,6 +150,13 @@ pub static ROUTES: [Route; 17] = [
         Method::GET,
         "/organizations/{orgId}/compliance-reports/{reportId}/pdf",
         E::ReportPdf,
+        User,
+        0,
+    ),
+    route(
+        Method::GET,
+        "/organizations/{orgId}/compliance-reports/{reportId}/records",
+        E::ReportRecords,
         User,
         0,
     ),

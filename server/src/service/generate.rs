@@ -79,12 +79,13 @@ pub async fn generate(app: &App, caller: &Caller, req: Request) -> Result<Genera
         key_id: &key_id,
     };
     // snapshot, evaluate, sign
-    let signed = match evaluate_and_sign(app, caller, &framework, period, now, signer).await {
-        Ok(s) => s,
-        Err(cause) => return Err(pending.failed(app, cause).await),
-    };
-    // store
-    if let Some(done) = pending.store(app, &signed).await? {
+    let (signed, records) =
+        match evaluate_and_sign(app, caller, &framework, period, now, signer).await {
+            Ok(s) => s,
+            Err(cause) => return Err(pending.failed(app, cause).await),
+        };
+    // store, with the records it was computed from
+    if let Some(done) = pending.store(app, &signed, &records).await? {
         return Ok(done);
     }
     app.metrics
@@ -200,7 +201,7 @@ async fn evaluate_and_sign(
     period: Period,
     now: Timestamp,
     signer: PacketSigner,
-) -> anyhow::Result<SignedPacket> {
+) -> anyhow::Result<(SignedPacket, Vec<u8>)> {
     let records = store::snapshot::snapshot(&app.db, &app.zones, &caller.org_id, &period)
         .await?
         .ok_or_else(|| anyhow::anyhow!("organization {} vanished", caller.org_id))?;
@@ -214,7 +215,9 @@ async fn evaluate_and_sign(
             None => &vouch_engine::NoPluginHost,
         };
         let packet = assemble_with(&framework, &records, now, Some(period), host)?;
-        anyhow::Ok(signer.sign(packet)?)
+        // The bytes whose digest the packet names, archived with it.
+        let archived = vouch_engine::canonical::to_canonical_bytes(&records.to_value())?;
+        anyhow::Ok((signer.sign(packet)?, archived))
     })
     .await?
 }
@@ -263,12 +266,19 @@ impl Pending<'_> {
 
     /// Stores the packet; `Some` when a concurrent request with the same
     /// Idempotency-Key stored first (its report is the answer).
-    async fn store(&self, app: &App, signed: &SignedPacket) -> Result<Option<Generated>> {
+    async fn store(
+        &self,
+        app: &App,
+        signed: &SignedPacket,
+        records: &[u8],
+    ) -> Result<Option<Generated>> {
         let canonical = std::str::from_utf8(&signed.canonical).map_err(ServiceError::internal)?;
         let signature = serde_json::to_string(&signed.signature).map_err(ServiceError::internal)?;
+        let records = std::str::from_utf8(records).map_err(ServiceError::internal)?;
         let outcome = reports::Outcome::Complete {
             canonical,
             signature: &signature,
+            records,
         };
         let written = async {
             let mut tx = app.db.write().await?;

@@ -138,6 +138,18 @@ pub async fn download(app: &App, caller: &Caller, report: &str) -> Result<Vec<u8
     Ok(body)
 }
 
+/// The records document the packet was evaluated on: the exact canonical
+/// bytes whose SHA-256 the packet names. A report from before the archive
+/// existed has none (404).
+pub async fn records(app: &App, caller: &Caller, report: &str) -> Result<Vec<u8>> {
+    complete(app, caller, report).await?;
+    let text = reports::records(&app.db, &caller.org_id, report)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    caller.audit(app, "report.records_download", report).await?;
+    Ok(text.into_bytes())
+}
+
 /// Whether a PDF comes from the store or was rendered for this request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rendition {

@@ -35,10 +35,12 @@ impl Status {
 /// The result stored with a new report.
 #[derive(Debug, Clone, Copy)]
 pub enum Outcome<'a> {
-    /// The packet's canonical bytes and its signature (JSON).
+    /// The packet's canonical bytes, its signature (JSON), and the canonical
+    /// bytes of the records document it was evaluated on.
     Complete {
         canonical: &'a str,
         signature: &'a str,
+        records: &'a str,
     },
     /// What members are told about the failure (never the internal cause).
     Failed { reason: &'a str },
@@ -66,6 +68,7 @@ pub async fn insert(tx: &mut WriteTx, r: &NewReport<'_>) -> Result<(), sqlx::Err
         Outcome::Complete {
             canonical,
             signature,
+            ..
         } => (
             Status::Complete,
             None,
@@ -97,7 +100,27 @@ pub async fn insert(tx: &mut WriteTx, r: &NewReport<'_>) -> Result<(), sqlx::Err
     .bind(r.created_by)
     .execute(tx.conn())
     .await?;
+    if let Outcome::Complete { records, .. } = r.outcome {
+        sqlx::query("INSERT INTO report_records (report_id, records) VALUES ($1, $2)")
+            .bind(r.report_id)
+            .bind(records)
+            .execute(tx.conn())
+            .await?;
+    }
     Ok(())
+}
+
+/// The archived records document of a report of `org`.
+pub async fn records(db: &Db, org: &str, report: &str) -> Result<Option<String>, sqlx::Error> {
+    Ok(sqlx::query_as::<_, (String,)>(
+        "SELECT rr.records FROM report_records rr JOIN reports r ON r.report_id = rr.report_id \
+         WHERE r.organization_id = $1 AND r.report_id = $2",
+    )
+    .bind(org)
+    .bind(report)
+    .fetch_optional(&db.pool)
+    .await?
+    .map(|(text,)| text))
 }
 
 /// A stored report as generation and download need it.
