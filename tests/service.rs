@@ -49,6 +49,7 @@ async fn world() -> World {
             clock: Arc::new(move || {
                 Timestamp::from_unix_seconds(c.load(Ordering::SeqCst)).unwrap()
             }),
+            login_failures: vouch::auth::throttle::LoginLimits::DEFAULT,
         },
     )
     .await

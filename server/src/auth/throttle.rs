@@ -145,7 +145,8 @@ impl Throttle {
     }
 }
 
-/// The server's login limits: 30 failures a minute per address, 10 per username.
+/// The server's login limits: by default 30 failures a minute per address
+/// and 10 per username ([`LoginLimits::DEFAULT`]).
 #[derive(Debug)]
 pub struct LoginLimits {
     pub gate: Gate,
@@ -153,13 +154,34 @@ pub struct LoginLimits {
     pub by_username: Throttle,
 }
 
-impl Default for LoginLimits {
-    fn default() -> Self {
+/// Failed logins allowed a minute, per client address and per username.
+#[derive(Debug, Clone, Copy)]
+pub struct FailureLimits {
+    pub per_address: u32,
+    pub per_username: u32,
+}
+
+impl LoginLimits {
+    pub const DEFAULT: FailureLimits = FailureLimits {
+        per_address: 30,
+        per_username: 10,
+    };
+
+    /// The limits with `f` failures a minute (`VOUCH_LOGIN_FAILURES_PER_ADDRESS`,
+    /// `VOUCH_LOGIN_FAILURES_PER_USER`: many users behind one address, or a
+    /// test client that tries bad credentials on purpose).
+    pub fn new(f: FailureLimits) -> Self {
         LoginLimits {
             gate: Gate::per_core(),
-            by_address: Throttle::new(30, Duration::from_secs(60), 100_000),
-            by_username: Throttle::new(10, Duration::from_secs(60), 100_000),
+            by_address: Throttle::new(f.per_address.max(1), Duration::from_secs(60), 100_000),
+            by_username: Throttle::new(f.per_username.max(1), Duration::from_secs(60), 100_000),
         }
+    }
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        LoginLimits::new(LoginLimits::DEFAULT)
     }
 }
 

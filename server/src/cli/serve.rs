@@ -68,6 +68,22 @@ pub struct ServeArgs {
         value_parser = humantime::parse_duration
     )]
     shutdown_deadline: std::time::Duration,
+    /// Failed logins a minute from one client address before it waits (429).
+    #[arg(
+        long,
+        value_name = "N",
+        env = "VOUCH_LOGIN_FAILURES_PER_ADDRESS",
+        default_value_t = crate::auth::throttle::LoginLimits::DEFAULT.per_address
+    )]
+    login_failures_per_address: u32,
+    /// Failed logins a minute for one username before it waits (429).
+    #[arg(
+        long,
+        value_name = "N",
+        env = "VOUCH_LOGIN_FAILURES_PER_USER",
+        default_value_t = crate::auth::throttle::LoginLimits::DEFAULT.per_username
+    )]
+    login_failures_per_user: u32,
 }
 
 fn read_secret_file(path: &Path, what: &str) -> Result<String> {
@@ -185,6 +201,10 @@ async fn run(mut args: ServeArgs) -> Result<()> {
             plugins,
             public_url,
             clock,
+            login_failures: crate::auth::throttle::FailureLimits {
+                per_address: args.login_failures_per_address,
+                per_username: args.login_failures_per_user,
+            },
         },
     )
     .await?;

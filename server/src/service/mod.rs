@@ -168,6 +168,8 @@ pub struct Config {
     pub plugins: Option<Arc<crate::plugins::Plugins>>,
     pub public_url: String,
     pub clock: Clock,
+    /// Failed logins a minute allowed per client address and per username.
+    pub login_failures: crate::auth::throttle::FailureLimits,
 }
 
 impl std::fmt::Debug for Config {
@@ -199,7 +201,7 @@ impl App {
             clock: c.clock,
             decoy_hash,
             verified: VerifiedCache::new(),
-            logins: LoginLimits::default(),
+            logins: LoginLimits::new(c.login_failures),
             background: tokio_util::task::TaskTracker::new(),
             render_slots: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
