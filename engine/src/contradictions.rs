@@ -439,7 +439,8 @@ fn history(base: &str, s: &Service) -> Result<(), RecordsError> {
     if let Some(last) = intervals.last().filter(|l| s.interval(l.from, l.to) != **l) {
         let own = serde_json::to_value(s.interval(last.from, last.to)).unwrap_or_default();
         let theirs = serde_json::to_value(last).unwrap_or_default();
-        if let Some(field) = first_difference(&own, &theirs, "") {
+        let (field, _, _) = crate::diff::first_difference(&own, &theirs);
+        if !field.is_empty() {
             return Err(refuse(
                 format!("{base}.{field}"),
                 format!("{base}.history[{}].{field}", intervals.len() - 1),
@@ -448,23 +449,6 @@ fn history(base: &str, s: &Service) -> Result<(), RecordsError> {
         }
     }
     Ok(())
-}
-
-/// The first field (as a dotted path) where two JSON objects differ.
-fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> Option<String> {
-    let (Some(x), Some(y)) = (a.as_object(), b.as_object()) else {
-        return (a != b).then(|| at.to_owned());
-    };
-    let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
-    keys.into_iter().find_map(|k| {
-        let here = if at.is_empty() {
-            k.clone()
-        } else {
-            format!("{at}.{k}")
-        };
-        let null = serde_json::Value::Null;
-        first_difference(x.get(k).unwrap_or(&null), y.get(k).unwrap_or(&null), &here)
-    })
 }
 
 fn locations_of(base: &str, s: &Config<'_>, locations: &[Location]) -> Result<(), RecordsError> {

@@ -26,6 +26,7 @@
 
 pub mod canonical;
 mod contradictions;
+mod diff;
 pub mod eval;
 pub mod framework;
 pub mod keys;

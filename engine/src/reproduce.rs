@@ -154,8 +154,7 @@ pub fn reproduce(
 fn first_difference(signed: &[u8], recomputed: &[u8]) -> (String, String, String) {
     let a: Value = serde_json::from_slice(signed).unwrap_or(Value::Null);
     let b: Value = serde_json::from_slice(recomputed).unwrap_or(Value::Null);
-    let mut at = String::new();
-    let (x, y) = walk(&a, &b, &mut at);
+    let (at, x, y) = crate::diff::first_difference(&a, &b);
     let short = |v: Option<&Value>| {
         let text = v.map_or_else(|| "nothing".to_owned(), Value::to_string);
         if text.chars().count() > 200 {
@@ -165,47 +164,4 @@ fn first_difference(signed: &[u8], recomputed: &[u8]) -> (String, String, String
         }
     };
     (at, short(x), short(y))
-}
-
-fn walk<'v>(a: &'v Value, b: &'v Value, at: &mut String) -> (Option<&'v Value>, Option<&'v Value>) {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
-            for k in keys {
-                let (l, r) = (x.get(k), y.get(k));
-                if l != r {
-                    if !at.is_empty() {
-                        at.push('.');
-                    }
-                    at.push_str(k);
-                    return match (l, r) {
-                        (Some(l), Some(r)) => walk(l, r, at),
-                        _ => (l, r),
-                    };
-                }
-            }
-            (Some(a), Some(b))
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            for i in 0..x.len().max(y.len()) {
-                let (l, r) = (x.get(i), y.get(i));
-                if l != r {
-                    at.push_str(&format!("[{i}]"));
-                    if let Some(id) = l
-                        .or(r)
-                        .and_then(|v| v.get("control_id"))
-                        .and_then(Value::as_str)
-                    {
-                        at.push_str(&format!(" ({id})"));
-                    }
-                    return match (l, r) {
-                        (Some(l), Some(r)) => walk(l, r, at),
-                        _ => (l, r),
-                    };
-                }
-            }
-            (Some(a), Some(b))
-        }
-        _ => (Some(a), Some(b)),
-    }
 }
