@@ -572,6 +572,17 @@ fn check_zone(path: String, zone: &str, zones: &Catalogue) -> Result<(), ImportE
     Ok(())
 }
 
+/// A service's zones: at least one, each in the catalogue.
+fn check_zones(path: &str, list: &[String], zones: &Catalogue) -> Result<(), ImportError> {
+    if list.is_empty() {
+        return Err(invalid(path, "a service runs in at least one zone"));
+    }
+    for (j, z) in list.iter().enumerate() {
+        check_zone(format!("{path}[{j}]"), z, zones)?;
+    }
+    Ok(())
+}
+
 fn unique<'a>(kind: &str, ids: impl Iterator<Item = &'a str>) -> Result<(), ImportError> {
     let mut seen = BTreeSet::new();
     for (i, id) in ids.enumerate() {
@@ -657,12 +668,7 @@ pub fn validate(b: &Batch, zones: &Catalogue) -> Result<(), ImportError> {
         let at = |f: &str| format!("$.services[{i}].{f}");
         check_id(at("service_id"), &s.service_id)?;
         check_text(at("name"), &s.name)?;
-        if s.zones.is_empty() {
-            return Err(invalid(at("zones"), "a service runs in at least one zone"));
-        }
-        for (j, z) in s.zones.iter().enumerate() {
-            check_zone(format!("$.services[{i}].zones[{j}]"), z, zones)?;
-        }
+        check_zones(&at("zones"), &s.zones, zones)?;
         check_zone(at("storage_region"), &s.storage_region, zones)?;
         if let Some(z) = &s.backup_policy.storage_zone {
             check_zone(at("backup_policy.storage_zone"), z, zones)?;
@@ -764,15 +770,7 @@ pub fn validate(b: &Batch, zones: &Catalogue) -> Result<(), ImportError> {
         }
         if let Some(p) = &c.set {
             if let Set::To(zs) = &p.zones {
-                if zs.is_empty() {
-                    return Err(invalid(
-                        at("set.zones"),
-                        "a service runs in at least one zone",
-                    ));
-                }
-                for (j, z) in zs.iter().enumerate() {
-                    check_zone(format!("$.service_changes[{i}].set.zones[{j}]"), z, zones)?;
-                }
+                check_zones(&at("set.zones"), zs, zones)?;
             }
             if let Set::To(z) = &p.storage_region {
                 check_zone(at("set.storage_region"), z, zones)?;

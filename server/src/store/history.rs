@@ -13,7 +13,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sqlx::Row;
 use vouch_engine::Timestamp;
 
 use super::{Backend, WriteTx};
@@ -67,6 +66,9 @@ struct Kind {
     noun: &'static str,
     begin: &'static str,
     end: &'static str,
+    /// A resource that begins once and, once ended, never returns (a
+    /// service); otherwise it may end and begin again (a member).
+    once: bool,
 }
 
 const SERVICES: Kind = Kind {
@@ -76,6 +78,7 @@ const SERVICES: Kind = Kind {
     noun: "service",
     begin: "created",
     end: "deleted",
+    once: true,
 };
 
 const MEMBERS: Kind = Kind {
@@ -85,6 +88,7 @@ const MEMBERS: Kind = Kind {
     noun: "member",
     begin: "added",
     end: "removed",
+    once: false,
 };
 
 /// The resources whose histories a batch touched, each with the earliest
@@ -271,55 +275,44 @@ pub async fn record_member_change(
     insert(tx, &MEMBERS, path, change, now).await
 }
 
-/// The configuration history holds at `at`: `None` when it has no state
-/// then (no change before, or deleted).
-async fn state_at<T: DeserializeOwned>(
+/// Which state of a history to read.
+enum Latest {
+    /// The state at this instant: `None` when nothing is recorded before
+    /// it, or the resource had ended.
+    At(Timestamp),
+    /// The last state the resource had, ended since or not.
+    Known,
+}
+
+async fn latest_state<T: DeserializeOwned>(
     tx: &mut WriteTx,
     kind: &Kind,
     resource: &Resource,
-    at: Timestamp,
+    which: Latest,
 ) -> Result<Option<T>, ImportError> {
-    let n = resource.keys.len();
+    let condition = match which {
+        Latest::At(_) => format!("at <= ${}", resource.keys.len() + 1),
+        Latest::Known => "state IS NOT NULL".to_owned(),
+    };
     let sql = format!(
-        "SELECT state FROM {} WHERE {} AND at <= ${} ORDER BY at DESC, change_id DESC LIMIT 1",
-        kind.table,
-        kind.key,
-        n + 1
+        "SELECT state FROM {} WHERE {} AND {condition} ORDER BY at DESC, change_id DESC LIMIT 1",
+        kind.table, kind.key
     );
-    let mut q = sqlx::query(&sql);
+    let mut q = sqlx::query_as::<_, (Option<String>,)>(&sql);
     for k in &resource.keys {
         q = q.bind(k);
     }
-    let row = q.bind(at.unix_seconds()).fetch_optional(tx.conn()).await?;
-    match row.and_then(|r| r.try_get::<Option<String>, _>("state").ok().flatten()) {
+    if let Latest::At(at) = which {
+        q = q.bind(at.unix_seconds());
+    }
+    match q
+        .fetch_optional(tx.conn())
+        .await?
+        .and_then(|(state,)| state)
+    {
         Some(text) => Ok(Some(
             serde_json::from_str(&text).map_err(|e| ImportError::Internal(e.into()))?,
         )),
-        None => Ok(None),
-    }
-}
-
-/// The last state the history holds for a resource that has since ended.
-async fn last_before_end<T: DeserializeOwned>(
-    tx: &mut WriteTx,
-    kind: &Kind,
-    resource: &Resource,
-) -> Result<Option<T>, ImportError> {
-    let sql = format!(
-        "SELECT state FROM {} WHERE {} AND state IS NOT NULL ORDER BY at DESC, change_id DESC LIMIT 1",
-        kind.table, kind.key
-    );
-    let mut q = sqlx::query(&sql);
-    for k in &resource.keys {
-        q = q.bind(k);
-    }
-    match q.fetch_optional(tx.conn()).await? {
-        Some(row) => {
-            let text: String = row.try_get("state")?;
-            Ok(Some(
-                serde_json::from_str(&text).map_err(|e| ImportError::Internal(e.into()))?,
-            ))
-        }
         None => Ok(None),
     }
 }
@@ -337,11 +330,11 @@ async fn is_news<T: DeserializeOwned + PartialEq>(
     sent: &T,
     now: Timestamp,
 ) -> Result<bool, ImportError> {
-    let known: Option<T> = state_at(tx, kind, resource, now).await?;
+    let known: Option<T> = latest_state(tx, kind, resource, Latest::At(now)).await?;
     if let Some(k) = known {
         return Ok(&k != sent);
     }
-    let ended: Option<T> = last_before_end(tx, kind, resource).await?;
+    let ended: Option<T> = latest_state(tx, kind, resource, Latest::Known).await?;
     Ok(ended.as_ref() != Some(sent))
 }
 
@@ -512,16 +505,19 @@ async fn refold<F: Fold>(
                 ),
             )
         };
+        let after_end = |end: i64| {
+            refuse(format!(
+                "comes after the {} was {} at {}",
+                kind.noun,
+                kind.end,
+                ts(end)
+            ))
+        };
         let patch: F::Patch = serde_json::from_str(&row.fields)
             .map_err(|e| ImportError::Internal(anyhow::anyhow!("stored change: {e}")))?;
         let next = if row.event == kind.end {
             if let (None, Some(end)) = (&state, ended) {
-                return Err(refuse(format!(
-                    "comes after the {} was {} at {}",
-                    kind.noun,
-                    kind.end,
-                    ts(end)
-                )));
+                return Err(after_end(end));
             }
             if state.is_none() {
                 return Err(refuse(format!(
@@ -532,7 +528,7 @@ async fn refold<F: Fold>(
             ended = Some(row.at);
             None
         } else if row.event == kind.begin {
-            if (i > 0 || before.is_some()) && kind.noun == "service" {
+            if (i > 0 || before.is_some()) && kind.once {
                 let (id, at) = first.clone().unwrap_or_default();
                 return Err(refuse(format!(
                     "creates the service, but change `{id}` at {} comes before it",
@@ -553,9 +549,7 @@ async fn refold<F: Fold>(
             match (&state, ended) {
                 (Some(base), _) => Some(F::apply(&patch, base)),
                 // A service stays deleted; a member may be seen again.
-                (None, Some(end)) if kind.noun == "service" => {
-                    return Err(refuse(format!("comes after the service was deleted at {}", ts(end))))
-                }
+                (None, Some(end)) if kind.once => return Err(after_end(end)),
                 (None, _) => Some(F::whole(&patch).ok_or_else(|| {
                     refuse(format!(
                         "changes part of a configuration that is not known before it: the first change of a {} is `{}` or gives all of it",

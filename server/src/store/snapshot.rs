@@ -92,9 +92,8 @@ async fn changes_in_period(
 /// and how its history begins.
 struct Ends {
     base: Option<Change>,
+    /// The first change ever, and its event; `None`: no history at all.
     first: Option<(i64, String)>,
-    /// The resource has a history at all.
-    recorded: bool,
 }
 
 /// A resource within the period: when it began and ended (where that lies
@@ -120,11 +119,7 @@ impl Ends {
             Some(at) => Some((at, r.try_get::<String, _>("first_event")?)),
             None => None,
         };
-        Ok(Ends {
-            recorded: first.is_some(),
-            base,
-            first,
-        })
+        Ok(Ends { base, first })
     }
 
     /// The resource's states within `start..end`, or `None` when the
@@ -492,7 +487,7 @@ pub async fn snapshot(
             zones: config.zones.clone(),
             created_at: lifetime.began.map(ts).transpose()?,
             deleted_at: lifetime.ended.map(ts).transpose()?,
-            history: ends.recorded.then_some(history),
+            history: ends.first.is_some().then_some(history),
             service_id,
         });
     }
@@ -560,7 +555,7 @@ pub async fn snapshot(
             mfa_enabled: state.mfa_enabled,
             added_at: lifetime.began.map(ts).transpose()?,
             removed_at: lifetime.ended.map(ts).transpose()?,
-            history: ends.recorded.then_some(history),
+            history: ends.first.is_some().then_some(history),
             absent: lifetime
                 .absent
                 .iter()
