@@ -1500,32 +1500,41 @@ fn describe_lifetime(born: Option<Timestamp>, ended: Option<Timestamp>) -> Strin
 /// fields, with the interval's configuration in their place (objects merged
 /// field by field), without the history itself.
 fn merged(resource: &Value, interval: &Value) -> Value {
-    fn overlay(into: &mut Value, from: &Value) {
-        match (into, from) {
-            (Value::Object(a), Value::Object(b)) => {
-                for (k, v) in b {
-                    match a.get_mut(k) {
-                        Some(slot) if slot.is_object() && v.is_object() => overlay(slot, v),
-                        _ => {
-                            a.insert(k.clone(), v.clone());
-                        }
-                    }
+    /// Sets `k` to `v` in `into`, merging objects field by field.
+    fn overlay(into: &mut serde_json::Map<String, Value>, k: &str, v: &Value) {
+        match (into.get_mut(k), v) {
+            (Some(Value::Object(slot)), Value::Object(sub)) => {
+                for (k, v) in sub {
+                    overlay(slot, k, v);
                 }
             }
-            (slot, v) => *slot = v.clone(),
+            _ => {
+                into.insert(k.to_owned(), v.clone());
+            }
         }
     }
-    let mut out = resource.clone();
-    if let Value::Object(o) = &mut out {
-        o.remove("history");
+    // An interval that is not an object holds no configuration: judged as
+    // it is, it is missing evidence (never the resource's own fields).
+    let Value::Object(config) = interval else {
+        return interval.clone();
+    };
+    let config = config
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "from" | "to"));
+    // Field by field, leaving out the history: cloning the resource whole
+    // would copy every interval once per interval.
+    let mut out: serde_json::Map<String, Value> = match resource {
+        Value::Object(own) => own
+            .iter()
+            .filter(|(k, _)| k.as_str() != "history")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        _ => serde_json::Map::new(),
+    };
+    for (k, v) in config {
+        overlay(&mut out, k, v);
     }
-    let mut config = interval.clone();
-    if let Value::Object(o) = &mut config {
-        o.remove("from");
-        o.remove("to");
-    }
-    overlay(&mut out, &config);
-    out
+    Value::Object(out)
 }
 
 fn missing(note: String) -> Outcome {
