@@ -68,11 +68,22 @@ struct PacketHead {
     generated_at: Timestamp,
 }
 
+fn parse_body(body: &[u8]) -> Result<Body<'_>, VerifyError> {
+    serde_json::from_slice(body)
+        .map_err(|e| VerifyError::Malformed(format!("not a packet body: {e}")))
+}
+
+/// The exact packet bytes and the signature of a body
+/// `{"packet":...,"signature":...}`, nothing checked.
+pub fn body_parts(body: &[u8]) -> Result<(&[u8], Signature), VerifyError> {
+    let body = parse_body(body)?;
+    Ok((body.packet.get().as_bytes(), body.signature))
+}
+
 /// Verifies a body `{"packet":...,"signature":...}` (the CLI's output or the
 /// server's answer, with or without `report_id`) against `keys`.
 pub fn verify_body(body: &[u8], keys: &KeysDocument) -> Result<Verified, VerifyError> {
-    let body: Body<'_> = serde_json::from_slice(body)
-        .map_err(|e| VerifyError::Malformed(format!("not a packet body: {e}")))?;
+    let body = parse_body(body)?;
     let bytes = body.packet.get().as_bytes();
     if !bytes.starts_with(b"{") {
         return Err(VerifyError::Malformed(

@@ -124,17 +124,7 @@ pub fn verify(a: VerifyArgs) -> Result<(), Failure> {
     let mut body = read_capped(&a.packet, MAX_PACKET)?;
     let from_pdf = body.starts_with(b"%PDF-");
     if from_pdf {
-        // A PDF rendition carries the signed packet and its signature as attachments.
-        let (canonical, signature) = crate::pdf::attachments(&body).with_context(|| {
-            format!(
-                "{} is a PDF without the packet attachments",
-                a.packet.display()
-            )
-        })?;
-        let signature: vouch_engine::signing::Signature = serde_json::from_slice(&signature)
-            .with_context(|| {
-                format!("{}: signature.json is not a signature", a.packet.display())
-            })?;
+        let (canonical, signature) = pdf_parts(&a.packet, &body)?;
         body = vouch_engine::signing::body_from_parts(None, &canonical, &signature);
     }
     let keys = load_keys(&a.keys)?;
@@ -186,25 +176,26 @@ pub struct ReproduceArgs {
 }
 
 /// The canonical packet bytes and the signature of a body or a PDF.
+/// A PDF rendition carries the signed packet and its signature as attachments.
+fn pdf_parts(
+    path: &Path,
+    pdf: &[u8],
+) -> Result<(Vec<u8>, vouch_engine::signing::Signature), Failure> {
+    let (canonical, signature) = crate::pdf::attachments(pdf)
+        .with_context(|| format!("{} is a PDF without the packet attachments", path.display()))?;
+    let signature = serde_json::from_slice(&signature)
+        .with_context(|| format!("{}: signature.json is not a signature", path.display()))?;
+    Ok((canonical, signature))
+}
+
 fn signed_parts(path: &Path) -> Result<(Vec<u8>, vouch_engine::signing::Signature), Failure> {
     let bytes = read_capped(path, MAX_PACKET)?;
     if bytes.starts_with(b"%PDF-") {
-        let (canonical, signature) = crate::pdf::attachments(&bytes).with_context(|| {
-            format!("{} is a PDF without the packet attachments", path.display())
-        })?;
-        let signature = serde_json::from_slice(&signature)
-            .with_context(|| format!("{}: signature.json is not a signature", path.display()))?;
-        return Ok((canonical, signature));
+        return pdf_parts(path, &bytes);
     }
-    #[derive(serde::Deserialize)]
-    struct Body<'a> {
-        #[serde(borrow)]
-        packet: &'a serde_json::value::RawValue,
-        signature: vouch_engine::signing::Signature,
-    }
-    let body: Body<'_> = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{} is not a packet body", path.display()))?;
-    Ok((body.packet.get().as_bytes().to_vec(), body.signature))
+    let (packet, signature) = vouch_engine::verify::body_parts(&bytes)
+        .map_err(|e| Failure::input(anyhow!("{}: {e}", path.display())))?;
+    Ok((packet.to_vec(), signature))
 }
 
 /// Re-performs a packet's evaluation from its inputs and compares the
