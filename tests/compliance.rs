@@ -1164,15 +1164,18 @@ fn every_packet_reproduces_from_its_archived_records() {
         let records_file = store.path().join(format!("{fw}-records.json"));
         std::fs::write(&packet_file, &made.body).unwrap();
         std::fs::write(&records_file, &records.body).unwrap();
-        let o = Command::new(bin())
-            .args([
-                "reproduce",
-                packet_file.to_str().unwrap(),
-                "--records",
-                records_file.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
+        let reproduce = || {
+            Command::new(bin())
+                .args([
+                    "reproduce",
+                    packet_file.to_str().unwrap(),
+                    "--records",
+                    records_file.to_str().unwrap(),
+                ])
+                .output()
+                .unwrap()
+        };
+        let o = reproduce();
         assert!(
             o.status.success(),
             "{fw}: {}",
@@ -1182,15 +1185,7 @@ fn every_packet_reproduces_from_its_archived_records() {
         let mut changed: Value = serde_json::from_slice(&records.body).unwrap();
         changed["organization"]["name"] = json!("Someone Else");
         std::fs::write(&records_file, serde_json::to_vec(&changed).unwrap()).unwrap();
-        let o = Command::new(bin())
-            .args([
-                "reproduce",
-                packet_file.to_str().unwrap(),
-                "--records",
-                records_file.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
+        let o = reproduce();
         assert_eq!(o.status.code(), Some(1));
         assert!(String::from_utf8_lossy(&o.stderr)
             .contains("is not the one the packet was computed from"));
