@@ -64,16 +64,21 @@ fn incident(
     v
 }
 
-#[test]
-fn tls_off_for_three_days_mid_period_is_an_exception_naming_those_days() {
-    let records = incident(
+/// TLS off on `svc-features` from June 1st to 4th, 08:00.
+fn tls_incident() -> Value {
+    incident(
         full(),
         "services",
         1,
         ["2026-06-01T08:00:00Z", "2026-06-04T08:00:00Z"],
         "/tls_enabled",
         json!(false),
-    );
+    )
+}
+
+#[test]
+fn tls_off_for_three_days_mid_period_is_an_exception_naming_those_days() {
+    let records = tls_incident();
     let r = judge(
         "soc2",
         "CC6.7-encryption-in-transit",
@@ -104,14 +109,7 @@ fn tls_off_for_three_days_mid_period_is_an_exception_naming_those_days() {
 
 #[test]
 fn a_period_entirely_after_the_fix_is_attested() {
-    let records = incident(
-        full(),
-        "services",
-        1,
-        ["2026-06-01T08:00:00Z", "2026-06-04T08:00:00Z"],
-        "/tls_enabled",
-        json!(false),
-    );
+    let records = tls_incident();
     let after = period("2026-06-05T00:00:00Z", END);
     let r = judge("soc2", "CC6.7-encryption-in-transit", &records, &after);
     assert_eq!(r.status, Status::Attested, "{r:#?}");
