@@ -138,6 +138,18 @@ pub fn assemble_with(
     period: Option<Period>,
     host: &dyn PluginHost,
 ) -> Result<Packet, PacketError> {
+    assemble_archived(framework, records, generated_at, period, host).map(|(packet, _)| packet)
+}
+
+/// Like [`assemble_with`], also returning the records document's canonical
+/// bytes: the ones whose SHA-256 the packet names, to archive beside it.
+pub fn assemble_archived(
+    framework: &Framework,
+    records: &RecordsDocument,
+    generated_at: Timestamp,
+    period: Option<Period>,
+    host: &dyn PluginHost,
+) -> Result<(Packet, Vec<u8>), PacketError> {
     let period = period.unwrap_or_else(|| Period::month_ending_at(generated_at));
     if period.end > generated_at {
         return Err(PacketError::PeriodInFuture {
@@ -169,7 +181,7 @@ pub fn assemble_with(
         engine: engine_input(),
         plugins,
     };
-    Ok(Packet {
+    let packet = Packet {
         schema_version: SCHEMA_VERSION.to_owned(),
         framework: framework.framework.clone(),
         generated_at,
@@ -194,7 +206,8 @@ pub fn assemble_with(
                 entry_count: records.audit_log.entry_count,
             },
         },
-    })
+    };
+    Ok((packet, records_bytes))
 }
 
 /// The committed JSON Schema of packets (`engine/schema/packet.schema.json`).

@@ -17,8 +17,9 @@
 //! Idempotency-Key: a retry after the fault is fixed generates the packet.
 
 use serde_json::json;
+use vouch_engine::packet::assemble_archived;
 use vouch_engine::signing::{body_from_parts, PacketSigner, Signature, SignedPacket};
-use vouch_engine::{assemble_with, Framework, Period, Timestamp};
+use vouch_engine::{Framework, Period, Timestamp};
 
 use super::{App, Caller, Result, ServiceError};
 use crate::store::{self, audit, reports};
@@ -214,9 +215,8 @@ async fn evaluate_and_sign(
             Some(p) => p.as_ref(),
             None => &vouch_engine::NoPluginHost,
         };
-        let packet = assemble_with(&framework, &records, now, Some(period), host)?;
-        // The bytes whose digest the packet names, archived with it.
-        let archived = vouch_engine::canonical::to_canonical_bytes(&records.to_value())?;
+        // The packet, and the records' bytes whose digest it names, archived with it.
+        let (packet, archived) = assemble_archived(&framework, &records, now, Some(period), host)?;
         anyhow::Ok((signer.sign(packet)?, archived))
     })
     .await?
