@@ -612,6 +612,45 @@ fn reproduce_recomputes_a_packet_and_names_what_differs() {
     expect_exit(&vouch(&["reproduce", &packet, "--records", &junk]), 3);
 }
 
+/// `vouch generate ... | head -c 0` and the like: a reader that stops reading
+/// ends the command quietly, as it ends cat (SIGPIPE), not with a panic.
+fn a_closed_pipe_ends_a_command_without_a_panic() {
+    let w = Workdir::new();
+    let (key, keys, packet) = w.signed_packet();
+    let records = repo("examples/records/full.json");
+    for args in [
+        vec![
+            "generate",
+            "--records",
+            &records,
+            "--framework",
+            "dora",
+            "--key",
+            &key,
+        ],
+        vec!["verify", &packet, "--keys", &keys],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vouch"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before the command writes.
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            o.status.signal(),
+            Some(libc::SIGPIPE),
+            "{args:?}: {:?} {stderr}",
+            o.status
+        );
+    }
+}
+
 fn main() -> std::process::ExitCode {
     use support::harness::{run, Tool};
     run(&[
@@ -628,5 +667,6 @@ fn main() -> std::process::ExitCode {
         case!(frameworks_check_passes_on_the_shipped_files),
         case!(frameworks_check_reports_every_problem_with_positions),
         case!(help_explains_the_commands),
+        case!(a_closed_pipe_ends_a_command_without_a_panic),
     ])
 }

@@ -95,6 +95,13 @@ enum PluginsCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        // A command whose reader goes away (`vouch verify ... | head -1`)
+        // ends as other Unix tools end, by SIGPIPE, instead of failing the
+        // write (a panic in println!). The server keeps Rust's default
+        // (ignored): a client that hangs up is an error on its connection.
+        sigpipe::reset();
+    }
     let result = match cli.command {
         Command::Serve(a) => serve::serve(a),
         Command::Import(a) => import::import(a),
