@@ -94,7 +94,13 @@ pub async fn generate(app: &App, caller: &Caller, req: Request) -> Result<Genera
         .with_label_values(&[&framework.framework, "complete"])
         .inc();
     // enqueue the PDF
-    super::reports::enqueue_pdf(app, &report_id, &signed, &framework.framework);
+    super::reports::enqueue_pdf(
+        app,
+        &caller.org_id,
+        &report_id,
+        &signed,
+        &framework.framework,
+    );
     Ok(Generated {
         body: signed.body(Some(&report_id)),
         report_id,
@@ -202,7 +208,7 @@ async fn evaluate_and_sign(
     period: Period,
     now: Timestamp,
     signer: PacketSigner,
-) -> anyhow::Result<(SignedPacket, Vec<u8>)> {
+) -> anyhow::Result<(SignedPacket, reports::Archive)> {
     let records = store::snapshot::snapshot(&app.db, &app.zones, &caller.org_id, &period)
         .await?
         .ok_or_else(|| anyhow::anyhow!("organization {} vanished", caller.org_id))?;
@@ -215,9 +221,11 @@ async fn evaluate_and_sign(
             Some(p) => p.as_ref(),
             None => &vouch_engine::NoPluginHost,
         };
-        // The packet, and the records' bytes whose digest it names, archived with it.
+        // The packet, and the records' bytes whose digest it names, archived
+        // (compressed) with it.
         let (packet, archived) = assemble_archived(&framework, &records, now, Some(period), host)?;
-        anyhow::Ok((signer.sign(packet)?, archived))
+        let archive = reports::Archive::compress(&archived)?;
+        anyhow::Ok((signer.sign(packet)?, archive))
     })
     .await?
 }
@@ -270,11 +278,10 @@ impl Pending<'_> {
         &self,
         app: &App,
         signed: &SignedPacket,
-        records: &[u8],
+        records: &reports::Archive,
     ) -> Result<Option<Generated>> {
         let canonical = std::str::from_utf8(&signed.canonical).map_err(ServiceError::internal)?;
         let signature = serde_json::to_string(&signed.signature).map_err(ServiceError::internal)?;
-        let records = std::str::from_utf8(records).map_err(ServiceError::internal)?;
         let outcome = reports::Outcome::Complete {
             canonical,
             signature: &signature,

@@ -141,13 +141,44 @@ pub async fn download(app: &App, caller: &Caller, report: &str) -> Result<Vec<u8
 /// The records document the packet was evaluated on: the exact canonical
 /// bytes whose SHA-256 the packet names. A report from before the archive
 /// existed has none (404).
+/// They are served only when their digest is the packet's: a damaged
+/// archive is an internal error, never a different document.
 pub async fn records(app: &App, caller: &Caller, report: &str) -> Result<Vec<u8>> {
-    complete(app, caller, report).await?;
-    let text = reports::records(&app.db, &caller.org_id, report)
+    let r = complete(app, caller, report).await?;
+    let archive = reports::records(&app.db, &caller.org_id, report)
         .await?
         .ok_or(ServiceError::NotFound)?;
+    let named = archived_digest(&r)?;
+    let bytes = tokio::task::spawn_blocking(move || archive.decompress())
+        .await
+        .map_err(ServiceError::internal)??;
+    if vouch_engine::signing::sha256_hex(&bytes) != named {
+        return Err(ServiceError::internal(anyhow::anyhow!(
+            "the archived records of {report} do not have the digest its packet names"
+        )));
+    }
     caller.audit(app, "report.records_download", report).await?;
-    Ok(text.into_bytes())
+    Ok(bytes)
+}
+
+/// The `inputs.records_sha256` a stored packet names.
+fn archived_digest(r: &reports::Stored) -> Result<String> {
+    #[derive(serde::Deserialize)]
+    struct Packet {
+        inputs: Inputs,
+    }
+    #[derive(serde::Deserialize)]
+    struct Inputs {
+        records_sha256: String,
+    }
+    let canonical = r.canonical.as_deref().ok_or_else(|| {
+        ServiceError::internal(anyhow::anyhow!(
+            "complete report {} has no packet",
+            r.report_id
+        ))
+    })?;
+    let p: Packet = serde_json::from_str(canonical).map_err(ServiceError::internal)?;
+    Ok(p.inputs.records_sha256)
 }
 
 /// Whether a PDF comes from the store or was rendered for this request.
@@ -170,6 +201,7 @@ pub async fn pdf(app: &App, caller: &Caller, report: &str) -> Result<(Vec<u8>, R
             let (canonical, signature) = super::generate::signed_parts(&r)?;
             let pdf = render_and_store(
                 app,
+                &caller.org_id,
                 report,
                 &r.framework,
                 canonical.as_bytes().to_vec(),
@@ -184,13 +216,21 @@ pub async fn pdf(app: &App, caller: &Caller, report: &str) -> Result<(Vec<u8>, R
 }
 
 /// Renders the PDF of a freshly signed packet in the background.
-pub(super) fn enqueue_pdf(app: &App, report_id: &str, signed: &SignedPacket, framework: &str) {
+pub(super) fn enqueue_pdf(
+    app: &App,
+    org: &str,
+    report_id: &str,
+    signed: &SignedPacket,
+    framework: &str,
+) {
     let Some(app) = app.me.upgrade() else { return };
-    let (report_id, framework) = (report_id.to_owned(), framework.to_owned());
+    let (org, report_id, framework) = (org.to_owned(), report_id.to_owned(), framework.to_owned());
     let (canonical, signature) = (signed.canonical.clone(), signed.signature.clone());
     let tracker = app.background.clone();
     tracker.spawn(async move {
-        if let Err(e) = render_and_store(&app, &report_id, &framework, canonical, signature).await {
+        if let Err(e) =
+            render_and_store(&app, &org, &report_id, &framework, canonical, signature).await
+        {
             tracing::warn!(%report_id, error = %e, "background PDF rendering failed");
         }
     });
@@ -199,6 +239,7 @@ pub(super) fn enqueue_pdf(app: &App, report_id: &str, signed: &SignedPacket, fra
 /// Renders and stores the PDF of a report; the packet and its status are never touched.
 async fn render_and_store(
     app: &App,
+    org: &str,
     report_id: &str,
     framework: &str,
     canonical: Vec<u8>,
@@ -208,7 +249,7 @@ async fn render_and_store(
         .frameworks
         .get(framework)
         .map_or_else(|| framework.to_owned(), |f| f.name.clone());
-    let keys_url = format!("{}/.well-known/compliance-signing-keys", app.public_url);
+    let links = crate::pdf::Links::of(&app.public_url, org, report_id);
     let renderer = app.renderer.clone();
     let id = report_id.to_owned();
     let _slot = app
@@ -218,7 +259,7 @@ async fn render_and_store(
         .await
         .map_err(ServiceError::internal)?;
     let pdf = tokio::task::spawn_blocking(move || {
-        renderer.render(&id, &canonical, &signature, &framework_name, &keys_url)
+        renderer.render(&id, &canonical, &signature, &framework_name, &links)
     })
     .await
     .map_err(ServiceError::internal)?

@@ -1,6 +1,8 @@
 //! Reports: the signed packets (or the record of a failed generation), their
 //! Idempotency-Keys, and the rendered PDFs.
 
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
 use sqlx::Row;
 use vouch_engine::Period;
 
@@ -35,12 +37,12 @@ impl Status {
 /// The result stored with a new report.
 #[derive(Debug, Clone, Copy)]
 pub enum Outcome<'a> {
-    /// The packet's canonical bytes, its signature (JSON), and the canonical
-    /// bytes of the records document it was evaluated on.
+    /// The packet's canonical bytes, its signature (JSON), and the records
+    /// document it was evaluated on, compressed ([`Archive::compress`]).
     Complete {
         canonical: &'a str,
         signature: &'a str,
-        records: &'a str,
+        records: &'a Archive,
     },
     /// What members are told about the failure (never the internal cause).
     Failed { reason: &'a str },
@@ -101,26 +103,90 @@ pub async fn insert(tx: &mut WriteTx, r: &NewReport<'_>) -> Result<(), sqlx::Err
     .execute(tx.conn())
     .await?;
     if let Outcome::Complete { records, .. } = r.outcome {
-        sqlx::query("INSERT INTO report_records (report_id, records) VALUES ($1, $2)")
-            .bind(r.report_id)
-            .bind(records)
-            .execute(tx.conn())
-            .await?;
+        sqlx::query(
+            "INSERT INTO report_records (report_id, records, encoding) VALUES ($1, $2, $3)",
+        )
+        .bind(r.report_id)
+        .bind(&records.text)
+        .bind(records.encoding)
+        .execute(tx.conn())
+        .await?;
     }
     Ok(())
 }
 
+/// A records document as `report_records` holds it (migration 0008).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Archive {
+    encoding: &'static str,
+    text: String,
+}
+
+const GZIP: &str = "gzip";
+const IDENTITY: &str = "identity";
+
+impl Archive {
+    /// The canonical bytes, gzip-compressed and base64-encoded. The gzip
+    /// header carries no name and no time, so equal records compress to
+    /// equal text.
+    pub fn compress(canonical: &[u8]) -> std::io::Result<Archive> {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(canonical)?;
+        Ok(Archive {
+            encoding: GZIP,
+            text: B64.encode(gz.finish()?),
+        })
+    }
+
+    /// The stored size in bytes.
+    pub fn stored_len(&self) -> usize {
+        self.text.len()
+    }
+
+    /// The canonical bytes back, as they were before [`Archive::compress`].
+    pub fn decompress(&self) -> Result<Vec<u8>, sqlx::Error> {
+        use std::io::Read;
+        let corrupt = |what: String| sqlx::Error::Decode(what.into());
+        match self.encoding {
+            IDENTITY => Ok(self.text.clone().into_bytes()),
+            _ => {
+                let gz = B64
+                    .decode(&self.text)
+                    .map_err(|e| corrupt(format!("archived records are not base64: {e}")))?;
+                let mut out = Vec::with_capacity(gz.len() * 8);
+                flate2::read::GzDecoder::new(gz.as_slice())
+                    .read_to_end(&mut out)
+                    .map_err(|e| corrupt(format!("archived records are not gzip: {e}")))?;
+                Ok(out)
+            }
+        }
+    }
+}
+
 /// The archived records document of a report of `org`.
-pub async fn records(db: &Db, org: &str, report: &str) -> Result<Option<String>, sqlx::Error> {
-    Ok(sqlx::query_as::<_, (String,)>(
-        "SELECT rr.records FROM report_records rr JOIN reports r ON r.report_id = rr.report_id \
+pub async fn records(db: &Db, org: &str, report: &str) -> Result<Option<Archive>, sqlx::Error> {
+    let row = sqlx::query_as::<_, (String, String)>(
+        "SELECT rr.records, rr.encoding FROM report_records rr JOIN reports r ON r.report_id = rr.report_id \
          WHERE r.organization_id = $1 AND r.report_id = $2",
     )
     .bind(org)
     .bind(report)
     .fetch_optional(&db.pool)
-    .await?
-    .map(|(text,)| text))
+    .await?;
+    row.map(|(text, encoding)| {
+        let encoding = match encoding.as_str() {
+            GZIP => GZIP,
+            IDENTITY => IDENTITY,
+            other => {
+                return Err(sqlx::Error::Decode(
+                    format!("unknown records encoding `{other}`").into(),
+                ))
+            }
+        };
+        Ok(Archive { encoding, text })
+    })
+    .transpose()
 }
 
 /// A stored report as generation and download need it.
