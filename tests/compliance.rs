@@ -1164,7 +1164,7 @@ fn every_packet_reproduces_from_its_archived_records() {
         let records_file = store.path().join(format!("{fw}-records.json"));
         std::fs::write(&packet_file, &made.body).unwrap();
         std::fs::write(&records_file, &records.body).unwrap();
-        let reproduce = || {
+        let reproduce = |extra: &[&str]| {
             Command::new(bin())
                 .args([
                     "reproduce",
@@ -1172,20 +1172,59 @@ fn every_packet_reproduces_from_its_archived_records() {
                     "--records",
                     records_file.to_str().unwrap(),
                 ])
+                .args(extra)
                 .output()
                 .unwrap()
         };
-        let o = reproduce();
+        let o = reproduce(&[]);
         assert!(
             o.status.success(),
             "{fw}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        // As on another machine: a fresh process with nothing of this one's
+        // environment, another working directory, locale and time zone.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let o = Command::new(bin())
+            .args([
+                "reproduce",
+                packet_file.to_str().unwrap(),
+                "--records",
+                records_file.to_str().unwrap(),
+            ])
+            .env_clear()
+            .env("HOME", elsewhere.path())
+            .env("LANG", "tr_TR.UTF-8")
+            .env("LC_ALL", "tr_TR.UTF-8")
+            .env("TZ", "Pacific/Kiritimati")
+            .current_dir(elsewhere.path())
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{fw} elsewhere: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        // One line of the framework changed (a control's title): refused as
+        // another framework text, before anything is evaluated.
+        let frameworks = store.path().join(format!("{fw}-frameworks"));
+        std::fs::create_dir_all(&frameworks).unwrap();
+        let yaml = std::fs::read_to_string(repo(&format!("frameworks/{fw}.yaml"))).unwrap();
+        let edited = yaml.replacen("    title: ", "    title: Edited ", 1);
+        assert_ne!(edited, yaml);
+        std::fs::write(frameworks.join(format!("{fw}.yaml")), edited).unwrap();
+        let o = reproduce(&["--frameworks-dir", frameworks.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("is not the text that judged the packet"),
+            "{}",
             String::from_utf8_lossy(&o.stderr)
         );
         // One value of the archive changed: refused with the reason.
         let mut changed: Value = serde_json::from_slice(&records.body).unwrap();
         changed["organization"]["name"] = json!("Someone Else");
         std::fs::write(&records_file, serde_json::to_vec(&changed).unwrap()).unwrap();
-        let o = reproduce();
+        let o = reproduce(&[]);
         assert_eq!(o.status.code(), Some(1));
         assert!(String::from_utf8_lossy(&o.stderr)
             .contains("is not the one the packet was computed from"));

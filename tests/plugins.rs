@@ -251,7 +251,64 @@ fn the_server_runs_the_example_plugin_end_to_end() {
         assert_eq!(c["status"], status, "{org}: {c}");
         assert_eq!(c["plugins"][0]["sha256"], sha256_hex(&wasm));
         assert_eq!(c["plugins"][0]["version"], "1.0.0");
+        if org == "acme" {
+            reproduce_with_the_plugin_and_without(&s, &store, &r.body, &plugins_dir, &wasm);
+        }
     }
+}
+
+/// The packet reproduces from its archived records with the plugin that
+/// judged it; with another build of the plugin (one custom section more: a
+/// valid module with another digest) the reason is the plugin.
+fn reproduce_with_the_plugin_and_without(
+    s: &Server,
+    store: &Store,
+    body: &[u8],
+    plugins_dir: &std::path::Path,
+    wasm: &[u8],
+) {
+    let id = serde_json::from_slice::<Value>(body).unwrap()["report_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let records = s.get(
+        &format!("/organizations/acme/compliance-reports/{id}/records"),
+        Auth::Basic("alice", "demo"),
+    );
+    assert_eq!(records.status, 200, "{}", records.text());
+    let packet_file = store.path().join("packet.json");
+    let records_file = store.path().join("records.json");
+    std::fs::write(&packet_file, body).unwrap();
+    std::fs::write(&records_file, &records.body).unwrap();
+    let reproduce = || {
+        std::process::Command::new(bin())
+            .arg("reproduce")
+            .arg(&packet_file)
+            .arg("--records")
+            .arg(&records_file)
+            .arg("--frameworks-dir")
+            .arg(repo("plugins/examples/frameworks"))
+            .arg("--plugins-dir")
+            .arg(plugins_dir)
+            .output()
+            .unwrap()
+    };
+    let o = reproduce();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut other = wasm.to_vec();
+    other.extend_from_slice(&[0, 5, 4, b'b', b'u', b'm', b'p']);
+    std::fs::write(plugins_dir.join("backup_cadence.wasm"), &other).unwrap();
+    let o = reproduce();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "plugin `backup_cadence` is not the one that took part: the plugin given has sha256 {}",
+            sha256_hex(&other)
+        )),
+        "{stderr}"
+    );
+    std::fs::write(plugins_dir.join("backup_cadence.wasm"), wasm).unwrap();
 }
 
 fn the_server_answers_promptly_while_a_plugin_loops_forever() {

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::canonical::to_canonical_bytes;
 use crate::eval::PluginHost;
 use crate::framework::FrameworkSet;
-use crate::packet::{assemble_with, Packet};
+use crate::packet::{assemble_with, Inputs, Packet};
 use crate::records::RecordsDocument;
 use crate::signing::sha256_hex;
 use crate::time::Period;
@@ -73,9 +73,7 @@ pub fn reproduce(
     frameworks: &FrameworkSet,
     host: &dyn PluginHost,
 ) -> Result<Reproduced, ReproduceError> {
-    let packet: Packet =
-        serde_json::from_slice(signed).map_err(|e| ReproduceError::Malformed(e.to_string()))?;
-    let inputs = packet.inputs.clone().ok_or(ReproduceError::NoInputs)?;
+    let (packet, inputs) = named_inputs(signed)?;
     let doc = RecordsDocument::from_json_slice(records)
         .map_err(|e| ReproduceError::Records(e.to_string()))?;
     let canonical =
@@ -108,18 +106,7 @@ pub fn reproduce(
             });
         }
     }
-    for p in &inputs.plugins {
-        let actual = host.info(&p.name).map(|i| i.sha256);
-        if actual.as_deref() != Some(p.sha256.as_str()) {
-            return Err(ReproduceError::PluginDigest {
-                name: p.name.clone(),
-                expected: p.sha256.clone(),
-                actual: actual
-                    .map(|s| format!("the plugin given has sha256 {s}"))
-                    .unwrap_or_else(|| "no such plugin was given".into()),
-            });
-        }
-    }
+    check_plugins(&inputs, host)?;
     let period = Period::new(packet.period_start, packet.period_end)
         .map_err(|e| ReproduceError::Evaluation(e.to_string()))?;
     let again = assemble_with(framework, &doc, packet.generated_at, Some(period), host)
@@ -147,6 +134,34 @@ pub fn reproduce(
         records_sha256: inputs.records_sha256,
         controls: packet.controls.len(),
     })
+}
+
+/// The packet and the inputs it names.
+pub fn named_inputs(signed: &[u8]) -> Result<(Packet, Inputs), ReproduceError> {
+    let packet: Packet =
+        serde_json::from_slice(signed).map_err(|e| ReproduceError::Malformed(e.to_string()))?;
+    let inputs = packet.inputs.clone().ok_or(ReproduceError::NoInputs)?;
+    Ok((packet, inputs))
+}
+
+/// Whether `host` has every plugin the packet names, with its digest. A
+/// caller that loads frameworks pinned to plugin digests checks this first,
+/// so that a changed plugin file is reported as such and not as a framework
+/// that does not load.
+pub fn check_plugins(inputs: &Inputs, host: &dyn PluginHost) -> Result<(), ReproduceError> {
+    for p in &inputs.plugins {
+        let actual = host.info(&p.name).map(|i| i.sha256);
+        if actual.as_deref() != Some(p.sha256.as_str()) {
+            return Err(ReproduceError::PluginDigest {
+                name: p.name.clone(),
+                expected: p.sha256.clone(),
+                actual: actual
+                    .map(|s| format!("the plugin given has sha256 {s}"))
+                    .unwrap_or_else(|| "no such plugin was given".into()),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Where two packets first differ: the path (a control named by its id), and

@@ -210,14 +210,24 @@ pub fn reproduce(a: ReproduceArgs) -> Result<(), Failure> {
             signature.canonical_sha256
         )));
     }
+    use vouch_engine::reproduce::{check_plugins, named_inputs, reproduce, ReproduceError};
+    let refused = |e: ReproduceError| match e {
+        ReproduceError::Malformed(_) | ReproduceError::Records(_) => {
+            Failure::input(anyhow!("reproduction failed: {e}"))
+        }
+        e => Failure::negative(anyhow!("reproduction failed: {e}")),
+    };
+    let (_, inputs) = named_inputs(&canonical).map_err(refused)?;
     let plugins = load_plugins(a.plugins_dir.as_deref())?;
-    let frameworks = load_frameworks_with(a.frameworks_dir.as_deref(), plugins.as_deref())?;
-    let records = read_capped(&a.records, MAX_RECORDS)?;
     let host: &dyn vouch_engine::PluginHost = match &plugins {
         Some(p) => p.as_ref(),
         None => &vouch_engine::NoPluginHost,
     };
-    use vouch_engine::reproduce::{reproduce, ReproduceError};
+    // Before the frameworks load: they pin their plugins' digests, and a
+    // changed plugin is this reason, not a framework that does not load.
+    check_plugins(&inputs, host).map_err(refused)?;
+    let frameworks = load_frameworks_with(a.frameworks_dir.as_deref(), plugins.as_deref())?;
+    let records = read_capped(&a.records, MAX_RECORDS)?;
     match reproduce(&canonical, &records, &frameworks, host) {
         Ok(r) => {
             println!(
@@ -229,10 +239,7 @@ pub fn reproduce(a: ReproduceArgs) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Err(e @ (ReproduceError::Malformed(_) | ReproduceError::Records(_))) => {
-            Err(Failure::input(anyhow!("reproduction failed: {e}")))
-        }
-        Err(e) => Err(Failure::negative(anyhow!("reproduction failed: {e}"))),
+        Err(e) => Err(refused(e)),
     }
 }
 
