@@ -68,6 +68,56 @@ fn the_compliance_tab_in_a_real_browser() {
         verdict.starts_with("Verified (key-"),
         "the browser did not verify the packet: {verdict}"
     );
+    // What the verified packet was computed from, as the packet names it,
+    // and the records behind the digest.
+    let body = s.get(
+        "/organizations/acme/compliance-reports?limit=1",
+        Auth::Basic("bob", "demo"),
+    );
+    let id = body.json()["reports"][0]["report_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let packet = s.get(
+        &format!("/organizations/acme/compliance-reports/{id}"),
+        Auth::Basic("bob", "demo"),
+    );
+    let inputs = packet.json()["packet"]["inputs"].clone();
+    let shown = admin.js(
+        "const c = document.querySelector('#packets tbody tr[data-report] .inputs');\
+         return [c.innerText, Array.from(c.querySelectorAll('code[title]'), (e) => e.title)]",
+        json!([]),
+    );
+    let text = shown[0].as_str().unwrap();
+    for expected in [
+        format!(
+            "gdpr_ropa {}",
+            inputs["framework"]["version"].as_str().unwrap()
+        ),
+        format!(
+            "vouch-engine {}",
+            inputs["engine"]["version"].as_str().unwrap()
+        ),
+        format!("{}…", &inputs["records_sha256"].as_str().unwrap()[..12]),
+    ] {
+        assert!(text.contains(&expected), "{expected:?} not in {text:?}");
+    }
+    assert_eq!(
+        shown[1],
+        json!([inputs["records_sha256"], inputs["framework"]["sha256"]])
+    );
+    let records_link =
+        admin.js_async(&FETCH_LINK.replace("arguments[0]", "'#packets a[data-kind=records]'"));
+    assert_eq!(records_link["status"], 200, "{records_link}");
+    assert_eq!(
+        records_link["size"],
+        s.get(
+            &format!("/organizations/acme/compliance-reports/{id}/records"),
+            Auth::Basic("bob", "demo")
+        )
+        .body
+        .len()
+    );
     let json_link =
         admin.js_async(&FETCH_LINK.replace("arguments[0]", "'#packets a[data-kind=json]'"));
     assert_eq!(json_link["status"], 200, "{json_link}");

@@ -180,6 +180,35 @@ fn the_pdf_carries_the_signed_evidence() {
         );
     }
     assert!(flat.contains(&id));
+    // What the packet was computed from, and where its records are.
+    let inputs = &packet["inputs"];
+    for v in [
+        inputs["records_sha256"].as_str().unwrap().to_owned(),
+        inputs["framework"]["sha256"].as_str().unwrap().to_owned(),
+        format!(
+            "soc2 version {}",
+            inputs["framework"]["version"].as_str().unwrap()
+        ),
+        format!(
+            "vouch-engine {}",
+            inputs["engine"]["version"].as_str().unwrap()
+        ),
+        "vouch reproduce this.pdf --records records.json".to_owned(),
+    ] {
+        assert!(flat.contains(&v), "`{v}` is not on the cover");
+    }
+    // A URL may wrap at a slash or a hyphen.
+    let joined: String = text.split_whitespace().collect();
+    let records_url = format!("/organizations/hostile/compliance-reports/{id}/records");
+    assert!(
+        joined.contains(&records_url),
+        "{records_url} is not on the cover"
+    );
+    let first_page = text.split('\u{c}').next().unwrap();
+    assert!(
+        first_page.contains("How to verify") && first_page.contains("records.json"),
+        "the cover does not hold its verification note: {first_page}"
+    );
     assert!(
         flat.contains(HOSTILE_ORG),
         "the organization name is not printed literally"

@@ -52,7 +52,7 @@ fn bench(c: &mut Criterion) {
                     &signed.canonical,
                     &signed.signature,
                     "Bench",
-                    "https://example.test/.well-known/compliance-signing-keys",
+                    &vouch::pdf::Links::of("https://example.test", "acme", "r-bench"),
                 )
                 .unwrap()
         };

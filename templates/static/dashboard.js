@@ -149,7 +149,7 @@
     try {
       const key = await crypto.subtle.importKey("raw", b64(entry.public_key), { name: "Ed25519" }, false, ["verify"]);
       const good = await crypto.subtle.verify({ name: "Ed25519" }, key, b64(sig.value), packetBytes);
-      return good ? { ok: true, key: sig.key_id } : { ok: false, why: "bad signature" };
+      return good ? { ok: true, key: sig.key_id, inputs: body.packet.inputs } : { ok: false, why: "bad signature" };
     } catch (e) {
       return { ok: false, why: `this browser cannot check Ed25519 (${e.message})` };
     }
@@ -173,7 +173,9 @@
       tr.append(status, el("td", r.key_id || "", "mono"));
       const verdict = el("td");
       verdict.className = "verdict";
-      tr.append(verdict);
+      const inputs = el("td");
+      inputs.className = "inputs";
+      tr.append(verdict, inputs);
       const links = el("td");
       if (r.status === "complete") {
         const json = el("a", "JSON");
@@ -193,7 +195,14 @@
           links.append(el("span", "PDF rendering…", "hint"));
           waiting = true;
         }
-        showVerdict(r.report_id, verdict);
+        links.append(document.createTextNode(" · "));
+        const records = el("a", "Records");
+        records.href = `${base}/compliance-reports/${encodeURIComponent(r.report_id)}/records`;
+        records.setAttribute("download", `${r.report_id}-records.json`);
+        records.setAttribute("aria-label", `Download the records packet ${r.report_id} was evaluated on`);
+        records.dataset.kind = "records";
+        links.append(records);
+        showVerdict(r.report_id, verdict, inputs);
       }
       tr.append(links);
       body.append(tr);
@@ -201,7 +210,7 @@
     if (list.length === 0) {
       const tr = el("tr");
       const td = el("td", "No packets yet.");
-      td.colSpan = 7;
+      td.colSpan = 8;
       tr.append(td);
       body.append(tr);
     }
@@ -209,12 +218,40 @@
     if (waiting) pdfPoll = setTimeout(() => loadPackets().catch(() => {}), 2000);
   }
 
-  async function showVerdict(id, cell) {
+  // What a verified packet was computed from: the digests `vouch reproduce`
+  // checks. Shown only from bytes whose signature held.
+  function showInputs(cell, inputs) {
+    if (!inputs) {
+      cell.replaceChildren(el("span", "not recorded (an earlier engine)", "hint"));
+      return;
+    }
+    const dl = el("dl");
+    dl.className = "inputs";
+    const digest = (d) => {
+      const c = el("code", d ? `${d.slice(0, 12)}…` : "none");
+      if (d) c.title = d;
+      return c;
+    };
+    const row = (k, ...v) => {
+      const dd = el("dd");
+      dd.append(...v);
+      dl.append(el("dt", k), dd);
+    };
+    row("Records", digest(inputs.records_sha256));
+    row("Framework", `${inputs.framework.id} ${inputs.framework.version} `, digest(inputs.framework.sha256));
+    row("Engine", `${inputs.engine.name} ${inputs.engine.version}`);
+    for (const p of inputs.plugins || []) row("Plugin", `${p.name} ${p.version} `, digest(p.sha256));
+    cell.replaceChildren(dl);
+  }
+
+  async function showVerdict(id, cell, inputsCell) {
     if (!verdicts.has(id)) {
       verdicts.set(id, api("GET", `${base}/compliance-reports/${encodeURIComponent(id)}`).then(verify).catch((e) => ({ ok: false, why: e.message })));
     }
     const v = await verdicts.get(id);
     cell.replaceChildren(v.ok ? badge(`Verified (${v.key})`, "ok") : badge(`Not verified: ${v.why}`, "bad"));
+    if (v.ok) showInputs(inputsCell, v.inputs);
+    else inputsCell.replaceChildren();
   }
 
   async function generate(event) {

@@ -151,6 +151,26 @@ fn template_error(file: &str, e: &minijinja::Error) -> RenderError {
     }
 }
 
+/// Where the PDF sends its reader: the published keys, and the records the
+/// packet was computed from.
+#[derive(Debug, Clone)]
+pub struct Links {
+    pub keys: String,
+    pub records: String,
+}
+
+impl Links {
+    /// The links of report `report_id` of `org` on the server at `public_url`.
+    pub fn of(public_url: &str, org: &str, report_id: &str) -> Links {
+        Links {
+            keys: format!("{public_url}/.well-known/compliance-signing-keys"),
+            records: format!(
+                "{public_url}/organizations/{org}/compliance-reports/{report_id}/records"
+            ),
+        }
+    }
+}
+
 /// Renders packets to PDF with one template.
 #[derive(Debug)]
 pub struct Renderer {
@@ -190,7 +210,7 @@ impl Renderer {
         report_id: &str,
         signature: &Signature,
         framework_name: &str,
-        keys_url: &str,
+        links: &Links,
     ) -> Result<String, RenderError> {
         use chrono::{Datelike, Timelike};
         let mut counts = json!({"total": 0, "attested": 0, "exception": 0, "not_applicable": 0, "inconclusive": 0});
@@ -205,7 +225,8 @@ impl Renderer {
             "signature": signature,
             "report_id": report_id,
             "framework_name": framework_name,
-            "keys_url": keys_url,
+            "keys_url": links.keys,
+            "records_url": links.records,
             "counts": counts,
             "time_basis_words": vouch_engine::framework::TimeBasis::ALL
                 .iter()
@@ -237,9 +258,9 @@ impl Renderer {
         canonical: &[u8],
         signature: &Signature,
         framework_name: &str,
-        keys_url: &str,
+        links: &Links,
     ) -> Result<Vec<u8>, RenderError> {
-        let out = self.compile(report_id, canonical, signature, framework_name, keys_url);
+        let out = self.compile(report_id, canonical, signature, framework_name, links);
         comemo::evict(2);
         out
     }
@@ -250,7 +271,7 @@ impl Renderer {
         canonical: &[u8],
         signature: &Signature,
         framework_name: &str,
-        keys_url: &str,
+        links: &Links,
     ) -> Result<Vec<u8>, RenderError> {
         use chrono::{Datelike, Timelike};
         let (packet, g) = parse_packet(canonical)?;
@@ -263,7 +284,7 @@ impl Renderer {
             g.second() as u8,
         )
         .ok_or_else(|| RenderError::Other("packet has no generated_at".into()))?;
-        let source = self.source(packet, g, report_id, signature, framework_name, keys_url)?;
+        let source = self.source(packet, g, report_id, signature, framework_name, links)?;
         let other = |e: anyhow::Error| RenderError::Other(e.to_string());
         let main_id = file_id("/main.typ").map_err(other)?;
         let sig_bytes =
@@ -368,7 +389,7 @@ mod tests {
                 "r-1",
                 &sig,
                 "SOC 2 Type II",
-                "https://example.test/keys",
+                &Links::of("https://example.test", "acme", "r-1"),
             )
             .unwrap();
         for expected in [
@@ -394,7 +415,7 @@ mod tests {
                     &canonical,
                     &sig,
                     "SOC 2 Type II",
-                    "https://example.test/keys",
+                    &Links::of("https://example.test", "acme", "r-1"),
                 )
                 .unwrap();
             std::fs::write(out, pdf).unwrap();
@@ -413,7 +434,7 @@ mod tests {
                     &canonical,
                     &sig,
                     "SOC 2 Type II",
-                    "https://example.test/.well-known/compliance-signing-keys",
+                    &Links::of("https://example.test", "acme", "r-1"),
                 )
                 .unwrap()
         };
@@ -452,7 +473,13 @@ mod tests {
         let (canonical, sig) = signed();
         let err = Renderer::new(Some(dir.path()))
             .unwrap()
-            .render("r-1", &canonical, &sig, "SOC 2", "u")
+            .render(
+                "r-1",
+                &canonical,
+                &sig,
+                "SOC 2",
+                &Links::of("u", "o", "r-1"),
+            )
             .unwrap_err()
             .to_string();
         assert!(
