@@ -24,6 +24,7 @@
 //! assert_eq!(ok.framework, "soc2");
 //! ```
 
+pub mod attest;
 pub mod canonical;
 mod contradictions;
 mod diff;

@@ -99,6 +99,11 @@ impl PacketSigner {
         self.key.verifying_key()
     }
 
+    /// For the envelopes of [`crate::attest`], signed with the same key.
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+
     /// Canonicalizes and signs `packet`.
     pub fn sign(&self, packet: Packet) -> Result<SignedPacket, CanonicalError> {
         let canonical = to_canonical_bytes(&packet)?;

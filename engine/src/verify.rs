@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::canonical::is_canonical;
-use crate::keys::KeysDocument;
+use crate::keys::{KeysDocument, PublishedKey};
 use crate::signing::{sha256_hex, Signature, ALGORITHM};
 use crate::time::Timestamp;
 
@@ -104,25 +104,7 @@ pub fn verify_body(body: &[u8], keys: &KeysDocument) -> Result<Verified, VerifyE
     if sig.algorithm != ALGORITHM {
         return Err(VerifyError::UnsupportedAlgorithm(sig.algorithm));
     }
-    let entry = keys
-        .find(&sig.key_id)
-        .ok_or_else(|| VerifyError::UnknownKey(sig.key_id.clone()))?;
-    if entry.algorithm != ALGORITHM {
-        return Err(VerifyError::UnsupportedAlgorithm(entry.algorithm.clone()));
-    }
-    if let Some(revoked_at) = entry.revoked_at {
-        return Err(VerifyError::KeyRevoked {
-            key_id: sig.key_id,
-            revoked_at,
-        });
-    }
-    let raw: [u8; 32] = B64
-        .decode(&entry.public_key)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| VerifyError::BadPublicKey(sig.key_id.clone()))?;
-    let public = VerifyingKey::from_bytes(&raw)
-        .map_err(|_| VerifyError::BadPublicKey(sig.key_id.clone()))?;
+    let (entry, public) = published_key(keys, &sig.key_id)?;
     let sig_bytes: [u8; 64] = B64
         .decode(&sig.value)
         .ok()
@@ -134,21 +116,7 @@ pub fn verify_body(body: &[u8], keys: &KeysDocument) -> Result<Verified, VerifyE
     // Only now that the bytes are known to be signed is their content trusted.
     let head: PacketHead = serde_json::from_slice(bytes)
         .map_err(|e| VerifyError::Malformed(format!("packet: {e}")))?;
-    let not_valid = |why: String| VerifyError::KeyNotValidAt {
-        key_id: sig.key_id.clone(),
-        generated_at: head.generated_at,
-        why,
-    };
-    if let Some(from) = entry.valid_from {
-        if head.generated_at < from {
-            return Err(not_valid(format!("the key is valid from {from}")));
-        }
-    }
-    if let Some(retired) = entry.retired_at {
-        if head.generated_at >= retired {
-            return Err(not_valid(format!("the key was retired at {retired}")));
-        }
-    }
+    key_valid_at(entry, &sig.key_id, head.generated_at)?;
     Ok(Verified {
         key_id: sig.key_id,
         framework: head.framework,
@@ -156,4 +124,57 @@ pub fn verify_body(body: &[u8], keys: &KeysDocument) -> Result<Verified, VerifyE
         canonical_sha256: actual,
         report_id: body.report_id,
     })
+}
+
+/// The published Ed25519 key `key_id` of `keys`, refused when unknown,
+/// revoked or malformed.
+pub(crate) fn published_key<'k>(
+    keys: &'k KeysDocument,
+    key_id: &str,
+) -> Result<(&'k PublishedKey, VerifyingKey), VerifyError> {
+    let entry = keys
+        .find(key_id)
+        .ok_or_else(|| VerifyError::UnknownKey(key_id.to_owned()))?;
+    if entry.algorithm != ALGORITHM {
+        return Err(VerifyError::UnsupportedAlgorithm(entry.algorithm.clone()));
+    }
+    if let Some(revoked_at) = entry.revoked_at {
+        return Err(VerifyError::KeyRevoked {
+            key_id: key_id.to_owned(),
+            revoked_at,
+        });
+    }
+    let raw: [u8; 32] = B64
+        .decode(&entry.public_key)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| VerifyError::BadPublicKey(key_id.to_owned()))?;
+    let public =
+        VerifyingKey::from_bytes(&raw).map_err(|_| VerifyError::BadPublicKey(key_id.to_owned()))?;
+    Ok((entry, public))
+}
+
+/// Whether the key could sign at `generated_at`: not before its
+/// `valid_from`, not at or after its retirement.
+pub(crate) fn key_valid_at(
+    entry: &PublishedKey,
+    key_id: &str,
+    generated_at: Timestamp,
+) -> Result<(), VerifyError> {
+    let not_valid = |why: String| VerifyError::KeyNotValidAt {
+        key_id: key_id.to_owned(),
+        generated_at,
+        why,
+    };
+    if let Some(from) = entry.valid_from {
+        if generated_at < from {
+            return Err(not_valid(format!("the key is valid from {from}")));
+        }
+    }
+    if let Some(retired) = entry.retired_at {
+        if generated_at >= retired {
+            return Err(not_valid(format!("the key was retired at {retired}")));
+        }
+    }
+    Ok(())
 }
