@@ -31,6 +31,7 @@ mod diff;
 pub mod eval;
 pub mod framework;
 pub mod keys;
+pub mod oscal;
 pub mod packet;
 pub mod records;
 pub mod reproduce;
