@@ -80,6 +80,23 @@ impl PublishedKey {
     }
 }
 
+impl PublishedKey {
+    /// The key as PEM SubjectPublicKeyInfo (`-----BEGIN PUBLIC KEY-----`).
+    pub fn spki_pem(&self) -> Result<String, String> {
+        use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+        use ed25519_dalek::pkcs8::EncodePublicKey;
+        let raw: [u8; 32] =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &self.public_key)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| format!("key {} is not a 32-byte Ed25519 key", self.key_id))?;
+        ed25519_dalek::VerifyingKey::from_bytes(&raw)
+            .map_err(|e| e.to_string())?
+            .to_public_key_pem(LineEnding::LF)
+            .map_err(|e| e.to_string())
+    }
+}
+
 impl KeysDocument {
     pub fn new(keys: Vec<PublishedKey>) -> Self {
         KeysDocument {

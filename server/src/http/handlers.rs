@@ -83,6 +83,49 @@ pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResu
             let body = reports::records(app, &caller, req.param("reportId")).await?;
             Ok(json_bytes(StatusCode::OK, body))
         }
+        E::ReportAttestation => {
+            let caller = member(app, req, Role::Member).await?;
+            let form = match req.query_param("predicate").as_deref() {
+                None | Some("vouch") => reports::Form::Attestation,
+                Some("trestle") => reports::Form::TrestleAttestation,
+                Some(_) => {
+                    return Err(ApiError::bad_request(
+                        "bad_predicate",
+                        "predicate is `vouch` (the default) or `trestle`",
+                    ))
+                }
+            };
+            let body = reports::attestation(app, &caller, req.param("reportId"), form).await?;
+            typed(body, "application/vnd.in-toto+json")
+        }
+        E::ReportBundle => {
+            let caller = member(app, req, Role::Member).await?;
+            let body =
+                reports::attestation(app, &caller, req.param("reportId"), reports::Form::Bundle)
+                    .await?;
+            typed(body, "application/vnd.dev.sigstore.bundle.v0.3+json")
+        }
+        E::ReportOscal => {
+            let caller = member(app, req, Role::Member).await?;
+            let body = reports::oscal(app, &caller, req.param("reportId")).await?;
+            Ok(json_bytes(StatusCode::OK, body))
+        }
+        E::SigningKeyPem => {
+            // `{keyId}.pem`; any other file name is not there.
+            let key_id = req
+                .param("keyFile")
+                .strip_suffix(".pem")
+                .ok_or(service::ServiceError::NotFound)?;
+            let pem = reports::key_pem(app, key_id).await?;
+            let mut resp = typed(pem.into_bytes(), "application/x-pem-file")?;
+            let h = resp.headers_mut();
+            h.insert(
+                "cache-control",
+                HeaderValue::from_static("public, max-age=300"),
+            );
+            h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+            Ok(resp)
+        }
         E::LegacyReport => {
             let caller = member(app, req, Role::Member).await?;
             let body = service::legacy::report(app, &caller).await?;
@@ -94,6 +137,14 @@ pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResu
         }
         E::UiAsset => super::ui::asset(req.param("file")),
     }
+}
+
+/// A 200 with `body` of `content_type`.
+fn typed(body: Vec<u8>, content_type: &'static str) -> HandlerResult {
+    let mut resp = json_bytes(StatusCode::OK, body);
+    resp.headers_mut()
+        .insert("content-type", HeaderValue::from_static(content_type));
+    Ok(resp)
 }
 
 /// The authenticated caller as a member of the path's organization with at

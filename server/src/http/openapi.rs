@@ -285,6 +285,69 @@ fn operation(e: Endpoint) -> Operation {
             ],
             ..op("getReportRecords", "The records a packet was computed from", "404 also for a report made before records were archived.")
         },
+        E::SigningKeyPem => Operation {
+            answers: vec![(
+                200,
+                answer(
+                    "One published key (current, retired or revoked: the keys document says which) as PEM SubjectPublicKeyInfo, for OpenSSL, cosign, trestle and Sigstore verifiers.",
+                    "application/x-pem-file",
+                    json!({ "type": "string" }),
+                    &["Cache-Control", "Access-Control-Allow-Origin"],
+                ),
+            )],
+            ..op("getSigningKeyPem", "A signing key as PEM", "404 for a name that is not a published key id followed by `.pem`.")
+        },
+        E::ReportAttestation => Operation {
+            parameters: vec![query(
+                "predicate",
+                "`vouch` (default): vouch's predicate, per-control status; `trestle`: compliance-trestle's JSON-signing predicate, for `trestle verify`.",
+                json!({ "type": "string", "enum": ["vouch", "trestle"] }),
+            )],
+            answers: vec![
+                (
+                    200,
+                    answer(
+                        "A DSSE envelope whose payload is an in-toto Statement v1; its subject `packet.json` has the packet's `canonical_sha256`. Signed over DSSE's PAE with the key that signed the packet.",
+                        "application/vnd.in-toto+json",
+                        json!({ "type": "object", "required": ["payload", "payloadType", "signatures"] }),
+                        &[],
+                    ),
+                ),
+                (400, error("`predicate` is neither `vouch` nor `trestle`.")),
+                (409, error("The report failed; there is no packet.")),
+            ],
+            ..op("getReportAttestation", "The packet as an in-toto attestation (DSSE)", "404 also for a report made before attestations were stored.")
+        },
+        E::ReportBundle => Operation {
+            answers: vec![
+                (
+                    200,
+                    answer(
+                        "A Sigstore bundle v0.3 carrying the DSSE envelope, its key named by `verificationMaterial.publicKey.hint` (the key id). No transparency-log entry: verify with the platform's published key.",
+                        "application/vnd.dev.sigstore.bundle.v0.3+json",
+                        json!({ "type": "object", "required": ["mediaType", "verificationMaterial", "dsseEnvelope"] }),
+                        &[],
+                    ),
+                ),
+                (409, error("The report failed; there is no packet.")),
+            ],
+            ..op("getReportBundle", "The packet's attestation as a Sigstore bundle", "404 also for a report made before attestations were stored.")
+        },
+        E::ReportOscal => Operation {
+            answers: vec![
+                (
+                    200,
+                    answer(
+                        "NIST OSCAL assessment-results: one result for the period, an observation per resource judged, a finding per control, the signed packet linked by SHA-256 in the back matter. Deterministic: every download is the same bytes.",
+                        "application/json",
+                        json!({ "type": "object", "required": ["assessment-results"] }),
+                        &[],
+                    ),
+                ),
+                (409, error("The report failed; there is no packet.")),
+            ],
+            ..op("getReportOscal", "The packet as OSCAL assessment-results", "")
+        },
         E::LegacyReport => Operation {
             answers: vec![
                 (200, ok_json("Compact JSON, keys `report` then `signature`; the HMAC is over the exact bytes of the `report` value.", "LegacyReportSigned")),
@@ -405,6 +468,7 @@ fn path_parameter(name: &str) -> Value {
             "A report id (`r-` and a UUID).",
             "r-00000000-0000-0000-0000-000000000000",
         ),
+        "keyFile" => ("A published key id and `.pem`.", "key-2026-06-0123abcd.pem"),
         _ => ("A file of the dashboard.", "dashboard.js"),
     };
     let schema = if name == "framework" {

@@ -17,6 +17,7 @@ pub enum Endpoint {
     Metrics,
     OpenApi,
     SigningKeys,
+    SigningKeyPem,
     AdminRecords,
     Records,
     Subscriptions,
@@ -27,6 +28,9 @@ pub enum Endpoint {
     Report,
     ReportPdf,
     ReportRecords,
+    ReportAttestation,
+    ReportBundle,
+    ReportOscal,
     LegacyReport,
     UiPage,
     UiAsset,
@@ -78,7 +82,7 @@ use Access::{Admin, Public, User};
 use Endpoint as E;
 
 /// Every route of the server.
-pub static ROUTES: [Route; 18] = [
+pub static ROUTES: [Route; 22] = [
     route(Method::GET, "/healthz", E::Healthz, Public, 0),
     route(Method::GET, "/readyz", E::Readyz, Public, 0),
     route(Method::GET, "/metrics", E::Metrics, Admin, 0),
@@ -87,6 +91,13 @@ pub static ROUTES: [Route; 18] = [
         Method::GET,
         "/.well-known/compliance-signing-keys",
         E::SigningKeys,
+        Public,
+        0,
+    ),
+    route(
+        Method::GET,
+        "/.well-known/compliance-signing-keys/{keyFile}",
+        E::SigningKeyPem,
         Public,
         0,
     ),
@@ -157,6 +168,27 @@ pub static ROUTES: [Route; 18] = [
         Method::GET,
         "/organizations/{orgId}/compliance-reports/{reportId}/records",
         E::ReportRecords,
+        User,
+        0,
+    ),
+    route(
+        Method::GET,
+        "/organizations/{orgId}/compliance-reports/{reportId}/attestation",
+        E::ReportAttestation,
+        User,
+        0,
+    ),
+    route(
+        Method::GET,
+        "/organizations/{orgId}/compliance-reports/{reportId}/bundle",
+        E::ReportBundle,
+        User,
+        0,
+    ),
+    route(
+        Method::GET,
+        "/organizations/{orgId}/compliance-reports/{reportId}/oscal",
+        E::ReportOscal,
         User,
         0,
     ),

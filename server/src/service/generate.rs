@@ -17,6 +17,7 @@
 //! Idempotency-Key: a retry after the fault is fixed generates the packet.
 
 use serde_json::json;
+use vouch_engine::attest;
 use vouch_engine::packet::assemble_archived;
 use vouch_engine::signing::{body_from_parts, PacketSigner, Signature, SignedPacket};
 use vouch_engine::{Framework, Period, Timestamp};
@@ -80,14 +81,14 @@ pub async fn generate(app: &App, caller: &Caller, req: Request) -> Result<Genera
         key_id: &key_id,
     };
     // snapshot, evaluate, sign
-    let (signed, records) =
-        match evaluate_and_sign(app, caller, &framework, period, now, signer).await {
-            Ok(s) => s,
-            Err(cause) => return Err(pending.failed(app, cause).await),
-        };
-    // store, with the records it was computed from
-    if let Some(done) = pending.store(app, &signed, &records).await? {
-        return Ok(done);
+    let done = match evaluate_and_sign(app, caller, &framework, period, now, signer).await {
+        Ok(s) => s,
+        Err(cause) => return Err(pending.failed(app, cause).await),
+    };
+    let signed = &done.signed;
+    // store, with the records it was computed from and its attestations
+    if let Some(earlier) = pending.store(app, &done).await? {
+        return Ok(earlier);
     }
     app.metrics
         .packets
@@ -98,7 +99,7 @@ pub async fn generate(app: &App, caller: &Caller, req: Request) -> Result<Genera
         app,
         &caller.org_id,
         &report_id,
-        &signed,
+        signed,
         &framework.framework,
     );
     Ok(Generated {
@@ -208,7 +209,7 @@ async fn evaluate_and_sign(
     period: Period,
     now: Timestamp,
     signer: PacketSigner,
-) -> anyhow::Result<(SignedPacket, reports::Archive)> {
+) -> anyhow::Result<Evaluated> {
     let records = store::snapshot::snapshot(&app.db, &app.zones, &caller.org_id, &period)
         .await?
         .ok_or_else(|| anyhow::anyhow!("organization {} vanished", caller.org_id))?;
@@ -225,9 +226,31 @@ async fn evaluate_and_sign(
         // (compressed) with it.
         let (packet, archived) = assemble_archived(&framework, &records, now, Some(period), host)?;
         let archive = reports::Archive::compress(&archived)?;
-        anyhow::Ok((signer.sign(packet)?, archive))
+        let signed = signer.sign(packet)?;
+        // The packet as an in-toto Statement, signed now with the same key.
+        let envelope = |predicate| -> anyhow::Result<String> {
+            let st = attest::statement(&signed.canonical, signer.key_id(), predicate)?;
+            Ok(serde_json::to_string(&attest::envelope(&signer, &st))?)
+        };
+        let envelopes = (
+            envelope(attest::Predicate::Vouch)?,
+            envelope(attest::Predicate::Trestle)?,
+        );
+        anyhow::Ok(Evaluated {
+            signed,
+            archive,
+            envelopes,
+        })
     })
     .await?
+}
+
+/// A signed packet with what is stored beside it.
+struct Evaluated {
+    signed: SignedPacket,
+    archive: reports::Archive,
+    /// DSSE envelopes of the packet's Statement: vouch's predicate, trestle's.
+    envelopes: (String, String),
 }
 
 /// A generation between choosing its id and storing its result.
@@ -274,18 +297,15 @@ impl Pending<'_> {
 
     /// Stores the packet; `Some` when a concurrent request with the same
     /// Idempotency-Key stored first (its report is the answer).
-    async fn store(
-        &self,
-        app: &App,
-        signed: &SignedPacket,
-        records: &reports::Archive,
-    ) -> Result<Option<Generated>> {
+    async fn store(&self, app: &App, done: &Evaluated) -> Result<Option<Generated>> {
+        let signed = &done.signed;
         let canonical = std::str::from_utf8(&signed.canonical).map_err(ServiceError::internal)?;
         let signature = serde_json::to_string(&signed.signature).map_err(ServiceError::internal)?;
         let outcome = reports::Outcome::Complete {
             canonical,
             signature: &signature,
-            records,
+            records: &done.archive,
+            envelopes: (&done.envelopes.0, &done.envelopes.1),
         };
         let written = async {
             let mut tx = app.db.write().await?;

@@ -279,3 +279,69 @@ pub async fn keys_document(app: &App) -> Result<Vec<u8>> {
     let doc = crate::keys::document(&app.db).await?;
     serde_json::to_vec(&doc).map_err(ServiceError::internal)
 }
+
+/// One published key as PEM (SubjectPublicKeyInfo), for OpenSSL, cosign
+/// and trestle; 404 for a key that was never published.
+pub async fn key_pem(app: &App, key_id: &str) -> Result<String> {
+    let doc = crate::keys::document(&app.db).await?;
+    let key = doc.find(key_id).ok_or(ServiceError::NotFound)?;
+    key.spki_pem()
+        .map_err(|e| ServiceError::internal(anyhow::anyhow!(e)))
+}
+
+/// Which signed form of a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// The in-toto Statement in its DSSE envelope, vouch's predicate.
+    Attestation,
+    /// The same with compliance-trestle's predicate.
+    TrestleAttestation,
+    /// The Sigstore bundle v0.3 around the vouch envelope.
+    Bundle,
+}
+
+/// A packet's stored DSSE envelope, or the bundle around it. A report made
+/// before attestations were stored has none (404).
+pub async fn attestation(app: &App, caller: &Caller, report: &str, form: Form) -> Result<Vec<u8>> {
+    complete(app, caller, report).await?;
+    let text = reports::envelope(
+        &app.db,
+        &caller.org_id,
+        report,
+        form == Form::TrestleAttestation,
+    )
+    .await?
+    .ok_or(ServiceError::NotFound)?;
+    let body = match form {
+        Form::Bundle => {
+            let envelope: vouch_engine::attest::Envelope =
+                serde_json::from_str(&text).map_err(ServiceError::internal)?;
+            serde_json::to_vec(&vouch_engine::attest::bundle(&envelope))
+                .map_err(ServiceError::internal)?
+        }
+        _ => text.into_bytes(),
+    };
+    let action = match form {
+        Form::Bundle => "report.bundle_download",
+        _ => "report.attestation_download",
+    };
+    caller.audit(app, action, report).await?;
+    Ok(body)
+}
+
+/// The packet as OSCAL assessment-results, made from the stored bytes (the
+/// same document at every download).
+pub async fn oscal(app: &App, caller: &Caller, report: &str) -> Result<Vec<u8>> {
+    let r = complete(app, caller, report).await?;
+    let canonical = r.canonical.as_deref().ok_or_else(|| {
+        ServiceError::internal(anyhow::anyhow!("complete report {report} has no packet"))
+    })?;
+    let href = format!(
+        "{}/organizations/{}/compliance-reports/{report}",
+        app.public_url, caller.org_id
+    );
+    let doc = vouch_engine::oscal::assessment_results(canonical.as_bytes(), Some(report), &href)
+        .map_err(ServiceError::internal)?;
+    caller.audit(app, "report.oscal_download", report).await?;
+    serde_json::to_vec(&doc).map_err(ServiceError::internal)
+}

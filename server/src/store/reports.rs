@@ -43,6 +43,8 @@ pub enum Outcome<'a> {
         canonical: &'a str,
         signature: &'a str,
         records: &'a Archive,
+        /// The DSSE envelopes: vouch's predicate, trestle's.
+        envelopes: (&'a str, &'a str),
     },
     /// What members are told about the failure (never the internal cause).
     Failed { reason: &'a str },
@@ -102,7 +104,18 @@ pub async fn insert(tx: &mut WriteTx, r: &NewReport<'_>) -> Result<(), sqlx::Err
     .bind(r.created_by)
     .execute(tx.conn())
     .await?;
-    if let Outcome::Complete { records, .. } = r.outcome {
+    if let Outcome::Complete {
+        records, envelopes, ..
+    } = r.outcome
+    {
+        sqlx::query(
+            "INSERT INTO report_attestations (report_id, envelope, trestle_envelope) VALUES ($1, $2, $3)",
+        )
+        .bind(r.report_id)
+        .bind(envelopes.0)
+        .bind(envelopes.1)
+        .execute(tx.conn())
+        .await?;
         sqlx::query(
             "INSERT INTO report_records (report_id, records, encoding) VALUES ($1, $2, $3)",
         )
@@ -113,6 +126,30 @@ pub async fn insert(tx: &mut WriteTx, r: &NewReport<'_>) -> Result<(), sqlx::Err
         .await?;
     }
     Ok(())
+}
+
+/// The stored DSSE envelope of a report of `org`: vouch's predicate, or
+/// trestle's.
+pub async fn envelope(
+    db: &Db,
+    org: &str,
+    report: &str,
+    trestle: bool,
+) -> Result<Option<String>, sqlx::Error> {
+    let column = if trestle {
+        "trestle_envelope"
+    } else {
+        "envelope"
+    };
+    Ok(sqlx::query_as::<_, (String,)>(&format!(
+        "SELECT ra.{column} FROM report_attestations ra JOIN reports r ON r.report_id = ra.report_id \
+         WHERE r.organization_id = $1 AND r.report_id = $2"
+    ))
+    .bind(org)
+    .bind(report)
+    .fetch_optional(&db.pool)
+    .await?
+    .map(|(text,)| text))
 }
 
 /// A records document as `report_records` holds it (migration 0008).
