@@ -612,6 +612,75 @@ fn reproduce_recomputes_a_packet_and_names_what_differs() {
     expect_exit(&vouch(&["reproduce", &packet, "--records", &junk]), 3);
 }
 
+/// `vouch export` makes the envelope and bundle `vouch verify` accepts, only
+/// with the key that signed the packet, and the same OSCAL bytes each time.
+fn export_makes_what_verify_and_oscal_readers_take() {
+    let w = Workdir::new();
+    let (key, keys, packet) = w.signed_packet();
+    for format in ["intoto", "bundle"] {
+        let out = w.path(&format!("{format}.json"));
+        expect_exit(
+            &vouch(&[
+                "export", "--format", format, &packet, "--key", &key, "--out", &out,
+            ]),
+            0,
+        );
+        let o = vouch(&["verify", &out, "--keys", &keys]);
+        expect_exit(&o, 0);
+        assert!(stdout(&o).contains("soc2 packet"), "{}", stdout(&o));
+    }
+    let trestle = w.path("trestle.json");
+    expect_exit(
+        &vouch(&[
+            "export",
+            "--format",
+            "intoto",
+            "--predicate",
+            "trestle",
+            &packet,
+            "--key",
+            &key,
+            "--out",
+            &trestle,
+        ]),
+        0,
+    );
+    let o = vouch(&["verify", &trestle, "--keys", &keys]);
+    expect_exit(&o, 1);
+    assert!(
+        stderr(&o).contains("a trestle envelope is for `trestle verify`"),
+        "{}",
+        stderr(&o)
+    );
+    // Another key, even under the packet's key id, signs nothing.
+    let other = w.path("other.pem");
+    expect_exit(&vouch(&["keys", "generate", "--out", &other]), 0);
+    let o = vouch(&["export", "--format", "intoto", &packet, "--key", &other]);
+    expect_exit(&o, 1);
+    assert!(
+        stderr(&o).contains("is not the key that signed the packet"),
+        "{}",
+        stderr(&o)
+    );
+    expect_exit(&vouch(&["export", "--format", "bundle", &packet]), 3);
+    let a = vouch(&["export", "--format", "oscal", &packet]);
+    expect_exit(&a, 0);
+    assert_eq!(
+        a.stdout,
+        vouch(&["export", "--format", "oscal", &packet]).stdout
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    assert_eq!(
+        doc["assessment-results"]["metadata"]["oscal-version"],
+        "1.2.1"
+    );
+    // A tampered packet is not exported.
+    let text = std::fs::read_to_string(&packet).unwrap();
+    let forged = w.path("forged.json");
+    std::fs::write(&forged, text.replacen("\"soc2\"", "\"dora\"", 1)).unwrap();
+    expect_exit(&vouch(&["export", "--format", "oscal", &forged]), 1);
+}
+
 /// `vouch generate ... | head -c 0` and the like: a reader that stops reading
 /// ends the command quietly, as it ends cat (SIGPIPE), not with a panic.
 fn a_closed_pipe_ends_a_command_without_a_panic() {
@@ -668,5 +737,6 @@ fn main() -> std::process::ExitCode {
         case!(frameworks_check_reports_every_problem_with_positions),
         case!(help_explains_the_commands),
         case!(a_closed_pipe_ends_a_command_without_a_panic),
+        case!(export_makes_what_verify_and_oscal_readers_take),
     ])
 }

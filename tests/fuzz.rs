@@ -191,6 +191,8 @@ fn framework_loader_survives_deep_nesting_and_alias_bombs() {
 // verify_body: whatever it accepts is the signed packet, byte for byte
 
 struct Signed {
+    /// The packet's Sigstore bundle (which holds its DSSE envelope).
+    bundle: Vec<u8>,
     body: Vec<u8>,
     canonical_sha256: String,
     keys: vouch_engine::keys::KeysDocument,
@@ -215,7 +217,12 @@ fn signed() -> &'static Signed {
         )
         .unwrap();
         let s = signer.sign(packet).unwrap();
+        use vouch_engine::attest;
+        let st =
+            attest::statement(&s.canonical, signer.key_id(), attest::Predicate::Vouch).unwrap();
+        let bundle = serde_json::to_vec(&attest::bundle(&attest::envelope(&signer, &st))).unwrap();
         Signed {
+            bundle,
             body: body_from_parts(Some("r-1"), &s.canonical, &s.signature),
             canonical_sha256: vouch_engine::signing::sha256_hex(&s.canonical),
             keys: KeysDocument::new(vec![PublishedKey::new(
@@ -242,6 +249,19 @@ proptest! {
             // Only edits outside the packet and the signature (whitespace
             // between the top-level members, the report id) may verify.
             prop_assert_eq!(&v.canonical_sha256, &s.canonical_sha256);
+        }
+    }
+
+    #[test]
+    fn verify_bundle_accepts_nothing_but_the_signed_statement(
+        edits in proptest::collection::vec(edit(), 1..8)
+    ) {
+        let s = signed();
+        let bytes = apply(&s.bundle, &edits);
+        if let Ok(v) = vouch_engine::attest::verify_bundle(&bytes, &s.keys) {
+            // Whitespace and member order may change; what was signed may not.
+            prop_assert_eq!(&v.packet_sha256, &s.canonical_sha256);
+            prop_assert_eq!(v.key_id.as_str(), "key-fuzz");
         }
     }
 

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use vouch::cli::{import, keys, offline, serve};
+use vouch::cli::{export, import, keys, offline, serve};
 
 /// vouch turns a managed-database platform's records into signed, auditor-grade compliance evidence.
 #[derive(Parser, Debug)]
@@ -45,6 +45,8 @@ enum Command {
     Verify(offline::VerifyArgs),
     /// Recompute a packet from its records, frameworks and plugins and compare, byte for byte.
     Reproduce(offline::ReproduceArgs),
+    /// A packet as an in-toto/DSSE envelope, a Sigstore bundle or OSCAL assessment-results (offline).
+    Export(export::ExportArgs),
     /// Signing keys: create, publish, rotate, retire, revoke, list.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -108,6 +110,7 @@ fn main() -> ExitCode {
         Command::Generate(a) => offline::generate(a),
         Command::Verify(a) => offline::verify(a),
         Command::Reproduce(a) => offline::reproduce(a),
+        Command::Export(a) => export::export(a),
         Command::Keys(KeysCommand::Generate(a)) => offline::keys_generate(a),
         Command::Keys(KeysCommand::Public(a)) => offline::keys_public(a),
         Command::Keys(KeysCommand::Rotate(a)) => keys::keys_rotate(a),

@@ -1,6 +1,7 @@
 //! The command line: one file per command group. `main.rs` parses the
 //! arguments and calls one function here.
 
+pub mod export;
 pub mod import;
 pub mod keys;
 pub mod offline;

@@ -96,7 +96,7 @@ pub fn generate(a: GenerateArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn load_signer(path: &Path, key_id: Option<String>) -> Result<PacketSigner, Failure> {
+pub(crate) fn load_signer(path: &Path, key_id: Option<String>) -> Result<PacketSigner, Failure> {
     let text = read_private(path)?;
     let (key, id_in_file) =
         key_from_pem(&text).with_context(|| format!("{} is not a signing key", path.display()))?;
@@ -112,7 +112,8 @@ fn load_signer(path: &Path, key_id: Option<String>) -> Result<PacketSigner, Fail
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
-    /// The packet body: `vouch generate` output or a server download.
+    /// The packet body (`vouch generate` output or a server download), its
+    /// PDF, its in-toto/DSSE envelope or its Sigstore bundle.
     #[arg(value_name = "PACKET_FILE")]
     packet: PathBuf,
     /// Keys document: a file, or the URL of /.well-known/compliance-signing-keys.
@@ -122,6 +123,9 @@ pub struct VerifyArgs {
 
 pub fn verify(a: VerifyArgs) -> Result<(), Failure> {
     let mut body = read_capped(&a.packet, MAX_PACKET)?;
+    if let Some(kind) = attestation_kind(&body) {
+        return verify_attestation(kind, &body, &load_keys(&a.keys)?);
+    }
     let from_pdf = body.starts_with(b"%PDF-");
     if from_pdf {
         let (canonical, signature) = pdf_parts(&a.packet, &body)?;
@@ -158,6 +162,61 @@ pub fn verify(a: VerifyArgs) -> Result<(), Failure> {
     }
 }
 
+/// An envelope or a bundle, told apart from a packet body by their members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attestation {
+    Envelope,
+    Bundle,
+}
+
+fn attestation_kind(bytes: &[u8]) -> Option<Attestation> {
+    #[derive(serde::Deserialize)]
+    struct Members {
+        #[serde(rename = "payloadType")]
+        payload_type: Option<serde::de::IgnoredAny>,
+        #[serde(rename = "mediaType")]
+        media_type: Option<serde::de::IgnoredAny>,
+    }
+    let m: Members = serde_json::from_slice(bytes).ok()?;
+    match (m.payload_type, m.media_type) {
+        (Some(_), _) => Some(Attestation::Envelope),
+        (_, Some(_)) => Some(Attestation::Bundle),
+        _ => None,
+    }
+}
+
+fn verify_attestation(kind: Attestation, bytes: &[u8], keys: &KeysDocument) -> Result<(), Failure> {
+    use vouch_engine::attest::{verify_bundle, verify_envelope, AttestError, Envelope};
+    let verified = match kind {
+        Attestation::Bundle => verify_bundle(bytes, keys),
+        Attestation::Envelope => serde_json::from_slice::<Envelope>(bytes)
+            .map_err(|e| AttestError::Malformed(format!("not a DSSE envelope: {e}")))
+            .and_then(|e| verify_envelope(&e, keys)),
+    };
+    match verified {
+        Ok(v) => {
+            println!(
+                "OK {} of a {} packet of organization {} generated_at {} signed by {}",
+                match kind {
+                    Attestation::Envelope => "in-toto attestation (DSSE)",
+                    Attestation::Bundle => "Sigstore bundle",
+                },
+                v.framework,
+                v.organization_id.escape_debug(),
+                v.generated_at,
+                v.key_id
+            );
+            println!(
+                "subject: packet.json sha256 {}: the packet it attests is the one whose canonical_sha256 this is",
+                v.packet_sha256
+            );
+            Ok(())
+        }
+        Err(e @ AttestError::Malformed(_)) => Err(Failure::input(anyhow::Error::from(e))),
+        Err(e) => Err(Failure::negative(anyhow!("verification failed: {e}"))),
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct ReproduceArgs {
     /// The packet body (`vouch generate` output or a server download), or its PDF.
@@ -188,7 +247,9 @@ fn pdf_parts(
     Ok((canonical, signature))
 }
 
-fn signed_parts(path: &Path) -> Result<(Vec<u8>, vouch_engine::signing::Signature), Failure> {
+pub(crate) fn signed_parts(
+    path: &Path,
+) -> Result<(Vec<u8>, vouch_engine::signing::Signature), Failure> {
     let bytes = read_capped(path, MAX_PACKET)?;
     if bytes.starts_with(b"%PDF-") {
         return pdf_parts(path, &bytes);
@@ -268,7 +329,7 @@ fn verified_summary(body: &[u8]) -> String {
     )
 }
 
-fn load_keys(source: &str) -> Result<KeysDocument, Failure> {
+pub(crate) fn load_keys(source: &str) -> Result<KeysDocument, Failure> {
     let bytes = if source.starts_with("http://") || source.starts_with("https://") {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(std::time::Duration::from_secs(15)))
