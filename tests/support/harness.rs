@@ -27,6 +27,11 @@ pub enum Tool {
     /// The example plugin built for wasm32 (`VOUCH_EXAMPLE_PLUGIN`, or where
     /// cargo puts it).
     ExamplePlugin,
+    /// The standards' own verifiers, as `.ci/run` installs them: trestle and
+    /// check-jsonschema in a venv, NIST's OSCAL assessment-results schema
+    /// ([`super::standards_tools`]), `@sigstore/verify` in tests/js, node,
+    /// openssl.
+    Standards,
 }
 
 fn succeeds(program: &str, args: &[&str]) -> bool {
@@ -49,6 +54,9 @@ impl Tool {
             Tool::Poppler => "poppler-utils",
             Tool::Chromium => "chromium and chromium-driver",
             Tool::ExamplePlugin => "the example plugin",
+            Tool::Standards => {
+                "trestle, check-jsonschema, the OSCAL schema, @sigstore/verify, node, openssl"
+            }
         }
     }
 
@@ -64,12 +72,13 @@ impl Tool {
             Tool::ExamplePlugin => {
                 "rustup target add wasm32-unknown-unknown; cargo build -p backup-cadence --target wasm32-unknown-unknown --profile plugin"
             }
+            Tool::Standards => "the `standards tools` step of .ci/run installs them",
         }
     }
 
     /// Whether the tool is here (checked once per tool and test process).
     pub fn available(self) -> bool {
-        static FOUND: [OnceLock<bool>; 5] = [const { OnceLock::new() }; 5];
+        static FOUND: [OnceLock<bool>; 6] = [const { OnceLock::new() }; 6];
         *FOUND[self as usize].get_or_init(|| match self {
             Tool::Postgres => postgres_url().is_some(),
             Tool::Python => succeeds("python3", &["-c", "import cryptography"]),
@@ -79,6 +88,15 @@ impl Tool {
                     && std::path::Path::new("/usr/bin/chromium").exists()
             }
             Tool::ExamplePlugin => super::example_plugin_path().is_file(),
+            Tool::Standards => {
+                let dir = super::standards_tools();
+                dir.join("venv/bin/trestle").is_file()
+                    && dir.join("venv/bin/check-jsonschema").is_file()
+                    && dir.join(super::OSCAL_AR_SCHEMA).is_file()
+                    && super::repo_path("tests/js/node_modules/@sigstore/verify").is_dir()
+                    && succeeds("node", &["--version"])
+                    && succeeds("openssl", &["version"])
+            }
         })
     }
 }

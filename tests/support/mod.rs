@@ -30,6 +30,22 @@ pub fn example_plugin_path() -> PathBuf {
         })
 }
 
+/// A path of the repository.
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+}
+
+/// Where `.ci/run` installs the standards' verifiers (`VOUCH_STANDARDS_TOOLS`,
+/// or target/standards-tools).
+pub fn standards_tools() -> PathBuf {
+    std::env::var_os("VOUCH_STANDARDS_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_path("target/standards-tools"))
+}
+
+/// NIST's OSCAL assessment-results JSON schema, in [`standards_tools`].
+pub const OSCAL_AR_SCHEMA: &str = "oscal_assessment-results_schema.json";
+
 /// Waits until the server has read every byte a client sent on `conn`: its
 /// end of the connection (in /proc/net/tcp) exists and has nothing left in
 /// its receive queue. Until then the request may sit in the kernel, not yet
