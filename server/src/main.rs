@@ -45,7 +45,7 @@ enum Command {
     Verify(offline::VerifyArgs),
     /// Recompute a packet from its records, frameworks and plugins and compare, byte for byte.
     Reproduce(offline::ReproduceArgs),
-    /// A packet as an in-toto/DSSE envelope, a Sigstore bundle or OSCAL assessment-results (offline).
+    /// A packet as in-toto/DSSE, a Sigstore bundle or OSCAL assessment-results (offline).
     Export(export::ExportArgs),
     /// Signing keys: create, publish, rotate, retire, revoke, list.
     #[command(subcommand)]
