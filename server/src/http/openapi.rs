@@ -294,8 +294,8 @@ fn operation(e: Endpoint) -> Operation {
                     json!({ "type": "string" }),
                     &["Cache-Control", "Access-Control-Allow-Origin"],
                 ),
-            )],
-            ..op("getSigningKeyPem", "A signing key as PEM", "404 for a name that is not a published key id followed by `.pem`.")
+            ), (404, error("No published key has this id, or the name does not end in `.pem`."))],
+            ..op("getSigningKeyPem", "A signing key as PEM", "")
         },
         E::ReportAttestation => Operation {
             parameters: vec![query(
