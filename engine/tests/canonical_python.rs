@@ -20,7 +20,7 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Value};
-use vouch_engine::canonical::{is_canonical, to_canonical_bytes};
+use vouch_engine::canonical::{is_canonical, olpc_reference_bytes, to_canonical_bytes};
 use vouch_engine::{assemble, RecordsDocument};
 
 fn text() -> impl Strategy<Value = String> {
@@ -115,6 +115,8 @@ fn canonical_bytes_match_olpc_and_python() {
         for fw in frameworks.iter() {
             let packet = assemble(fw, &doc, ts("2026-06-22T10:00:00Z"), None).unwrap();
             let bytes = to_canonical_bytes(&packet).unwrap();
+            // vouch's writer writes olpc-cjson's bytes.
+            assert_eq!(bytes, olpc_reference_bytes(&packet).unwrap());
             // olpc-cjson's fixed point: parsing and re-canonicalizing changes nothing.
             assert!(is_canonical(&bytes), "{}", String::from_utf8_lossy(&bytes));
             assert!(!bytes.contains(&b'\n'), "canonical packets are one line");

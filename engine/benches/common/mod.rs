@@ -1,0 +1,42 @@
+//! The records the engine's benchmarks evaluate.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
+
+use serde_json::{json, Value};
+use vouch_engine::RecordsDocument;
+
+/// An organization with `n` services: a few without TLS, a few outside the EU.
+pub fn records(n: usize) -> RecordsDocument {
+    let services: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({
+                "service_id": format!("svc-{i:05}"),
+                "name": format!("db-{i}"),
+                "database_type": "postgresql",
+                "version": "17",
+                "status": "running",
+                "zones": if i % 3 == 0 { json!(["de-fra1", "nl-ams1"]) } else { json!(["de-fra1"]) },
+                "region": "europe",
+                "eu_residency": i % 50 != 0,
+                "storage_region": "de-fra1",
+                "storage_encrypted": true,
+                "backup_encryption_enabled": true,
+                "tls_enabled": i % 97 != 0,
+                "backups": {
+                    "last_completed_at": "2026-06-22T02:00:00Z",
+                    "last_backup_type": "full",
+                    "encryption_enabled": true,
+                    "encryption_algorithm": "AES-256-GCM",
+                    "schedule_enabled": true,
+                    "schedule_cron": "0 2 * * *",
+                    "retention_days": 7
+                }
+            })
+        })
+        .collect();
+    let doc = json!({
+        "organization": {"id": "o-1", "name": "Acme Engineering", "billing_email": "billing@acme.com"},
+        "services": services,
+        "audit_log": {"retention_policy": "indefinite", "oldest_entry_at": "2026-03-01T08:00:00Z", "entry_count": 14823}
+    });
+    RecordsDocument::from_value(doc).unwrap()
+}
