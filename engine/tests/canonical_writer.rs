@@ -78,3 +78,59 @@ fn keys_sort_and_collide_as_olpc_cjson_has_them() {
     }
     assert!(to_canonical_bytes(&serde_json::json!({"x": 8.0})).is_err());
 }
+
+/// Every serde shape a Rust type can take, not only JSON values: struct
+/// fields out of order, enums of every kind, options, tuples, bytes,
+/// integer map keys.
+#[test]
+fn every_serde_shape_is_written_as_olpc_cjson_writes_it() {
+    use std::collections::BTreeMap;
+    #[derive(serde::Serialize)]
+    enum E {
+        Unit,
+        Newtype(u8),
+        Tuple(i32, String),
+        Struct { z: bool, a: Option<u64> },
+    }
+    #[derive(serde::Serialize)]
+    struct Inner(u16);
+    #[derive(serde::Serialize)]
+    struct S {
+        zeta: Vec<E>,
+        alpha: Option<String>,
+        #[serde(rename = "a\"b")]
+        quoted: (i8, char),
+        bytes: serde_bytes_like::Bytes,
+        inner: Inner,
+        by_number: BTreeMap<u32, &'static str>,
+        nothing: (),
+        text: &'static str,
+    }
+    mod serde_bytes_like {
+        pub struct Bytes(pub Vec<u8>);
+        impl serde::Serialize for Bytes {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(&self.0)
+            }
+        }
+    }
+    let v = S {
+        zeta: vec![
+            E::Unit,
+            E::Newtype(7),
+            E::Tuple(-3, "x\"\\y".into()),
+            E::Struct { z: true, a: None },
+        ],
+        alpha: None,
+        quoted: (-1, '\u{e9}'),
+        bytes: serde_bytes_like::Bytes(vec![0, 255]),
+        inner: Inner(9),
+        by_number: [(10, "ten"), (9, "nine")].into_iter().collect(),
+        nothing: (),
+        text: "e\u{301}\u{0}",
+    };
+    assert_eq!(
+        String::from_utf8(to_canonical_bytes(&v).unwrap()).unwrap(),
+        String::from_utf8(olpc_reference_bytes(&v).unwrap()).unwrap()
+    );
+}
