@@ -401,3 +401,31 @@ async fn a_batch_cannot_rewrite_another_services_evidence_and_counts_only_writes
     let err = import(&w, event("acme", "logout")).await.unwrap_err();
     assert!(err.contains("other content"), "{err}");
 }
+
+/// `vouch keys rotate` registers the new key (retiring the old one as of the
+/// next second) before it replaces the key file; a generation that reads the
+/// old file in between still signs with it. It failed with 503 before
+/// (`rotation_keeps_old_packets_verifiable_and_revocation_ends_them` on
+/// PostgreSQL, now and then).
+#[tokio::test]
+async fn the_old_key_signs_until_its_retirement_takes_effect() {
+    let db = Db::connect("sqlite::memory:").await.unwrap();
+    let old = ed25519_dalek::SigningKey::from_bytes(&[1u8; 32]);
+    let new = ed25519_dalek::SigningKey::from_bytes(&[2u8; 32]);
+    let t = ts(T0);
+    vouch::keys::ensure_active(&db, &old, "key-old", t)
+        .await
+        .unwrap();
+    // The rotation, at t: the new key is active, the old one retired at t + 1.
+    vouch::keys::ensure_active(&db, &new, "key-new", t)
+        .await
+        .unwrap();
+    vouch::keys::ensure_active(&db, &old, "key-old", t)
+        .await
+        .expect("within the second of the rotation the old key still signs");
+    let later = Timestamp::from_unix_seconds(t.unix_seconds() + 1).unwrap();
+    let e = vouch::keys::ensure_active(&db, &old, "key-old", later)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("was retired"), "{e}");
+}

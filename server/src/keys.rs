@@ -64,7 +64,11 @@ pub async fn ensure_active(db: &Db, key: &SigningKey, key_id: &str, now: Timesta
         if known.revoked_at.is_some() {
             bail!("the configured signing key {key_id} was revoked; configure a new key (vouch keys rotate)");
         }
-        if known.retired_at.is_some() {
+        // A rotation retires the old key as of the next second (retired_at
+        // is exclusive) before it replaces the file: until then the old key
+        // still signs, and a generation that read the file a moment before
+        // the replacement succeeds instead of failing.
+        if known.retired_at.is_some_and(|r| now.unix_seconds() >= r) {
             bail!("the configured signing key {key_id} was retired; the key file is out of date (vouch keys rotate writes the new one)");
         }
         return Ok(());
