@@ -663,6 +663,19 @@ fn export_makes_what_verify_and_oscal_readers_take() {
         stderr(&o)
     );
     expect_exit(&vouch(&["export", "--format", "bundle", &packet]), 3);
+    expect_exit(
+        &vouch(&[
+            "export",
+            "--format",
+            "bundle",
+            "--predicate",
+            "trestle",
+            &packet,
+            "--key",
+            &key,
+        ]),
+        3,
+    );
     let a = vouch(&["export", "--format", "oscal", &packet]);
     expect_exit(&a, 0);
     assert_eq!(

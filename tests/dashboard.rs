@@ -118,6 +118,20 @@ fn the_compliance_tab_in_a_real_browser() {
         .body
         .len()
     );
+    for (kind, head) in [
+        ("attestation", "{\"payload\""),
+        ("bundle", "{\"dsseEnvel"),
+        ("oscal", "{\"assessmen"),
+    ] {
+        let link = admin.js_async(
+            &FETCH_LINK.replace("arguments[0]", &format!("'#packets a[data-kind={kind}]'")),
+        );
+        assert_eq!(link["status"], 200, "{kind}: {link}");
+        assert!(
+            link["head"].as_str().unwrap().starts_with(head),
+            "{kind}: {link}"
+        );
+    }
     let json_link =
         admin.js_async(&FETCH_LINK.replace("arguments[0]", "'#packets a[data-kind=json]'"));
     assert_eq!(json_link["status"], 200, "{json_link}");

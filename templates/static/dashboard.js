@@ -202,6 +202,16 @@
         records.setAttribute("aria-label", `Download the records packet ${r.report_id} was evaluated on`);
         records.dataset.kind = "records";
         links.append(records);
+        // The same packet in the standards' forms (README: Verify with standard tools).
+        for (const [kind, label, what] of [["attestation", "in-toto", "in-toto attestation (DSSE)"], ["bundle", "Sigstore", "Sigstore bundle"], ["oscal", "OSCAL", "OSCAL assessment results"]]) {
+          links.append(document.createTextNode(" · "));
+          const a = el("a", label);
+          a.href = `${base}/compliance-reports/${encodeURIComponent(r.report_id)}/${kind}`;
+          a.setAttribute("download", `${r.report_id}-${kind}.json`);
+          a.setAttribute("aria-label", `Download packet ${r.report_id} as ${what}`);
+          a.dataset.kind = kind;
+          links.append(a);
+        }
         showVerdict(r.report_id, verdict, inputs);
       }
       tr.append(links);

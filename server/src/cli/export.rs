@@ -80,6 +80,11 @@ pub fn export(a: ExportArgs) -> Result<(), Failure> {
             }
             let predicate = match (a.format, a.predicate) {
                 (Format::Intoto, PredicateArg::Trestle) => Predicate::Trestle,
+                (Format::Bundle, PredicateArg::Trestle) => {
+                    return Err(Failure::input(anyhow!(
+                        "a bundle carries vouch's predicate; --predicate trestle is for --format intoto"
+                    )))
+                }
                 _ => Predicate::Vouch,
             };
             let st = statement(&canonical, &signature.key_id, predicate)
