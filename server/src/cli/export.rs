@@ -8,7 +8,7 @@ use anyhow::anyhow;
 use clap::{Args, ValueEnum};
 use vouch_engine::attest::{bundle, envelope, statement, Predicate};
 
-use super::offline::{load_signer, signed_parts};
+use super::offline::{digested_parts, load_signer};
 use crate::files::write_atomic;
 use crate::Failure;
 
@@ -49,14 +49,7 @@ pub struct ExportArgs {
 }
 
 pub fn export(a: ExportArgs) -> Result<(), Failure> {
-    let (canonical, signature) = signed_parts(&a.packet)?;
-    let digest = vouch_engine::signing::sha256_hex(&canonical);
-    if digest != signature.canonical_sha256 {
-        return Err(Failure::negative(anyhow!(
-            "the packet bytes have SHA-256 {digest}, the signature names {}: not exported",
-            signature.canonical_sha256
-        )));
-    }
+    let (canonical, signature, _) = digested_parts(&a.packet, "not exported")?;
     let bytes = match a.format {
         Format::Oscal => {
             let doc = vouch_engine::oscal::assessment_results(&canonical, None, "packet.json")

@@ -259,18 +259,28 @@ pub(crate) fn signed_parts(
     Ok((packet.to_vec(), signature))
 }
 
+/// [`signed_parts`], refused (exit 1, the message led by `failed`) when the
+/// packet bytes are not the ones the signature names; with their SHA-256.
+pub(crate) fn digested_parts(
+    path: &Path,
+    failed: &str,
+) -> Result<(Vec<u8>, vouch_engine::signing::Signature, String), Failure> {
+    let (canonical, signature) = signed_parts(path)?;
+    let digest = vouch_engine::signing::sha256_hex(&canonical);
+    if digest != signature.canonical_sha256 {
+        return Err(Failure::negative(anyhow!(
+            "{failed}: the packet bytes have SHA-256 {digest}, the signature names {}",
+            signature.canonical_sha256
+        )));
+    }
+    Ok((canonical, signature, digest))
+}
+
 /// Re-performs a packet's evaluation from its inputs and compares the
 /// result with the signed bytes. It does not check the signature: that is
 /// `vouch verify`'s part.
 pub fn reproduce(a: ReproduceArgs) -> Result<(), Failure> {
-    let (canonical, signature) = signed_parts(&a.packet)?;
-    let digest = vouch_engine::signing::sha256_hex(&canonical);
-    if digest != signature.canonical_sha256 {
-        return Err(Failure::negative(anyhow!(
-            "reproduction failed: the packet bytes have SHA-256 {digest}, the signature names {}",
-            signature.canonical_sha256
-        )));
-    }
+    let (canonical, _, digest) = digested_parts(&a.packet, "reproduction failed")?;
     use vouch_engine::reproduce::{check_plugins, named_inputs, reproduce, ReproduceError};
     let refused = |e: ReproduceError| match e {
         ReproduceError::Malformed(_) | ReproduceError::Records(_) => {
