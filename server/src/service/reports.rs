@@ -163,22 +163,10 @@ pub async fn records(app: &App, caller: &Caller, report: &str) -> Result<Vec<u8>
 
 /// The `inputs.records_sha256` a stored packet names.
 fn archived_digest(r: &reports::Stored) -> Result<String> {
-    #[derive(serde::Deserialize)]
-    struct Packet {
-        inputs: Inputs,
-    }
-    #[derive(serde::Deserialize)]
-    struct Inputs {
-        records_sha256: String,
-    }
-    let canonical = r.canonical.as_deref().ok_or_else(|| {
-        ServiceError::internal(anyhow::anyhow!(
-            "complete report {} has no packet",
-            r.report_id
-        ))
-    })?;
-    let p: Packet = serde_json::from_str(canonical).map_err(ServiceError::internal)?;
-    Ok(p.inputs.records_sha256)
+    let (canonical, _) = super::generate::signed_parts(r)?;
+    let (_, inputs) = vouch_engine::reproduce::named_inputs(canonical.as_bytes())
+        .map_err(ServiceError::internal)?;
+    Ok(inputs.records_sha256)
 }
 
 /// Whether a PDF comes from the store or was rendered for this request.
@@ -333,9 +321,7 @@ pub async fn attestation(app: &App, caller: &Caller, report: &str, form: Form) -
 /// same document at every download).
 pub async fn oscal(app: &App, caller: &Caller, report: &str) -> Result<Vec<u8>> {
     let r = complete(app, caller, report).await?;
-    let canonical = r.canonical.as_deref().ok_or_else(|| {
-        ServiceError::internal(anyhow::anyhow!("complete report {report} has no packet"))
-    })?;
+    let (canonical, _) = super::generate::signed_parts(&r)?;
     let href = format!(
         "{}/organizations/{}/compliance-reports/{report}",
         app.public_url, caller.org_id
