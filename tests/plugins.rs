@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -14,15 +13,9 @@ use vouch::plugins::{sha256_hex, Limits, Plugins};
 use vouch_engine::framework::parse_framework_with;
 use vouch_engine::{assemble_with, PluginHost, RecordsDocument, Status};
 
-fn repo(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(rel)
-}
-
 /// A fixture's text; wasmtime reads the text format as it reads binaries.
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(repo(&format!("tests/wat/{name}.wat"))).unwrap()
+    std::fs::read(repo_path(&format!("tests/wat/{name}.wat"))).unwrap()
 }
 
 fn host_with(name: &str) -> Plugins {
@@ -117,8 +110,10 @@ fn evaluate(
 }
 
 fn full_records() -> RecordsDocument {
-    RecordsDocument::from_json_slice(&std::fs::read(repo("examples/records/full.json")).unwrap())
-        .unwrap()
+    RecordsDocument::from_json_slice(
+        &std::fs::read(repo_path("examples/records/full.json")).unwrap(),
+    )
+    .unwrap()
 }
 
 fn every_hostile_plugin_leaves_the_control_inconclusive_and_the_packet_whole() {
@@ -157,7 +152,8 @@ fn the_example_plugin_decides_backup_cadence() {
     assert_eq!(info.version, "1.0.0");
     // The committed example framework pins exactly this build.
     let yaml =
-        std::fs::read_to_string(repo("plugins/examples/frameworks/backup_cadence.yaml")).unwrap();
+        std::fs::read_to_string(repo_path("plugins/examples/frameworks/backup_cadence.yaml"))
+            .unwrap();
     assert!(
         yaml.contains(&info.sha256),
         "plugins/examples/frameworks/backup_cadence.yaml pins another build than {}",
@@ -222,7 +218,9 @@ fn the_server_runs_the_example_plugin_end_to_end() {
             env: vec![
                 (
                     "VOUCH_FRAMEWORKS_DIR",
-                    repo("plugins/examples/frameworks").display().to_string(),
+                    repo_path("plugins/examples/frameworks")
+                        .display()
+                        .to_string(),
                 ),
                 ("VOUCH_PLUGINS_DIR", plugins_dir.display().to_string()),
             ],
@@ -233,20 +231,7 @@ fn the_server_runs_the_example_plugin_end_to_end() {
         ("acme", "alice", "attested"),
         ("globex", "dave", "exception"),
     ] {
-        let r = s.send(
-            "PUT",
-            &format!("/organizations/{org}/compliance-subscriptions/backup_cadence"),
-            Auth::Basic(user, "demo"),
-            b"",
-        );
-        assert_eq!(r.status, 200, "{}", r.text());
-        let r = s.send(
-            "POST",
-            &format!("/organizations/{org}/compliance-reports"),
-            Auth::Basic(user, "demo"),
-            br#"{"framework":"backup_cadence"}"#,
-        );
-        assert_eq!(r.status, 201, "{}", r.text());
+        let r = s.packet(org, user, "backup_cadence");
         let c = &r.json()["packet"]["controls"][0];
         assert_eq!(c["status"], status, "{org}: {c}");
         assert_eq!(c["plugins"][0]["sha256"], sha256_hex(&wasm));
@@ -287,7 +272,7 @@ fn reproduce_with_the_plugin_and_without(
             .arg("--records")
             .arg(&records_file)
             .arg("--frameworks-dir")
-            .arg(repo("plugins/examples/frameworks"))
+            .arg(repo_path("plugins/examples/frameworks"))
             .arg("--plugins-dir")
             .arg(plugins_dir)
             .output()

@@ -142,20 +142,7 @@ fn the_standards_tools_accept_vouch_packets_and_refuse_tampered_ones() {
     ] {
         let dir = store.path().join(format!("{org}-{fw}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let r = s.send(
-            "PUT",
-            &format!("/organizations/{org}/compliance-subscriptions/{fw}"),
-            Auth::Basic(user, "demo"),
-            b"",
-        );
-        assert_eq!(r.status, 200, "{}", r.text());
-        let r = s.send(
-            "POST",
-            &format!("/organizations/{org}/compliance-reports"),
-            Auth::Basic(user, "demo"),
-            format!(r#"{{"framework":"{fw}"}}"#).as_bytes(),
-        );
-        assert_eq!(r.status, 201, "{}", r.text());
+        let r = s.packet(org, user, fw);
         let id = r.json()["report_id"].as_str().unwrap().to_owned();
         let (canonical, signature) = vouch_engine::verify::body_parts(&r.body).unwrap();
         let packet: Value = serde_json::from_slice(canonical).unwrap();

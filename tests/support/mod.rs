@@ -24,10 +24,7 @@ pub fn bin() -> std::ffi::OsString {
 pub fn example_plugin_path() -> PathBuf {
     std::env::var_os("VOUCH_EXAMPLE_PLUGIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/wasm32-unknown-unknown/plugin/backup_cadence.wasm")
-        })
+        .unwrap_or_else(|| repo_path("target/wasm32-unknown-unknown/plugin/backup_cadence.wasm"))
 }
 
 /// A path of the repository.
@@ -436,6 +433,25 @@ impl Server {
             Some(body),
             &[("content-type", "application/json")],
         )
+    }
+    /// `user` (password `demo`) subscribes `org` to `framework` and
+    /// generates its packet; the 201 answer.
+    pub fn packet(&self, org: &str, user: &str, framework: &str) -> Reply {
+        let r = self.send(
+            "PUT",
+            &format!("/organizations/{org}/compliance-subscriptions/{framework}"),
+            Auth::Basic(user, "demo"),
+            b"",
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        let r = self.send(
+            "POST",
+            &format!("/organizations/{org}/compliance-reports"),
+            Auth::Basic(user, "demo"),
+            format!(r#"{{"framework":"{framework}"}}"#).as_bytes(),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        r
     }
     pub fn admin(&self, batch: &serde_json::Value) -> Reply {
         self.send(
