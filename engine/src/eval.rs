@@ -1447,7 +1447,7 @@ fn item_label(here: &str, item: &Value, of: &str) -> String {
 }
 
 /// Adds `from` to `into`, each plugin once.
-fn merge_plugins(into: &mut Vec<PluginInfo>, from: Vec<PluginInfo>) {
+pub(crate) fn merge_plugins(into: &mut Vec<PluginInfo>, from: Vec<PluginInfo>) {
     for p in from {
         if !into.contains(&p) {
             into.push(p);

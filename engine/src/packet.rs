@@ -3,7 +3,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::eval::{evaluate_control_with, ControlResult, NoPluginHost, PluginHost, PluginInfo};
+use crate::eval::{
+    evaluate_control_with, merge_plugins, ControlResult, NoPluginHost, PluginHost, PluginInfo,
+};
 use crate::framework::Framework;
 use crate::records::RecordsDocument;
 use crate::time::{Period, Timestamp};
@@ -166,10 +168,8 @@ pub fn assemble_archived(
         .map(|c| evaluate_control_with(c, &root, &period, host))
         .collect();
     let mut plugins: Vec<PluginInfo> = vec![];
-    for p in controls.iter().flat_map(|c| &c.plugins) {
-        if !plugins.contains(p) {
-            plugins.push(p.clone());
-        }
+    for c in &controls {
+        merge_plugins(&mut plugins, c.plugins.clone());
     }
     let inputs = Inputs {
         records_sha256: crate::signing::sha256_hex(&records_bytes),
