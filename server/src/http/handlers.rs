@@ -85,16 +85,16 @@ pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResu
         }
         E::ReportAttestation => {
             let caller = member(app, req, Role::Member).await?;
-            let form = match req.query_param("predicate").as_deref() {
-                None | Some("vouch") => reports::Form::Attestation,
-                Some("trestle") => reports::Form::TrestleAttestation,
-                Some(_) => {
-                    return Err(ApiError::bad_request(
+            let predicate = match req.query_param("predicate") {
+                None => vouch_engine::attest::Predicate::Vouch,
+                Some(p) => vouch_engine::attest::Predicate::parse(&p).ok_or_else(|| {
+                    ApiError::bad_request(
                         "bad_predicate",
                         "predicate is `vouch` (the default) or `trestle`",
-                    ))
-                }
+                    )
+                })?,
             };
+            let form = reports::Form::Attestation(predicate);
             let body = reports::attestation(app, &caller, req.param("reportId"), form).await?;
             typed(body, "application/vnd.in-toto+json")
         }

@@ -5,6 +5,7 @@ use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL
 use base64::Engine as _;
 use schemars::JsonSchema;
 use serde::Serialize;
+use vouch_engine::attest::Predicate;
 use vouch_engine::signing::{Signature, SignedPacket};
 use vouch_engine::Timestamp;
 
@@ -280,11 +281,9 @@ pub async fn key_pem(app: &App, key_id: &str) -> Result<String> {
 /// Which signed form of a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Form {
-    /// The in-toto Statement in its DSSE envelope, vouch's predicate.
-    Attestation,
-    /// The same with compliance-trestle's predicate.
-    TrestleAttestation,
-    /// The Sigstore bundle v0.3 around the vouch envelope.
+    /// The in-toto Statement in its DSSE envelope, with this predicate.
+    Attestation(Predicate),
+    /// The Sigstore bundle v0.3 around the envelope with vouch's predicate.
     Bundle,
 }
 
@@ -292,14 +291,13 @@ pub enum Form {
 /// before attestations were stored has none (404).
 pub async fn attestation(app: &App, caller: &Caller, report: &str, form: Form) -> Result<Vec<u8>> {
     complete(app, caller, report).await?;
-    let text = reports::envelope(
-        &app.db,
-        &caller.org_id,
-        report,
-        form == Form::TrestleAttestation,
-    )
-    .await?
-    .ok_or(ServiceError::NotFound)?;
+    let predicate = match form {
+        Form::Attestation(p) => p,
+        Form::Bundle => Predicate::Vouch,
+    };
+    let text = reports::envelope(&app.db, &caller.org_id, report, predicate)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
     let body = match form {
         Form::Bundle => {
             let envelope: vouch_engine::attest::Envelope =
@@ -307,11 +305,11 @@ pub async fn attestation(app: &App, caller: &Caller, report: &str, form: Form) -
             serde_json::to_vec(&vouch_engine::attest::bundle(&envelope))
                 .map_err(ServiceError::internal)?
         }
-        _ => text.into_bytes(),
+        Form::Attestation(_) => text.into_bytes(),
     };
     let action = match form {
         Form::Bundle => "report.bundle_download",
-        _ => "report.attestation_download",
+        Form::Attestation(_) => "report.attestation_download",
     };
     caller.audit(app, action, report).await?;
     Ok(body)

@@ -128,18 +128,16 @@ pub async fn insert(tx: &mut WriteTx, r: &NewReport<'_>) -> Result<(), sqlx::Err
     Ok(())
 }
 
-/// The stored DSSE envelope of a report of `org`: vouch's predicate, or
-/// trestle's.
+/// The stored DSSE envelope of a report of `org` with `predicate`.
 pub async fn envelope(
     db: &Db,
     org: &str,
     report: &str,
-    trestle: bool,
+    predicate: vouch_engine::attest::Predicate,
 ) -> Result<Option<String>, sqlx::Error> {
-    let column = if trestle {
-        "trestle_envelope"
-    } else {
-        "envelope"
+    let column = match predicate {
+        vouch_engine::attest::Predicate::Vouch => "envelope",
+        vouch_engine::attest::Predicate::Trestle => "trestle_envelope",
     };
     Ok(sqlx::query_as::<_, (String,)>(&format!(
         "SELECT ra.{column} FROM report_attestations ra JOIN reports r ON r.report_id = ra.report_id \
