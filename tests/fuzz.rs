@@ -218,8 +218,7 @@ fn signed() -> &'static Signed {
         .unwrap();
         let s = signer.sign(packet).unwrap();
         use vouch_engine::attest;
-        let st =
-            attest::statement(&s.canonical, signer.key_id(), attest::Predicate::Vouch).unwrap();
+        let st = attest::statement(&s, attest::Predicate::Vouch).unwrap();
         let bundle = serde_json::to_vec(&attest::bundle(&attest::envelope(&signer, &st))).unwrap();
         Signed {
             bundle,

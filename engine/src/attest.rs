@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use crate::canonical::to_canonical_bytes;
 use crate::keys::KeysDocument;
 use crate::packet::Packet;
-use crate::signing::{sha256_hex, PacketSigner};
+use crate::signing::{sha256_hex, PacketSigner, SignedPacket};
 use crate::time::Timestamp;
 use crate::verify::{key_valid_at, published_key, VerifyError};
 
@@ -118,17 +118,12 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The in-toto Statement about the packet whose canonical bytes are
-/// `canonical`, as canonical JSON bytes.
-pub fn statement(
-    canonical: &[u8],
-    key_id: &str,
-    predicate: Predicate,
-) -> Result<Vec<u8>, AttestError> {
-    let packet: Packet = serde_json::from_slice(canonical)
-        .map_err(|e| AttestError::Malformed(format!("not a packet: {e}")))?;
+/// The in-toto Statement about a signed packet, as canonical JSON bytes: its
+/// subject is the packet's canonical bytes, by digest.
+pub fn statement(signed: &SignedPacket, predicate: Predicate) -> Result<Vec<u8>, AttestError> {
+    let key_id = &signed.signature.key_id;
     let (predicate_type, body) = match predicate {
-        Predicate::Vouch => (PREDICATE_TYPE, vouch_predicate(&packet, key_id)),
+        Predicate::Vouch => (PREDICATE_TYPE, vouch_predicate(&signed.packet, key_id)),
         Predicate::Trestle => (
             TRESTLE_PREDICATE_TYPE,
             json!({
@@ -141,7 +136,7 @@ pub fn statement(
     };
     let statement = json!({
         "_type": STATEMENT_TYPE,
-        "subject": [{"name": SUBJECT_NAME, "digest": {"sha256": sha256_hex(canonical)}}],
+        "subject": [{"name": SUBJECT_NAME, "digest": {"sha256": sha256_hex(&signed.canonical)}}],
         "predicateType": predicate_type,
         "predicate": body,
     });

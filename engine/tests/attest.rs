@@ -16,7 +16,7 @@ use vouch_engine::attest::{
 use vouch_engine::verify::VerifyError;
 
 struct Fixture {
-    canonical: Vec<u8>,
+    signed: vouch_engine::signing::SignedPacket,
     canonical_sha256: String,
     envelope: Envelope,
     keys: vouch_engine::keys::KeysDocument,
@@ -33,11 +33,11 @@ fn fixture() -> Fixture {
     )
     .unwrap();
     let signed = signer.sign(packet).unwrap();
-    let st = statement(&signed.canonical, signer.key_id(), Predicate::Vouch).unwrap();
+    let st = statement(&signed, Predicate::Vouch).unwrap();
     Fixture {
         envelope: envelope(&signer, &st),
-        canonical_sha256: signed.signature.canonical_sha256,
-        canonical: signed.canonical,
+        canonical_sha256: signed.signature.canonical_sha256.clone(),
+        signed,
         keys: keys_for(&signer),
         signer,
     }
@@ -59,7 +59,7 @@ fn the_statement_names_the_packet_and_restates_its_verdicts() {
         json!(f.canonical_sha256)
     );
     assert_eq!(st["subject"][0]["name"], "packet.json");
-    let packet: Value = serde_json::from_slice(&f.canonical).unwrap();
+    let packet: Value = serde_json::from_slice(&f.signed.canonical).unwrap();
     let statuses: Vec<&Value> = packet["controls"]
         .as_array()
         .unwrap()
@@ -79,7 +79,7 @@ fn the_statement_names_the_packet_and_restates_its_verdicts() {
         packet["inputs"]["records_sha256"]
     );
     // The same packet and key give the same envelope (Ed25519 is deterministic).
-    let again = statement(&f.canonical, f.signer.key_id(), Predicate::Vouch).unwrap();
+    let again = statement(&f.signed, Predicate::Vouch).unwrap();
     assert_eq!(envelope(&f.signer, &again), f.envelope);
     // The bundle carries the envelope unchanged and verifies.
     let b = serde_json::to_vec(&bundle(&f.envelope)).unwrap();
@@ -134,7 +134,7 @@ fn every_tampered_part_fails_with_its_own_reason() {
     check(e, &|x| matches!(x, AttestError::SignatureCount(0)));
 
     // Genuinely signed, but trestle's predicate: vouch says so.
-    let trestle = statement(&f.canonical, f.signer.key_id(), Predicate::Trestle).unwrap();
+    let trestle = statement(&f.signed, Predicate::Trestle).unwrap();
     check(envelope(&f.signer, &trestle), &|x| {
         matches!(x, AttestError::PredicateType(_))
     });

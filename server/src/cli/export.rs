@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::anyhow;
 use clap::{Args, ValueEnum};
 use vouch_engine::attest::{bundle, envelope, statement, Predicate};
+use vouch_engine::signing::SignedPacket;
 
 use super::offline::{digested_parts, load_signer};
 use crate::files::write_atomic;
@@ -80,7 +81,15 @@ pub fn export(a: ExportArgs) -> Result<(), Failure> {
                 }
                 _ => Predicate::Vouch,
             };
-            let st = statement(&canonical, &signature.key_id, predicate)
+            let packet = serde_json::from_slice(&canonical).map_err(|e| {
+                Failure::input(anyhow!("{}: not a packet: {e}", a.packet.display()))
+            })?;
+            let signed = SignedPacket {
+                packet,
+                canonical,
+                signature,
+            };
+            let st = statement(&signed, predicate)
                 .map_err(|e| Failure::input(anyhow::Error::from(e)))?;
             let env = envelope(&signer, &st);
             let value = match a.format {

@@ -229,7 +229,7 @@ async fn evaluate_and_sign(
         let signed = signer.sign(packet)?;
         // The packet as an in-toto Statement, signed now with the same key.
         let envelope = |predicate| -> anyhow::Result<String> {
-            let st = attest::statement(&signed.canonical, signer.key_id(), predicate)?;
+            let st = attest::statement(&signed, predicate)?;
             Ok(serde_json::to_string(&attest::envelope(&signer, &st))?)
         };
         let envelopes = (
