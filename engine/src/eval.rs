@@ -997,7 +997,7 @@ impl Evaluator<'_> {
             }
             return out;
         };
-        let lists = match select_some(&array, value, label) {
+        let lists = match select_some(array, value, label) {
             Ok(sel) => sel,
             Err(note) => {
                 out.missing.push(note);
@@ -1017,7 +1017,7 @@ impl Evaluator<'_> {
             for (i, it) in items.iter().enumerate() {
                 let here = format!("{at}[{i}]");
                 let name = item_label(&here, it, label);
-                let sub = self.gather(it, &rest, &here, Some(it), &name);
+                let sub = self.gather(it, rest, &here, Some(it), &name);
                 out.values.extend(sub.values);
                 out.missing.extend(sub.missing);
                 out.empty.extend(sub.empty);

@@ -90,7 +90,7 @@ fn locate(doc: &Value, base: &str, path: &Selector) -> Vec<String> {
 /// The array a wildcard path iterates (`services[*].x` -> `services`), as pointers.
 fn wildcard_lists(doc: &Value, base: &str, path: &Selector) -> Vec<String> {
     match path.split_wildcard() {
-        Some((array, _)) => locate(doc, base, &array),
+        Some((array, _)) => locate(doc, base, array),
         None => vec![],
     }
 }

@@ -22,6 +22,14 @@ use serde_json::Value;
 pub struct Selector {
     text: String,
     compiled: Result<JpQuery, String>,
+    /// The member names of a path that is nothing else (`backups.retention_days`):
+    /// selected by lookup, without the general JSONPath machinery. The
+    /// property test `plain_paths_select_what_jsonpath_selects` holds the two
+    /// to the same answers.
+    names: Option<Vec<String>>,
+    /// The path split at its first `[*]` ([`Selector::split_wildcard`]),
+    /// parsed once with the framework instead of at every resource.
+    split: Option<Box<(Selector, Selector)>>,
 }
 
 /// One value a selector picked, with its location (`$['services'][0]['tls_enabled']`).
@@ -46,9 +54,12 @@ impl Selector {
         } else {
             parse_json_path(&full).map_err(|e| explain(&e.to_string(), added))
         };
+        let names = compiled.as_ref().ok().and_then(|_| member_names(trimmed));
         Selector {
+            split: split_at_wildcard(trimmed).map(Box::new),
             text: text.to_owned(),
             compiled,
+            names,
         }
     }
 
@@ -62,16 +73,8 @@ impl Selector {
     /// (`auth_required`), so that an item lacking the field is seen as missing
     /// rather than silently not selected. `None` when there is no `[*]`
     /// followed by more path.
-    pub fn split_wildcard(&self) -> Option<(Selector, Selector)> {
-        let text = self.text.trim();
-        let i = text.find("[*]")?;
-        let (array, rest) = (&text[..i], &text[i + 3..]);
-        let rest = rest.strip_prefix('.').unwrap_or(rest);
-        if array.is_empty() || array == "$" || rest.is_empty() {
-            return None;
-        }
-        let (a, r) = (Selector::parse(array), Selector::parse(rest));
-        (a.error().is_none() && r.error().is_none()).then_some((a, r))
+    pub fn split_wildcard(&self) -> Option<&(Selector, Selector)> {
+        self.split.as_deref()
     }
 
     /// The parse error, if the text is not a JSONPath expression.
@@ -83,6 +86,9 @@ impl Selector {
     /// (the loader refuses such frameworks before they are ever evaluated).
     pub fn select<'a>(&self, root: &'a Value) -> Result<Vec<Selected<'a>>, String> {
         let query = self.compiled.as_ref().map_err(Clone::clone)?;
+        if let Some(names) = &self.names {
+            return Ok(lookup(names, root).into_iter().collect());
+        }
         let found = js_path_process(query, root).map_err(|e| e.to_string())?;
         Ok(found
             .into_iter()
@@ -92,6 +98,49 @@ impl Selector {
             })
             .collect())
     }
+}
+
+/// See [`Selector::split_wildcard`].
+fn split_at_wildcard(text: &str) -> Option<(Selector, Selector)> {
+    let i = text.find("[*]")?;
+    let (array, rest) = (&text[..i], &text[i + 3..]);
+    let rest = rest.strip_prefix('.').unwrap_or(rest);
+    if array.is_empty() || array == "$" || rest.is_empty() {
+        return None;
+    }
+    let (a, r) = (Selector::parse(array), Selector::parse(rest));
+    (a.error().is_none() && r.error().is_none()).then_some((a, r))
+}
+
+/// `backups.retention_days` (or `$.backups.retention_days`) as its member
+/// names; `None` for any path with more than plain names in it.
+fn member_names(text: &str) -> Option<Vec<String>> {
+    let path = text.strip_prefix("$.").unwrap_or(text);
+    let plain = |n: &str| {
+        let mut chars = n.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let names: Vec<String> = path.split('.').map(str::to_owned).collect();
+    names.iter().all(|n| plain(n)).then_some(names)
+}
+
+/// What the name selectors `names` select from `root` (RFC 9535 §2.3.1: a
+/// member of an object, nothing from anything else), with its location in
+/// the JSONPath library's notation.
+fn lookup<'a>(names: &[String], root: &'a Value) -> Option<Selected<'a>> {
+    let mut value = root;
+    let mut location = String::with_capacity(1 + names.iter().map(|n| n.len() + 4).sum::<usize>());
+    location.push('$');
+    for name in names {
+        value = value.as_object()?.get(name)?;
+        location.push_str("['");
+        location.push_str(name);
+        location.push_str("']");
+    }
+    Some(Selected { value, location })
 }
 
 /// Turns the parser's multi-line report (`--> 1:12 ... = expected string`) into
@@ -229,21 +278,85 @@ mod tests {
 
     #[test]
     fn wildcards_split_into_array_and_item_path() {
-        let (a, r) = Selector::parse("services[*].backups.retention_days")
-            .split_wildcard()
-            .unwrap();
+        let sel = Selector::parse("services[*].backups.retention_days");
+        let (a, r) = sel.split_wildcard().unwrap();
         assert_eq!(
             (a.as_str(), r.as_str()),
             ("services", "backups.retention_days")
         );
-        let (a, r) = Selector::parse("services[*].zones[*]")
-            .split_wildcard()
-            .unwrap();
+        let sel = Selector::parse("services[*].zones[*]");
+        let (a, r) = sel.split_wildcard().unwrap();
         assert_eq!((a.as_str(), r.as_str()), ("services", "zones[*]"));
         assert!(Selector::parse("services[*]").split_wildcard().is_none());
         assert!(Selector::parse("audit_log.entry_count")
             .split_wildcard()
             .is_none());
+    }
+
+    /// Documents over a few member names, with every kind of value where a
+    /// name may lead: objects, lists, null, scalars.
+    fn documents() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i32>().prop_map(Value::from),
+            "[a-c]{0,2}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                proptest::collection::btree_map("a|b|c_d|e1", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// The lookup of plain member names selects exactly what the
+        /// JSONPath library selects for the same path, at the same location.
+        #[test]
+        fn plain_paths_select_what_jsonpath_selects(
+            doc in documents(),
+            names in proptest::collection::vec("a|b|c_d|e1", 1..4),
+            dollar in proptest::bool::ANY,
+        ) {
+            let text = format!("{}{}", if dollar { "$." } else { "" }, names.join("."));
+            let sel = Selector::parse(&text);
+            proptest::prop_assert!(sel.names.is_some(), "{text} is plain");
+            let fast: Vec<(String, Value)> = sel
+                .select(&doc)
+                .unwrap()
+                .into_iter()
+                .map(|s| (s.location, s.value.clone()))
+                .collect();
+            let query = sel.compiled.as_ref().unwrap();
+            let general: Vec<(String, Value)> = js_path_process(query, &doc)
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.path, r.val.clone()))
+                .collect();
+            proptest::prop_assert_eq!(fast, general, "{} on {}", text, doc);
+        }
+    }
+
+    #[test]
+    fn only_plain_member_chains_take_the_lookup() {
+        for plain in ["tls_enabled", "backups.retention_days", "$.a.b_2"] {
+            assert!(Selector::parse(plain).names.is_some(), "{plain}");
+        }
+        for general in [
+            "services[*].tls_enabled",
+            "zones[0]",
+            "$",
+            "a..b",
+            "['a b']",
+            "a.*",
+            "1a",
+            "a.b[?@.c]",
+        ] {
+            assert!(Selector::parse(general).names.is_none(), "{general}");
+        }
     }
 
     #[test]
