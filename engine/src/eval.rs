@@ -5,7 +5,9 @@
 //! makes the control `inconclusive`; a failing check makes it an `exception`
 //! whose findings name the resource, the field and the observed value.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -360,6 +362,58 @@ struct Evaluator<'a> {
     period: &'a Period,
     host: &'a dyn PluginHost,
     control: &'a Control,
+    memo: &'a Memo<'a>,
+    /// Whether the values checks read are kept as observations: only the
+    /// first [`RESOURCE_LIMIT`] resources of a population carry them.
+    observe: bool,
+}
+
+/// What every control of a framework would otherwise compute again for the
+/// same resource of the same records: the resource as it was during each
+/// interval of its history ([`merged`]), and its lifetime. Keyed by the
+/// address of the value in the records document, which the memo borrows.
+#[derive(Default)]
+struct Memo<'r> {
+    merged: RefCell<HashMap<*const Value, Rc<Value>>>,
+    lifetimes: RefCell<HashMap<*const Value, Lifetime>>,
+    records: std::marker::PhantomData<&'r Value>,
+}
+
+type Lifetime = (Option<Timestamp>, Option<Timestamp>);
+
+impl<'r> Memo<'r> {
+    /// [`merged`] of `resource` and its history interval `interval`.
+    fn merged(&self, resource: &'r Value, interval: &'r Value) -> Rc<Value> {
+        self.merged
+            .borrow_mut()
+            .entry(interval as *const Value)
+            .or_insert_with(|| Rc::new(merged(resource, interval)))
+            .clone()
+    }
+
+    /// [`lifetime`] of `item`.
+    fn lifetime(&self, item: &'r Value) -> Lifetime {
+        *self
+            .lifetimes
+            .borrow_mut()
+            .entry(item as *const Value)
+            .or_insert_with(|| lifetime(item))
+    }
+}
+
+/// Evaluates the controls of a framework against one records document, in
+/// order, sharing what they would each compute again ([`Memo`]).
+pub fn evaluate_controls(
+    controls: &[Control],
+    root: &Value,
+    period: &Period,
+    host: &dyn PluginHost,
+) -> Vec<ControlResult> {
+    let memo = Memo::default();
+    controls
+        .iter()
+        .map(|c| evaluate_with_memo(c, root, period, host, &memo))
+        .collect()
 }
 
 /// Evaluates one control against the records document (as a JSON value).
@@ -374,10 +428,22 @@ pub fn evaluate_control_with(
     period: &Period,
     host: &dyn PluginHost,
 ) -> ControlResult {
+    evaluate_with_memo(control, root, period, host, &Memo::default())
+}
+
+fn evaluate_with_memo<'r>(
+    control: &'r Control,
+    root: &'r Value,
+    period: &'r Period,
+    host: &'r dyn PluginHost,
+    memo: &'r Memo<'r>,
+) -> ControlResult {
     let ev = Evaluator {
         period,
         host,
         control,
+        memo,
+        observe: true,
     };
     let judged = ev.control(control, root);
     ControlResult {
@@ -401,8 +467,12 @@ pub fn evaluate_control_with(
 }
 
 fn bounded_notes(mut notes: Vec<String>) -> Vec<String> {
-    let mut seen = std::collections::BTreeSet::new();
-    notes.retain(|n| seen.insert(n.clone()));
+    let first: Vec<bool> = {
+        let mut seen = std::collections::HashSet::with_capacity(notes.len());
+        notes.iter().map(|n| seen.insert(n.as_str())).collect()
+    };
+    let mut first = first.into_iter();
+    notes.retain(|_| first.next().unwrap_or(false));
     if notes.len() > NOTE_LIMIT {
         let more = notes.len() - (NOTE_LIMIT - 1);
         notes.truncate(NOTE_LIMIT - 1);
@@ -570,8 +640,8 @@ impl Tally {
     }
 }
 
-impl Evaluator<'_> {
-    fn control(&self, control: &Control, root: &Value) -> Judged {
+impl<'a> Evaluator<'a> {
+    fn control(&self, control: &Control, root: &'a Value) -> Judged {
         let empty = BTreeMap::new();
         let id = root
             .pointer("/organization/id")
@@ -647,7 +717,7 @@ impl Evaluator<'_> {
                 id: id.clone(),
                 context: &context,
             };
-            let (born, ended) = lifetime(item);
+            let (born, ended) = self.memo.lifetime(item);
             let Some(window) = self.window(born, ended) else {
                 tally.record(
                     id,
@@ -678,6 +748,7 @@ impl Evaluator<'_> {
             // A resource that existed for part of the period is judged for that part.
             let ev = Evaluator {
                 period: &window,
+                observe: tally.population.resources.len() < RESOURCE_LIMIT,
                 ..*self
             };
             let lived = (window != *self.period).then(|| Observation {
@@ -764,7 +835,7 @@ impl Evaluator<'_> {
     /// period (already narrowed to the resource's lifetime): the scope's
     /// `where` and the checks on the resource as it was in each interval.
     /// Any part of the period the history does not cover is missing evidence.
-    fn throughout(&self, scope: &Scope, t: &Target<'_>) -> Judgment {
+    fn throughout(&self, scope: &Scope, t: &Target<'a>) -> Judgment {
         let label = &t.label;
         let (start, end) = (self.period.start, self.period.end);
         let Some(Value::Array(history)) = t.value.get("history") else {
@@ -813,9 +884,9 @@ impl Evaluator<'_> {
             }
             covered = covered.max(to);
             let interval = Interval { from, to };
-            let during = merged(t.value, iv);
+            let during = self.memo.merged(t.value, iv);
             let here = Target {
-                value: &during,
+                value: &*during,
                 id: t.id.clone(),
                 label: label.clone(),
                 context: t.context,
@@ -1042,11 +1113,13 @@ impl Evaluator<'_> {
             ..Outcome::default()
         };
         for p in g.values {
-            out.observed.push(Observation {
-                field: p.location.clone(),
-                value: p.value.clone(),
-                interval: None,
-            });
+            if self.observe {
+                out.observed.push(Observation {
+                    field: p.location.clone(),
+                    value: p.value.clone(),
+                    interval: None,
+                });
+            }
             if mode == Mode::Filter && p.value.is_null() {
                 out.missing
                     .push(format!("`{}` is null for {}", p.location, t.label));

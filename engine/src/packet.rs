@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::eval::{
-    evaluate_control_with, merge_plugins, ControlResult, NoPluginHost, PluginHost, PluginInfo,
+    evaluate_controls, merge_plugins, ControlResult, NoPluginHost, PluginHost, PluginInfo,
 };
 use crate::framework::Framework;
 use crate::records::RecordsDocument;
@@ -162,11 +162,7 @@ pub fn assemble_archived(
     let root = records.to_value();
     let records_bytes = crate::canonical::to_canonical_bytes(&root)
         .map_err(|e| PacketError::Records(e.to_string()))?;
-    let controls: Vec<ControlResult> = framework
-        .controls
-        .iter()
-        .map(|c| evaluate_control_with(c, &root, &period, host))
-        .collect();
+    let controls = evaluate_controls(&framework.controls, &root, &period, host);
     let mut plugins: Vec<PluginInfo> = vec![];
     for c in &controls {
         merge_plugins(&mut plugins, c.plugins.clone());

@@ -4,7 +4,10 @@
 use serde_json::{json, Value};
 use vouch_engine::RecordsDocument;
 
-/// An organization with `n` services: a few without TLS, a few outside the EU.
+/// An organization with `n` services: a few without TLS, a few outside the
+/// EU; each created before the period with one interval of configuration
+/// history up to the period end, as the platform's snapshot gives a service
+/// that did not change (controls judged throughout the period read it).
 pub fn records(n: usize) -> RecordsDocument {
     let services: Vec<Value> = (0..n)
         .map(|i| {
@@ -38,5 +41,15 @@ pub fn records(n: usize) -> RecordsDocument {
         "services": services,
         "audit_log": {"retention_policy": "indefinite", "oldest_entry_at": "2026-03-01T08:00:00Z", "entry_count": 14823}
     });
-    RecordsDocument::from_value(doc).unwrap()
+    let mut doc = RecordsDocument::from_value(doc).unwrap();
+    let (from, to) = (
+        "2026-01-01T00:00:00Z".parse().unwrap(),
+        "2026-06-22T10:00:00Z".parse().unwrap(),
+    );
+    for s in &mut doc.services {
+        s.created_at = Some(from);
+        s.history = Some(vec![s.interval(from, to)]);
+    }
+    doc.check_consistency().unwrap();
+    doc
 }
