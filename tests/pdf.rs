@@ -299,6 +299,146 @@ fn a_broken_template_stops_the_server_at_start_with_its_line() {
     assert!(err.contains("packet.typ.j2:3:"), "{err}");
 }
 
+/// Runs one query on the store's PostgreSQL database: its first row's
+/// integer columns.
+fn pg_counts(store: &Store, sql: &str) -> Vec<i64> {
+    let url = store.database_url.clone().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::{Connection, Row};
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        let row = sqlx::query(sql).fetch_one(&mut c).await.unwrap();
+        (0..row.len()).map(|i| row.get::<i64, _>(i)).collect()
+    })
+}
+
+/// (complete reports, PDFs stored, jobs queued or running, jobs failed,
+/// jobs taken more than once)
+const QUEUE: &str = "SELECT (SELECT COUNT(*) FROM reports WHERE status = 'complete'), \
+    (SELECT COUNT(*) FROM report_pdfs), \
+    (SELECT COUNT(*) FROM render_jobs WHERE state IN ('queued', 'running')), \
+    (SELECT COUNT(*) FROM render_jobs WHERE state = 'failed'), \
+    (SELECT COUNT(*) FROM render_jobs WHERE attempts > 1)";
+
+/// Waits (at most 120 s) until no render job is queued or running.
+fn drained(store: &Store) -> Vec<i64> {
+    for _ in 0..600 {
+        let c = pg_counts(store, QUEUE);
+        if c[2] == 0 {
+            return c;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!(
+        "the render queue did not drain: {:?}",
+        pg_counts(store, QUEUE)
+    );
+}
+
+/// PDF renderings a server ran, from its metrics.
+fn renders(s: &Server) -> u64 {
+    let text = s.get("/metrics", Auth::Bearer(ADMIN_TOKEN)).text();
+    text.lines()
+        .filter(|l| l.starts_with("vouch_pdf_renders_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// `n` SOC 2 packets generated on the server at `base`.
+fn generate_on(base: &str, n: usize) {
+    for _ in 0..n {
+        let r = request(
+            "POST",
+            &format!("{base}/organizations/acme/compliance-reports"),
+            Auth::Basic("carol", "demo"),
+            Some(br#"{"framework":"soc2"}"#),
+            &[("content-type", "application/json")],
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+}
+
+/// Two servers on one PostgreSQL database share the render queue: every
+/// packet's PDF is rendered once, by one of them. A server killed with -9
+/// while it holds jobs loses none: another server takes them when their
+/// lease runs out.
+fn two_servers_share_the_render_queue_and_a_killed_one_loses_no_job() {
+    let store = Store::new(Backend::Postgres);
+    let lease = || vec![("VOUCH_RENDER_LEASE", "2s".to_owned())];
+    let a = Server::start_with(
+        &store,
+        Options {
+            env: lease(),
+            ..Options::default()
+        },
+    );
+    let key = store
+        .path()
+        .join("dev-signing-key.pem")
+        .display()
+        .to_string();
+    let shared = store.sharing();
+    let mut env = lease();
+    env.push(("VOUCH_SIGNING_KEY_FILE", key.clone()));
+    let b = Server::start_with(
+        &shared,
+        Options {
+            env,
+            ..Options::default()
+        },
+    );
+    let r = a.send(
+        "PUT",
+        "/organizations/acme/compliance-subscriptions/soc2",
+        Auth::Basic("alice", "demo"),
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (a_url, b_url) = (a.url(""), b.url(""));
+    std::thread::scope(|s| {
+        s.spawn(|| generate_on(&a_url, 12));
+        s.spawn(|| generate_on(&b_url, 12));
+    });
+    let c = drained(&store);
+    assert_eq!(
+        c,
+        vec![24, 24, 0, 0, 0],
+        "(reports, PDFs, left, failed, retaken)"
+    );
+    assert_eq!(renders(&a) + renders(&b), 24, "each PDF rendered once");
+    // B alone renders, then dies mid-queue.
+    drop(a);
+    generate_on(&b_url, 8);
+    let mut b = b;
+    b.child.kill().unwrap();
+    let _ = b.child.wait();
+    let left = pg_counts(&store, QUEUE);
+    assert!(
+        left[2] > 0,
+        "the kill came after the queue drained: {left:?}"
+    );
+    let later = store.sharing();
+    let mut env = lease();
+    env.push(("VOUCH_SIGNING_KEY_FILE", key));
+    let c_server = Server::start_with(
+        &later,
+        Options {
+            env,
+            ..Options::default()
+        },
+    );
+    let c = drained(&store);
+    assert_eq!(
+        (c[0], c[1], c[2], c[3]),
+        (32, 32, 0, 0),
+        "every packet has its PDF: {c:?}"
+    );
+    drop(c_server);
+}
+
 fn main() -> std::process::ExitCode {
     use support::harness::{run, Tool};
     run(&[
@@ -307,5 +447,7 @@ fn main() -> std::process::ExitCode {
             .needs(&[Tool::Poppler]),
         case!(a_pdf_requested_right_after_generation_is_served),
         case!(a_broken_template_stops_the_server_at_start_with_its_line),
+        case!(two_servers_share_the_render_queue_and_a_killed_one_loses_no_job)
+            .needs(&[Tool::Postgres]),
     ])
 }

@@ -5,7 +5,9 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use vouch::service::{access, generate, reports, subscriptions, App, Caller, Config, ServiceError};
+use vouch::service::{
+    access, generate, render, reports, subscriptions, App, Caller, Config, ServiceError,
+};
 use vouch::store::Db;
 use vouch_engine::Timestamp;
 
@@ -22,6 +24,18 @@ fn ts(s: &str) -> Timestamp {
 }
 
 async fn world() -> World {
+    world_with(
+        vouch::pdf::Renderer::new(None).unwrap(),
+        // No workers: the tests run the queue themselves (render::run_ready).
+        render::Settings {
+            workers: 0,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+async fn world_with(renderer: vouch::pdf::Renderer, render: render::Settings) -> World {
     let dir = tempfile::tempdir().unwrap();
     let now = ts(T0);
     let clock = Arc::new(AtomicI64::new(now.unix_seconds()));
@@ -43,13 +57,14 @@ async fn world() -> World {
                 path: Some(key_file),
             },
             hmac_key: None,
-            renderer: Arc::new(vouch::pdf::Renderer::new(None).unwrap()),
+            renderer: Arc::new(renderer),
             plugins: None,
             public_url: "http://vouch.test".into(),
             clock: Arc::new(move || {
                 Timestamp::from_unix_seconds(c.load(Ordering::SeqCst)).unwrap()
             }),
             login_failures: vouch::auth::throttle::LoginLimits::DEFAULT,
+            render,
         },
     )
     .await
@@ -254,14 +269,47 @@ async fn a_failed_generation_names_no_internal_detail_and_frees_its_key() {
     assert!(!done.replayed);
 }
 
+/// The listing's `pdf_status` of report `id`, and its `pdf_error`.
+async fn pdf_state(w: &World, caller: &Caller, id: &str) -> (Option<&'static str>, Option<String>) {
+    let page = reports::list(&w.app, caller, reports::Listing::default())
+        .await
+        .unwrap();
+    let r = page
+        .reports
+        .into_iter()
+        .find(|r| r.report_id == id)
+        .unwrap();
+    (r.pdf_status, r.pdf_error)
+}
+
+async fn job(w: &World, id: &str) -> (String, i64) {
+    sqlx::query_as("SELECT state, attempts FROM render_jobs WHERE report_id = $1")
+        .bind(id)
+        .fetch_one(&w.app.db.pool)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
-async fn the_pdf_is_rendered_in_the_background_or_on_demand() {
+async fn the_pdf_is_rendered_by_the_queue_or_on_demand() {
     let w = world().await;
     let (carol, done) = w.carols_packet("soc2").await;
-    // Before the background rendering is awaited nothing is asked; after
-    // it, the stored rendition is served.
-    w.app.background.close();
-    w.app.background.wait().await;
+    // Generation queued the job in its own transaction.
+    assert_eq!(
+        pdf_state(&w, &carol, &done.report_id).await,
+        (Some("queued"), None)
+    );
+    assert_eq!(render::run_ready(&w.app).await.unwrap(), 1);
+    assert_eq!(
+        render::run_ready(&w.app).await.unwrap(),
+        0,
+        "one job, run once"
+    );
+    assert_eq!(
+        pdf_state(&w, &carol, &done.report_id).await,
+        (Some("ready"), None)
+    );
+    assert_eq!(job(&w, &done.report_id).await, ("done".into(), 1));
     let (pdf, how) = reports::pdf(&w.app, &carol, &done.report_id).await.unwrap();
     assert_eq!(how, reports::Rendition::Stored);
     assert!(pdf.starts_with(b"%PDF"));
@@ -270,9 +318,181 @@ async fn the_pdf_is_rendered_in_the_background_or_on_demand() {
         .execute(&w.app.db.pool)
         .await
         .unwrap();
-    let (pdf, how) = reports::pdf(&w.app, &carol, &done.report_id).await.unwrap();
+    let (again, how) = reports::pdf(&w.app, &carol, &done.report_id).await.unwrap();
     assert_eq!(how, reports::Rendition::RenderedNow);
-    assert!(pdf.starts_with(b"%PDF"));
+    assert_eq!(again, pdf, "renderings of one packet are identical");
+    // So is one whose job has not run yet.
+    let (_, second) = w.carols_packet("soc2").await;
+    let (_, how) = reports::pdf(&w.app, &carol, &second.report_id)
+        .await
+        .unwrap();
+    assert_eq!(how, reports::Rendition::RenderedNow);
+    assert_eq!(job(&w, &second.report_id).await, ("done".into(), 1));
+    assert_eq!(
+        render::run_ready(&w.app).await.unwrap(),
+        0,
+        "nothing left to render"
+    );
+}
+
+/// A request for a PDF that another worker (here: another server) is
+/// rendering waits for that rendering instead of running a second one.
+#[tokio::test]
+async fn a_pdf_being_rendered_elsewhere_is_waited_for_not_rendered_twice() {
+    let w = world().await;
+    let (carol, done) = w.carols_packet("soc2").await;
+    let other = vouch::store::render::take_next(&w.app.db, "other-server", now_ms(), 60_000, 5)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(other.report_id, done.report_id);
+    assert_eq!(
+        pdf_state(&w, &carol, &done.report_id).await.0,
+        Some("rendering")
+    );
+    let asked = {
+        let (app, carol, id) = (w.app.clone(), carol.clone(), done.report_id.clone());
+        tokio::spawn(async move { reports::pdf(&app, &carol, &id).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !asked.is_finished(),
+        "the request waits for the other rendering"
+    );
+    let theirs = b"%PDF-1.7 the other server's rendering";
+    let stored = vouch::store::render::finish(
+        &w.app.db,
+        &done.report_id,
+        "other-server",
+        &base64::Engine::encode(&base64::engine::general_purpose::STANDARD, theirs),
+        0,
+    )
+    .await
+    .unwrap();
+    assert!(stored, "the job was still the other server's");
+    let (pdf, how) = asked.await.unwrap().unwrap();
+    assert_eq!(
+        (pdf.as_slice(), how),
+        (&theirs[..], reports::Rendition::Stored)
+    );
+    assert_eq!(renders(&w.app), 0, "this server rendered nothing");
+    assert_eq!(job(&w, &done.report_id).await, ("done".into(), 1));
+}
+
+/// A job whose server died (kill -9: it never finished nor failed) is taken
+/// again once its lease ran out, and rendered once more.
+#[tokio::test]
+async fn a_job_left_by_a_dead_server_is_taken_again_when_its_lease_runs_out() {
+    let w = world().await;
+    let (carol, done) = w.carols_packet("soc2").await;
+    let live = vouch::store::render::take_next(&w.app.db, "dead-server", now_ms(), 60_000, 5)
+        .await
+        .unwrap();
+    assert!(live.is_some());
+    assert_eq!(
+        render::run_ready(&w.app).await.unwrap(),
+        0,
+        "its lease is live"
+    );
+    sqlx::query("UPDATE render_jobs SET lease_until = $1")
+        .bind(now_ms() - 1)
+        .execute(&w.app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(render::run_ready(&w.app).await.unwrap(), 1);
+    assert_eq!(job(&w, &done.report_id).await, ("done".into(), 2));
+    assert_eq!(
+        pdf_state(&w, &carol, &done.report_id).await,
+        (Some("ready"), None)
+    );
+    // On its last attempt, the job fails instead, saying why.
+    let (_, second) = w.carols_packet("soc2").await;
+    vouch::store::render::take_next(&w.app.db, "dead-server", now_ms(), 0, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert!(
+        vouch::store::render::take_next(&w.app.db, "w", now_ms(), 60_000, 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (status, error) = pdf_state(&w, &carol, &second.report_id).await;
+    assert_eq!(status, Some("failed"));
+    assert!(error.unwrap().contains("stopped before it finished"));
+}
+
+/// A rendering that keeps failing is tried again after a back-off, then
+/// stops after its attempts with the renderer's reason in the listing; a
+/// request for the PDF still tries once more, and says it failed.
+#[tokio::test]
+async fn a_rendering_that_keeps_failing_stops_with_its_reason_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("packet.typ.j2"),
+        "#panic(\"no cover for {{ report_id }}\")\n",
+    )
+    .unwrap();
+    let w = world_with(
+        vouch::pdf::Renderer::new(Some(dir.path())).unwrap(),
+        render::Settings {
+            workers: 0,
+            max_attempts: 2,
+            ..Default::default()
+        },
+    )
+    .await;
+    let (carol, done) = w.carols_packet("soc2").await;
+    assert_eq!(render::run_ready(&w.app).await.unwrap(), 1);
+    let (status, error) = pdf_state(&w, &carol, &done.report_id).await;
+    assert_eq!(status, Some("queued"), "tried again after a back-off");
+    assert!(
+        error.as_deref().unwrap().contains("no cover for"),
+        "{error:?}"
+    );
+    assert_eq!(
+        render::run_ready(&w.app).await.unwrap(),
+        0,
+        "not before the back-off ends"
+    );
+    sqlx::query("UPDATE render_jobs SET lease_until = 0")
+        .execute(&w.app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(render::run_ready(&w.app).await.unwrap(), 1);
+    assert_eq!(job(&w, &done.report_id).await, ("failed".into(), 2));
+    assert_eq!(
+        render::run_ready(&w.app).await.unwrap(),
+        0,
+        "out of attempts"
+    );
+    let (status, error) = pdf_state(&w, &carol, &done.report_id).await;
+    assert_eq!(status, Some("failed"));
+    assert!(error.unwrap().contains("no cover for"));
+    let asked = reports::pdf(&w.app, &carol, &done.report_id).await;
+    assert!(matches!(asked, Err(ServiceError::Internal(_))), "{asked:?}");
+    assert_eq!(job(&w, &done.report_id).await, ("failed".into(), 3));
+    // The packet itself is untouched.
+    assert!(reports::download(&w.app, &carol, &done.report_id)
+        .await
+        .is_ok());
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// PDF renderings this app ran.
+fn renders(app: &App) -> u64 {
+    let text = String::from_utf8(app.metrics.render()).unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("vouch_pdf_renders_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// The records are archived compressed and served as the exact bytes the

@@ -12,6 +12,8 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     pub packets: IntCounterVec,
+    /// PDF renderings this server ran, by outcome (`stored`, `failed`).
+    pub renders: IntCounterVec,
 }
 
 impl Metrics {
@@ -41,6 +43,14 @@ impl Metrics {
             ),
             &["framework", "status"],
         )?;
+        let renders = IntCounterVec::new(
+            Opts::new(
+                "vouch_pdf_renders_total",
+                "PDF renderings run by this server, by outcome",
+            ),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(renders.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(packets.clone()))?;
@@ -49,6 +59,7 @@ impl Metrics {
             requests,
             latency,
             packets,
+            renders,
         })
     }
 

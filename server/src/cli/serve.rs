@@ -84,6 +84,29 @@ pub struct ServeArgs {
         default_value_t = crate::auth::throttle::LoginLimits::DEFAULT.per_username
     )]
     login_failures_per_user: u32,
+    /// PDF render workers on this server; 0 renders only when a PDF is
+    /// asked for [default: cores - 1, at least 1]
+    #[arg(long, value_name = "N", env = "VOUCH_RENDER_WORKERS")]
+    render_workers: Option<usize>,
+    /// How long a render job taken by a server is its own; a server that
+    /// dies leaves its job to others after this.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "VOUCH_RENDER_LEASE",
+        default_value = "120s",
+        value_parser = humantime::parse_duration
+    )]
+    render_lease: std::time::Duration,
+    /// Attempts at rendering a PDF before its job stays failed.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "VOUCH_RENDER_ATTEMPTS",
+        default_value_t = crate::service::render::Settings::DEFAULT_MAX_ATTEMPTS,
+        value_parser = clap::value_parser!(i64).range(1..=100)
+    )]
+    render_attempts: i64,
 }
 
 fn read_secret_file(path: &Path, what: &str) -> Result<String> {
@@ -205,9 +228,18 @@ async fn run(mut args: ServeArgs) -> Result<()> {
                 per_address: args.login_failures_per_address,
                 per_username: args.login_failures_per_user,
             },
+            render: crate::service::render::Settings {
+                workers: args
+                    .render_workers
+                    .unwrap_or_else(crate::service::render::Settings::default_workers),
+                lease: args.render_lease.max(std::time::Duration::from_secs(1)),
+                max_attempts: args.render_attempts,
+                poll: crate::service::render::Settings::DEFAULT_POLL,
+            },
         },
     )
     .await?;
+    crate::service::render::start_workers(&app);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -226,8 +258,10 @@ async fn run(mut args: ServeArgs) -> Result<()> {
         ..Limits::default()
     };
     crate::http::server::serve(app.clone(), listener, limits, shutdown_signal()).await?;
-    // Background renderings finish (bounded by the same deadline) before the
-    // database closes under them.
+    // Render workers finish the job in hand (bounded by the same deadline)
+    // before the database closes under them; a job cut short is taken again
+    // when its lease runs out.
+    app.render.stop();
     app.background.close();
     let _ = tokio::time::timeout(limits.shutdown_deadline, app.background.wait()).await;
     db.close().await;

@@ -103,6 +103,12 @@ impl From<ServiceError> for ApiError {
                 a.retry_after = Some(retry_after.as_secs().max(1));
                 return a;
             }
+            E::Rendering { retry_after } => {
+                let mut a =
+                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "pdf_rendering", message);
+                a.retry_after = Some(retry_after.as_secs().max(1));
+                return a;
+            }
             E::AdminDisabled => (StatusCode::SERVICE_UNAVAILABLE, "admin_disabled"),
             E::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             E::UnknownFramework { .. } => (StatusCode::NOT_FOUND, "unknown_framework"),

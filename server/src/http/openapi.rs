@@ -253,7 +253,7 @@ fn operation(e: Endpoint) -> Operation {
                 (500, error("Generation failed; the report is recorded as failed with a generic reason (the cause is in the server's log under the request id).")),
                 (503, error("The signing key is not configured or cannot be used.")),
             ],
-            ..op("generateReport", "Generate, sign and store a packet", "Members and above. Evaluates the organization's records of the period against the framework, signs the canonical packet with Ed25519 and stores it; the PDF is rendered in the background.")
+            ..op("generateReport", "Generate, sign and store a packet", "Members and above. Evaluates the organization's records of the period against the framework, signs the canonical packet with Ed25519 and stores it with its PDF render job (the listing's `pdf_status` follows it).")
         },
         E::Report => Operation {
             answers: vec![
@@ -274,7 +274,8 @@ fn operation(e: Endpoint) -> Operation {
                     ),
                 ),
                 (409, error("The report failed; there is no packet.")),
-                (500, error("Rendering failed.")),
+                (500, error("Rendering failed (the listing's `pdf_error` says why).")),
+                (503, error("Another worker has been rendering this PDF for longer than a request waits; retry after `Retry-After` seconds.")),
             ],
             ..op("getReportPdf", "The PDF rendition of a packet", "")
         },

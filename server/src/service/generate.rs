@@ -7,8 +7,8 @@
 //! snapshot   -> the records document of the period, read in one transaction
 //! evaluate   -> the engine judges every control (plugins included), off the async workers
 //! sign       -> Ed25519 over the OLPC canonical bytes, with the configured key
-//! store      -> the report and its audit entry, in one transaction
-//! enqueue    -> the PDF renders in the background; its failure never touches the packet
+//! store      -> the report, its audit entry and its render job, in one transaction
+//! enqueue    -> the PDF's render job, stored with the report, wakes a worker; its failure never touches the packet
 //! ```
 //!
 //! A failure after the report id is chosen is stored as a `failed` report
@@ -94,14 +94,8 @@ pub async fn generate(app: &App, caller: &Caller, req: Request) -> Result<Genera
         .packets
         .with_label_values(&[&framework.framework, "complete"])
         .inc();
-    // enqueue the PDF
-    super::reports::enqueue_pdf(
-        app,
-        &caller.org_id,
-        &report_id,
-        signed,
-        &framework.framework,
-    );
+    // enqueue: the PDF's job was stored with the report; a worker here takes it now
+    app.render.wake();
     Ok(Generated {
         body: signed.body(Some(&report_id)),
         report_id,

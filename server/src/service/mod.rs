@@ -6,6 +6,7 @@
 //! | [`access`] | who is calling, and what they may do in which organization |
 //! | [`generate`] | a signed packet: authorize, snapshot, evaluate, sign, store, enqueue the PDF |
 //! | [`reports`] | listing, downloading a packet or its PDF, the published keys |
+//! | [`render`] | the PDF render queue: workers, and rendering on demand |
 //! | [`subscriptions`] | subscribe, cancel, list |
 //! | [`records`] | the records document of a period; a batch of platform records in |
 //! | [`legacy`] | the legacy HMAC report |
@@ -17,6 +18,7 @@ pub mod access;
 pub mod generate;
 pub mod legacy;
 pub mod records;
+pub mod render;
 pub mod reports;
 pub mod subscriptions;
 
@@ -85,6 +87,8 @@ pub enum ServiceError {
         #[source]
         cause: anyhow::Error,
     },
+    #[error("the PDF is being rendered; retry in {} s", retry_after.as_secs().max(1))]
+    Rendering { retry_after: Duration },
     #[error("the database does not answer")]
     DatabaseUnreachable,
     #[error("internal error; the request id identifies it in the server log")]
@@ -141,11 +145,13 @@ pub struct App {
     decoy_hash: String,
     verified: VerifiedCache,
     logins: LoginLimits,
-    /// Background work (PDF rendering) in flight, so tests and shutdown can
-    /// wait for it.
+    /// Background work (the render workers, rehashing passwords), so
+    /// shutdown can wait for it.
     pub background: tokio_util::task::TaskTracker,
-    /// PDF renderings at once (one per core): each holds a typst compilation
-    /// in memory, so a burst of generations queues instead of multiplying it.
+    /// The PDF render queue of this server.
+    pub render: render::Queue,
+    /// PDF renderings at once (one per core), workers and requests together:
+    /// each holds a typst compilation in memory.
     render_slots: Arc<tokio::sync::Semaphore>,
 }
 
@@ -170,6 +176,8 @@ pub struct Config {
     pub clock: Clock,
     /// Failed logins a minute allowed per client address and per username.
     pub login_failures: crate::auth::throttle::FailureLimits,
+    /// How this server takes part in the PDF render queue.
+    pub render: render::Settings,
 }
 
 impl std::fmt::Debug for Config {
@@ -203,6 +211,7 @@ impl App {
             verified: VerifiedCache::new(),
             logins: LoginLimits::new(c.login_failures),
             background: tokio_util::task::TaskTracker::new(),
+            render: render::Queue::new(c.render),
             render_slots: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             )),

@@ -1,12 +1,11 @@
 //! Reports after generation: the listing, the packet download, the PDF
 //! rendition, and the published keys that verify them.
 
-use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine as _;
 use schemars::JsonSchema;
 use serde::Serialize;
 use vouch_engine::attest::Predicate;
-use vouch_engine::signing::{Signature, SignedPacket};
 use vouch_engine::Timestamp;
 
 use super::{App, Caller, Result, ServiceError};
@@ -27,6 +26,23 @@ pub struct ReportRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
     pub pdf_available: bool,
+    /// Where the PDF's rendering is: `queued` (waiting, or waiting to be
+    /// tried again after a failed attempt), `rendering`, `ready`, or
+    /// `failed` (out of attempts; `GET .../pdf` still tries once more).
+    /// Absent for a failed report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "pdf_status")]
+    pub pdf_status: Option<&'static str>,
+    /// Why the last rendering attempt failed, while the PDF is not ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pdf_error: Option<String>,
+}
+
+fn pdf_status(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "enum": ["queued", "rendering", "ready", "failed"]
+    })
 }
 
 fn report_status(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -110,6 +126,15 @@ pub async fn list(app: &App, caller: &Caller, q: Listing) -> Result<Page> {
             key_id: r.key_id,
             status: r.status.as_str(),
             failure_reason: r.failure_reason,
+            pdf_status: r.status.eq(&reports::Status::Complete).then(|| {
+                match (r.pdf_available, r.render_state.as_deref()) {
+                    (true, _) | (false, Some("done")) => "ready",
+                    (false, Some("running")) => "rendering",
+                    (false, Some("failed")) => "failed",
+                    (false, _) => "queued",
+                }
+            }),
+            pdf_error: r.render_error.filter(|_| !r.pdf_available),
             pdf_available: r.pdf_available,
         })
         .collect();
@@ -178,89 +203,17 @@ pub enum Rendition {
 }
 
 /// The PDF of a report: the stored rendition, or rendered now (and stored)
-/// when the background rendering has not finished or failed.
+/// when the queue has not rendered it yet or its rendering failed.
 pub async fn pdf(app: &App, caller: &Caller, report: &str) -> Result<(Vec<u8>, Rendition)> {
     let r = complete(app, caller, report).await?;
-    let (pdf, how) = match reports::pdf(&app.db, report).await? {
-        Some(b64) => (
-            B64.decode(b64).map_err(ServiceError::internal)?,
-            Rendition::Stored,
-        ),
-        None => {
-            let (canonical, signature) = super::generate::signed_parts(&r)?;
-            let pdf = render_and_store(
-                app,
-                &caller.org_id,
-                report,
-                &r.framework,
-                canonical.as_bytes().to_vec(),
-                signature,
-            )
-            .await?;
-            (pdf, Rendition::RenderedNow)
-        }
-    };
+    let (pdf, now) = super::render::pdf_now(app, &r).await?;
     caller.audit(app, "report.download_pdf", report).await?;
+    let how = if now {
+        Rendition::RenderedNow
+    } else {
+        Rendition::Stored
+    };
     Ok((pdf, how))
-}
-
-/// Renders the PDF of a freshly signed packet in the background.
-pub(super) fn enqueue_pdf(
-    app: &App,
-    org: &str,
-    report_id: &str,
-    signed: &SignedPacket,
-    framework: &str,
-) {
-    let Some(app) = app.me.upgrade() else { return };
-    let (org, report_id, framework) = (org.to_owned(), report_id.to_owned(), framework.to_owned());
-    let (canonical, signature) = (signed.canonical.clone(), signed.signature.clone());
-    let tracker = app.background.clone();
-    tracker.spawn(async move {
-        if let Err(e) =
-            render_and_store(&app, &org, &report_id, &framework, canonical, signature).await
-        {
-            tracing::warn!(%report_id, error = %e, "background PDF rendering failed");
-        }
-    });
-}
-
-/// Renders and stores the PDF of a report; the packet and its status are never touched.
-async fn render_and_store(
-    app: &App,
-    org: &str,
-    report_id: &str,
-    framework: &str,
-    canonical: Vec<u8>,
-    signature: Signature,
-) -> Result<Vec<u8>> {
-    let framework_name = app
-        .frameworks
-        .get(framework)
-        .map_or_else(|| framework.to_owned(), |f| f.name.clone());
-    let links = crate::pdf::Links::of(&app.public_url, org, report_id);
-    let renderer = app.renderer.clone();
-    let id = report_id.to_owned();
-    let _slot = app
-        .render_slots
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(ServiceError::internal)?;
-    let pdf = tokio::task::spawn_blocking(move || {
-        renderer.render(&id, &canonical, &signature, &framework_name, &links)
-    })
-    .await
-    .map_err(ServiceError::internal)?
-    .map_err(|e| ServiceError::internal(anyhow::anyhow!("rendering {report_id}: {e}")))?;
-    reports::store_pdf(
-        &app.db,
-        report_id,
-        &B64.encode(&pdf),
-        app.now().unix_seconds(),
-    )
-    .await?;
-    Ok(pdf)
 }
 
 /// The published keys document (compact JSON): every key ever used.

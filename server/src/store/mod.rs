@@ -10,6 +10,7 @@ pub mod audit;
 pub mod history;
 pub mod keys;
 pub mod records;
+pub mod render;
 pub mod reports;
 pub mod snapshot;
 pub mod subscriptions;

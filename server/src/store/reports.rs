@@ -124,6 +124,8 @@ pub async fn insert(tx: &mut WriteTx, r: &NewReport<'_>) -> Result<(), sqlx::Err
         .bind(records.encoding)
         .execute(tx.conn())
         .await?;
+        // Its PDF, rendered by the queue's workers (store::render).
+        super::render::enqueue(tx, r.report_id, r.generated_at.saturating_mul(1000)).await?;
     }
     Ok(())
 }
@@ -281,6 +283,20 @@ pub async fn get(db: &Db, org: &str, report: &str) -> Result<Option<Stored>, sql
     .transpose()
 }
 
+/// Report `report` and its organization, for the render workers (which
+/// act for no caller).
+pub async fn with_org(db: &Db, report: &str) -> Result<Option<(String, Stored)>, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "SELECT organization_id, {} WHERE report_id = $1",
+        STORED.trim_start_matches("SELECT ")
+    ))
+    .bind(report)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.map(|r| Ok((r.try_get("organization_id")?, stored(&r)?)))
+        .transpose()
+}
+
 /// One line of the report listing.
 #[derive(Debug, Clone)]
 pub struct Listed {
@@ -294,6 +310,9 @@ pub struct Listed {
     pub status: Status,
     pub failure_reason: Option<String>,
     pub pdf_available: bool,
+    /// The state of its render job (`store::render`), if it has one.
+    pub render_state: Option<String>,
+    pub render_error: Option<String>,
 }
 
 /// Reports of `org`, newest first, strictly after the `(generated_at,
@@ -307,10 +326,12 @@ pub async fn list(
 ) -> Result<Vec<Listed>, sqlx::Error> {
     let (after_t, after_id) = after.unwrap_or((i64::MAX, ""));
     let rows = sqlx::query(
-        "SELECT report_id, framework, schema_version, period_start, period_end, generated_at, key_id, status, failure_reason, pdf_available \
-         FROM reports WHERE organization_id = $1 AND ($2 = '' OR framework = $2) \
-         AND (generated_at < $3 OR (generated_at = $3 AND ($4 = '' OR report_id < $4))) \
-         ORDER BY generated_at DESC, report_id DESC LIMIT $5",
+        "SELECT r.report_id, r.framework, r.schema_version, r.period_start, r.period_end, r.generated_at, r.key_id, r.status, r.failure_reason, r.pdf_available, \
+         j.state AS render_state, j.last_error AS render_error \
+         FROM reports r LEFT JOIN render_jobs j ON j.report_id = r.report_id \
+         WHERE r.organization_id = $1 AND ($2 = '' OR r.framework = $2) \
+         AND (r.generated_at < $3 OR (r.generated_at = $3 AND ($4 = '' OR r.report_id < $4))) \
+         ORDER BY r.generated_at DESC, r.report_id DESC LIMIT $5",
     )
     .bind(org)
     .bind(framework.unwrap_or_default())
@@ -332,6 +353,8 @@ pub async fn list(
                 status: Status::parse(&r.try_get::<String, _>("status")?)?,
                 failure_reason: r.try_get("failure_reason")?,
                 pdf_available: r.try_get::<i64, _>("pdf_available")? != 0,
+                render_state: r.try_get("render_state")?,
+                render_error: r.try_get("render_error")?,
             })
         })
         .collect()
@@ -347,14 +370,13 @@ pub async fn pdf(db: &Db, report: &str) -> Result<Option<String>, sqlx::Error> {
     Ok(row.map(|r| r.0))
 }
 
-/// Stores a rendered PDF (the first one stored wins) and marks it available.
-pub async fn store_pdf(
-    db: &Db,
+/// Stores a rendered PDF in `tx` (the first one stored wins) and marks it available.
+pub async fn store_pdf_in(
+    tx: &mut WriteTx,
     report: &str,
     pdf_base64: &str,
     at: i64,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = db.write().await?;
     sqlx::query("INSERT INTO report_pdfs (report_id, pdf_base64, rendered_at) VALUES ($1, $2, $3) ON CONFLICT (report_id) DO NOTHING")
         .bind(report)
         .bind(pdf_base64)
@@ -365,7 +387,7 @@ pub async fn store_pdf(
         .bind(report)
         .execute(tx.conn())
         .await?;
-    tx.commit().await
+    Ok(())
 }
 
 /// Frees an Idempotency-Key held by a failed report (stored by an older
