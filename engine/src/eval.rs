@@ -401,8 +401,12 @@ impl<'r> Memo<'r> {
     }
 }
 
-/// Evaluates the controls of a framework against one records document, in
-/// order, sharing what they would each compute again ([`Memo`]).
+/// Evaluates the controls of a framework against one records document,
+/// sharing what they would each compute again ([`Memo`]). The controls over
+/// the same resources (`scope.each`) walk them together: each resource is
+/// judged by all of them in turn while it is in the processor's cache,
+/// instead of the whole document being read once per control. The results
+/// are the controls', in order, as each evaluated alone.
 pub fn evaluate_controls(
     controls: &[Control],
     root: &Value,
@@ -410,10 +414,55 @@ pub fn evaluate_controls(
     host: &dyn PluginHost,
 ) -> Vec<ControlResult> {
     let memo = Memo::default();
+    let mut judged: Vec<Option<Judged>> = controls.iter().map(|_| None).collect();
+    let mut walks: Vec<Walk<'_>> = vec![];
+    for (k, control) in controls.iter().enumerate() {
+        let ev = Evaluator {
+            period,
+            host,
+            control,
+            memo: &memo,
+            observe: true,
+        };
+        match ev.start(root) {
+            Started::Done(j) => judged[k] = Some(j),
+            Started::Over(run, items) => {
+                let each = run.scope.each.as_str();
+                match walks.iter_mut().find(|w| w.each == each) {
+                    Some(w) => w.runs.push((k, run)),
+                    None => walks.push(Walk {
+                        each,
+                        items,
+                        runs: vec![(k, run)],
+                    }),
+                }
+            }
+        }
+    }
+    for walk in &mut walks {
+        for (i, item) in walk.items.iter().enumerate() {
+            for (_, run) in &mut walk.runs {
+                run.item(i, item);
+            }
+        }
+    }
+    for walk in walks {
+        for (k, run) in walk.runs {
+            judged[k] = Some(run.finish());
+        }
+    }
     controls
         .iter()
-        .map(|c| evaluate_with_memo(c, root, period, host, &memo))
+        .zip(judged)
+        .filter_map(|(c, j)| j.map(|j| result(c, j)))
         .collect()
+}
+
+/// The resources of one scope path and the controls judging them.
+struct Walk<'a> {
+    each: &'a str,
+    items: Vec<&'a Value>,
+    runs: Vec<(usize, Run<'a>)>,
 }
 
 /// Evaluates one control against the records document (as a JSON value).
@@ -428,24 +477,19 @@ pub fn evaluate_control_with(
     period: &Period,
     host: &dyn PluginHost,
 ) -> ControlResult {
-    evaluate_with_memo(control, root, period, host, &Memo::default())
-}
-
-fn evaluate_with_memo<'r>(
-    control: &'r Control,
-    root: &'r Value,
-    period: &'r Period,
-    host: &'r dyn PluginHost,
-    memo: &'r Memo<'r>,
-) -> ControlResult {
+    let memo = Memo::default();
     let ev = Evaluator {
         period,
         host,
         control,
-        memo,
+        memo: &memo,
         observe: true,
     };
-    let judged = ev.control(control, root);
+    result(control, ev.control(root))
+}
+
+/// A control's judgment as the packet carries it.
+fn result(control: &Control, judged: Judged) -> ControlResult {
     ControlResult {
         control_id: control.control_id.clone(),
         title: control.title.clone(),
@@ -640,8 +684,168 @@ impl Tally {
     }
 }
 
+/// A control under way: its tally over the resources of its scope, judged
+/// one at a time ([`evaluate_controls`] walks the resources once for all the
+/// controls with the same scope).
+struct Run<'a> {
+    ev: Evaluator<'a>,
+    scope: &'a Scope,
+    tally: Tally,
+}
+
+enum Started<'a> {
+    Done(Judged),
+    Over(Run<'a>, Vec<&'a Value>),
+}
+
+impl<'a> Run<'a> {
+    /// Judges resource `i` of the scope.
+    fn item(&mut self, i: usize, item: &'a Value) {
+        let this = self.ev;
+        let (control, scope) = (this.control, self.scope);
+        let rule = control.empty.as_ref();
+        let context: BTreeMap<String, Value> = scope
+            .context
+            .iter()
+            .filter_map(|k| item.get(k).map(|v| (k.clone(), v.clone())))
+            .collect();
+        let id = item
+            .get(&scope.id)
+            .map(display_id)
+            .unwrap_or_else(|| format!("#{i}"));
+        let target = Target {
+            value: item,
+            label: format!("`{id}`"),
+            id: id.clone(),
+            context: &context,
+        };
+        let (born, ended) = this.memo.lifetime(item);
+        let Some(window) = this.window(born, ended) else {
+            self.tally.record(
+                id,
+                Verdict::OutOfScope,
+                Some(format!(
+                    "did not exist during the period ({})",
+                    describe_lifetime(born, ended)
+                )),
+                vec![],
+            );
+            return;
+        };
+        if let (Some(end), TimeBasis::AsOfGeneration | TimeBasis::PeriodEnd) =
+            (ended, control.time_basis)
+        {
+            if end <= this.period.end {
+                self.tally.record(
+                    id,
+                    Verdict::OutOfScope,
+                    Some(format!(
+                        "ended at {end}, before the period end: judged by the controls that cover the whole period"
+                    )),
+                    vec![],
+                );
+                return;
+            }
+        }
+        // A resource that existed for part of the period is judged for that part.
+        let ev = Evaluator {
+            period: &window,
+            observe: self.tally.population.resources.len() < RESOURCE_LIMIT,
+            ..this
+        };
+        let lived = (window != *this.period).then(|| Observation {
+            field: "existed".into(),
+            value: serde_json::json!({"from": window.start, "to": window.end}),
+            interval: None,
+        });
+        if control.time_basis == TimeBasis::ThroughoutPeriod {
+            match ev.throughout(scope, &target) {
+                Judgment::OutOfScope(reason) => {
+                    self.tally
+                        .record(id, Verdict::OutOfScope, Some(reason), vec![])
+                }
+                Judgment::Excluded(reason) => {
+                    self.tally
+                        .record(id, Verdict::Excluded, Some(reason), vec![])
+                }
+                Judgment::Judged(mut total) => {
+                    total.observed.splice(0..0, lived);
+                    self.tally.judge(id, total, rule);
+                }
+            }
+            return;
+        }
+        match ev.all(&scope.filter, &target) {
+            Truth::True => {}
+            Truth::False => {
+                self.tally.record(
+                    id,
+                    Verdict::OutOfScope,
+                    Some("does not meet the scope's `where` conditions".into()),
+                    vec![],
+                );
+                return;
+            }
+            Truth::Unknown(why) => {
+                let why = why.join("; ");
+                match &scope.when_missing {
+                    Some(rule) => self.tally.record(
+                        id,
+                        Verdict::Excluded,
+                        Some(format!("{why}: {}", rule.reason)),
+                        vec![],
+                    ),
+                    None => {
+                        let note =
+                            format!("whether {} is in scope is unknown: {why}", target.label);
+                        self.tally.notes.push(note.clone());
+                        self.tally.record(id, Verdict::Missing, Some(note), vec![]);
+                    }
+                }
+                return;
+            }
+        }
+        let mut total = Outcome::default();
+        total.observed.extend(lived);
+        for check in &control.checks {
+            total.absorb(ev.check(check, &target, Mode::Check));
+        }
+        self.tally.judge(id, total, rule);
+    }
+
+    fn finish(self) -> Judged {
+        let (scope, rule) = (self.scope, self.ev.control.empty.as_ref());
+        let each = scope.each.as_str().to_owned();
+        let filtered = !scope.filter.is_empty();
+        self.tally.finish(rule, move || {
+            if filtered {
+                format!("no item of `{each}` meets the scope's `where` conditions")
+            } else {
+                format!("`{each}` is empty")
+            }
+        })
+    }
+}
+
 impl<'a> Evaluator<'a> {
-    fn control(&self, control: &Control, root: &'a Value) -> Judged {
+    /// Evaluates the control on its own.
+    fn control(&self, root: &'a Value) -> Judged {
+        match self.start(root) {
+            Started::Done(judged) => judged,
+            Started::Over(mut run, items) => {
+                for (i, item) in items.into_iter().enumerate() {
+                    run.item(i, item);
+                }
+                run.finish()
+            }
+        }
+    }
+
+    /// Decides what the records as a whole decide (`applies_if`, a control
+    /// without a scope, a scope that selects nothing), or starts the run over
+    /// the scope's resources.
+    fn start(&self, root: &'a Value) -> Started<'a> {
+        let control = self.control;
         let empty = BTreeMap::new();
         let id = root
             .pointer("/organization/id")
@@ -659,164 +863,56 @@ impl<'a> Evaluator<'a> {
         match self.all(&control.applies_if, &org) {
             Truth::True => {}
             Truth::False => {
-                return tally.stop(
+                return Started::Done(tally.stop(
                     Status::NotApplicable,
                     vec!["the records do not meet the control's `applies_if` conditions".into()],
-                )
+                ));
             }
             Truth::Unknown(why) => {
                 let notes = why
                     .into_iter()
                     .map(|w| format!("whether the control applies is unknown: {w}"))
                     .collect();
-                return tally.stop(Status::Inconclusive, notes);
+                return Started::Done(tally.stop(Status::Inconclusive, notes));
             }
         }
-        let Some(scope) = &control.scope else {
+        let Some(scope) = control.scope.as_ref() else {
             let mut total = Outcome::default();
             for check in &control.checks {
                 total.absorb(self.check(check, &org, Mode::Check));
             }
             tally.judge(id, total, rule);
-            return tally.finish(rule, || "nothing to judge".into());
+            return Started::Done(tally.finish(rule, || "nothing to judge".into()));
         };
         let selected = match scope.each.select(root) {
             Ok(s) if !s.is_empty() => s,
             Ok(_) => {
                 let note = format!("the records have no `{}`", scope.each.as_str());
-                return tally.stop(Status::Inconclusive, vec![note]);
+                return Started::Done(tally.stop(Status::Inconclusive, vec![note]));
             }
             Err(e) => {
                 let note = format!(
                     "scope `{}` could not be evaluated: {e}",
                     scope.each.as_str()
                 );
-                return tally.stop(Status::Inconclusive, vec![note]);
+                return Started::Done(tally.stop(Status::Inconclusive, vec![note]));
             }
         };
-        let items: Vec<&Value> = selected
+        let items: Vec<&'a Value> = selected
             .iter()
             .flat_map(|s| match s.value {
                 Value::Array(items) => items.iter().collect::<Vec<_>>(),
                 other => vec![other],
             })
             .collect();
-        for (i, item) in items.iter().enumerate() {
-            let context: BTreeMap<String, Value> = scope
-                .context
-                .iter()
-                .filter_map(|k| item.get(k).map(|v| (k.clone(), v.clone())))
-                .collect();
-            let id = item
-                .get(&scope.id)
-                .map(display_id)
-                .unwrap_or_else(|| format!("#{i}"));
-            let target = Target {
-                value: item,
-                label: format!("`{id}`"),
-                id: id.clone(),
-                context: &context,
-            };
-            let (born, ended) = self.memo.lifetime(item);
-            let Some(window) = self.window(born, ended) else {
-                tally.record(
-                    id,
-                    Verdict::OutOfScope,
-                    Some(format!(
-                        "did not exist during the period ({})",
-                        describe_lifetime(born, ended)
-                    )),
-                    vec![],
-                );
-                continue;
-            };
-            if let (Some(end), TimeBasis::AsOfGeneration | TimeBasis::PeriodEnd) =
-                (ended, control.time_basis)
-            {
-                if end <= self.period.end {
-                    tally.record(
-                        id,
-                        Verdict::OutOfScope,
-                        Some(format!(
-                            "ended at {end}, before the period end: judged by the controls that cover the whole period"
-                        )),
-                        vec![],
-                    );
-                    continue;
-                }
-            }
-            // A resource that existed for part of the period is judged for that part.
-            let ev = Evaluator {
-                period: &window,
-                observe: tally.population.resources.len() < RESOURCE_LIMIT,
-                ..*self
-            };
-            let lived = (window != *self.period).then(|| Observation {
-                field: "existed".into(),
-                value: serde_json::json!({"from": window.start, "to": window.end}),
-                interval: None,
-            });
-            if control.time_basis == TimeBasis::ThroughoutPeriod {
-                match ev.throughout(scope, &target) {
-                    Judgment::OutOfScope(reason) => {
-                        tally.record(id, Verdict::OutOfScope, Some(reason), vec![])
-                    }
-                    Judgment::Excluded(reason) => {
-                        tally.record(id, Verdict::Excluded, Some(reason), vec![])
-                    }
-                    Judgment::Judged(mut total) => {
-                        total.observed.splice(0..0, lived);
-                        tally.judge(id, total, rule);
-                    }
-                }
-                continue;
-            }
-            match ev.all(&scope.filter, &target) {
-                Truth::True => {}
-                Truth::False => {
-                    tally.record(
-                        id,
-                        Verdict::OutOfScope,
-                        Some("does not meet the scope's `where` conditions".into()),
-                        vec![],
-                    );
-                    continue;
-                }
-                Truth::Unknown(why) => {
-                    let why = why.join("; ");
-                    match &scope.when_missing {
-                        Some(rule) => tally.record(
-                            id,
-                            Verdict::Excluded,
-                            Some(format!("{why}: {}", rule.reason)),
-                            vec![],
-                        ),
-                        None => {
-                            let note =
-                                format!("whether {} is in scope is unknown: {why}", target.label);
-                            tally.notes.push(note.clone());
-                            tally.record(id, Verdict::Missing, Some(note), vec![]);
-                        }
-                    }
-                    continue;
-                }
-            }
-            let mut total = Outcome::default();
-            total.observed.extend(lived);
-            for check in &control.checks {
-                total.absorb(ev.check(check, &target, Mode::Check));
-            }
-            tally.judge(id, total, rule);
-        }
-        let each = scope.each.as_str().to_owned();
-        let filtered = !scope.filter.is_empty();
-        tally.finish(rule, move || {
-            if filtered {
-                format!("no item of `{each}` meets the scope's `where` conditions")
-            } else {
-                format!("`{each}` is empty")
-            }
-        })
+        Started::Over(
+            Run {
+                ev: *self,
+                scope,
+                tally,
+            },
+            items,
+        )
     }
 
     /// The part of the period a resource existed in; `None` if it did not

@@ -191,8 +191,18 @@
           pdf.setAttribute("aria-label", `Download packet ${r.report_id} as PDF`);
           pdf.dataset.kind = "pdf";
           links.append(pdf);
+        } else if (r.pdf_status === "failed") {
+          // Out of attempts: asking for the PDF renders it once more.
+          const pdf = el("a", "PDF failed, retry");
+          pdf.href = `${base}/compliance-reports/${encodeURIComponent(r.report_id)}/pdf`;
+          pdf.title = r.pdf_error || "";
+          pdf.setAttribute("aria-label", `Rendering the PDF of packet ${r.report_id} failed: ${r.pdf_error || ""}. Retry`);
+          pdf.dataset.kind = "pdf";
+          links.append(pdf);
         } else {
-          links.append(el("span", "PDF rendering…", "hint"));
+          const hint = el("span", r.pdf_status === "rendering" ? "PDF rendering…" : "PDF queued…", "hint");
+          if (r.pdf_error) hint.title = `the last attempt failed: ${r.pdf_error}`;
+          links.append(hint);
           waiting = true;
         }
         links.append(document.createTextNode(" · "));
