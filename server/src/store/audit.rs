@@ -45,7 +45,49 @@ async fn insert(
         .bind(e.remote_addr)
         .execute(tx.conn())
         .await?;
-    Ok(done.rows_affected() > 0)
+    let added = done.rows_affected() > 0;
+    if let (true, Some(org)) = (added, e.organization_id) {
+        count_in_hour(tx, org, e.at.unix_seconds()).await?;
+    }
+    Ok(added)
+}
+
+/// Adds an entry at `at` to its hour's totals (migration 0011). An entry
+/// after the hour's last one extends them; one before it (an imported past
+/// event) has the hour's longest gap computed again from its entries. Each
+/// statement reads the row it changes, so concurrent writers on PostgreSQL
+/// queue on the row and each counts from the other's result.
+async fn count_in_hour(tx: &mut WriteTx, org: &str, at: i64) -> Result<(), sqlx::Error> {
+    let hour = at.div_euclid(3600);
+    sqlx::query(
+        "INSERT INTO audit_hours (organization_id, hour, entries, first_at, last_at, longest_gap) \
+         VALUES ($1, $2, 1, $3, $3, 0) \
+         ON CONFLICT (organization_id, hour) DO UPDATE SET \
+           entries = audit_hours.entries + 1, \
+           longest_gap = CASE WHEN excluded.last_at < audit_hours.last_at THEN -1 \
+             WHEN excluded.last_at - audit_hours.last_at > audit_hours.longest_gap \
+             THEN excluded.last_at - audit_hours.last_at ELSE audit_hours.longest_gap END, \
+           first_at = CASE WHEN excluded.first_at < audit_hours.first_at THEN excluded.first_at ELSE audit_hours.first_at END, \
+           last_at = CASE WHEN excluded.last_at > audit_hours.last_at THEN excluded.last_at ELSE audit_hours.last_at END",
+    )
+    .bind(org)
+    .bind(hour)
+    .bind(at)
+    .execute(tx.conn())
+    .await?;
+    sqlx::query(
+        "UPDATE audit_hours SET longest_gap = (SELECT COALESCE(MAX(gap), 0) FROM \
+           (SELECT at - LAG(at) OVER (ORDER BY at) AS gap FROM audit_entries \
+            WHERE organization_id = $1 AND at >= $3 AND at < $4) g) \
+         WHERE organization_id = $1 AND hour = $2 AND longest_gap < 0",
+    )
+    .bind(org)
+    .bind(hour)
+    .bind(hour * 3600)
+    .bind(hour * 3600 + 3600)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
 }
 
 /// Appends an entry inside a transaction (it commits or vanishes with it).

@@ -492,15 +492,7 @@ pub async fn snapshot(
         });
     }
 
-    let audit = sqlx::query(
-        "SELECT MIN(at) AS oldest, COUNT(*) AS n FROM audit_entries WHERE organization_id = $1 AND at <= $2",
-    )
-    .bind(org_id)
-    .bind(end)
-    .fetch_one(tx.conn())
-    .await?;
-    let oldest: Option<i64> = audit.try_get("oldest")?;
-    let count: i64 = audit.try_get("n")?;
+    let (oldest, count) = audit_up_to(&mut tx, org_id, end).await?;
     let in_period = audit_in_period(&mut tx, org_id, period).await?;
 
     let mut changes =
@@ -592,38 +584,130 @@ pub async fn snapshot(
     Ok(Some(doc))
 }
 
-/// Entries written during the period, and the longest stretch of it without
-/// one, from SQL over the `(organization_id, at)` index. The gaps are taken
-/// in the index's order (`at` alone): entries at the same second are 0
-/// apart whichever comes first, and a tie-break would make the database sort
-/// every entry of the period (a second on SQLite for 100,000 entries).
-async fn audit_in_period(tx: &mut ReadTx, org_id: &str, period: &Period) -> Result<AuditPeriod> {
-    let (start, end) = (period.start.unix_seconds(), period.end.unix_seconds());
-    let row = sqlx::query(
-        "SELECT COUNT(*) AS n, MIN(at) AS first, MAX(at) AS last FROM audit_entries \
-         WHERE organization_id = $1 AND at >= $2 AND at <= $3",
+/// A stretch of an organization's audit log: how many entries, the first
+/// and the last, and the longest time between two consecutive ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stretch {
+    pub entries: i64,
+    pub first: i64,
+    pub last: i64,
+    pub gap: i64,
+}
+
+impl Stretch {
+    /// This stretch followed by `next` (which starts at or after its end).
+    fn then(self, next: Stretch) -> Stretch {
+        Stretch {
+            entries: self.entries + next.entries,
+            first: self.first,
+            last: next.last,
+            gap: self.gap.max(next.gap).max(next.first - self.last),
+        }
+    }
+}
+
+/// The audit entries of `org` from `lo` to `hi` (inclusive), `None` if there
+/// are none, from the hourly totals (migration 0011): an hour wholly inside
+/// is read as its totals, and only an hour the bounds cut is read entry by
+/// entry, so a month costs about 720 rows and two hours' entries whatever
+/// the log holds.
+pub async fn audit_stretch(
+    tx: &mut ReadTx,
+    org: &str,
+    lo: i64,
+    hi: i64,
+) -> Result<Option<Stretch>> {
+    if hi < lo {
+        return Ok(None);
+    }
+    let hours = sqlx::query(
+        "SELECT hour, entries, first_at, last_at, longest_gap FROM audit_hours \
+         WHERE organization_id = $1 AND hour >= $2 AND hour <= $3 ORDER BY hour",
     )
-    .bind(org_id)
-    .bind(start)
-    .bind(end)
+    .bind(org)
+    .bind(lo.div_euclid(3600))
+    .bind(hi.div_euclid(3600))
+    .fetch_all(tx.conn())
+    .await?;
+    let mut out: Option<Stretch> = None;
+    for h in hours {
+        let hour: i64 = h.try_get("hour")?;
+        let whole = Stretch {
+            entries: h.try_get("entries")?,
+            first: h.try_get("first_at")?,
+            last: h.try_get("last_at")?,
+            gap: h.try_get("longest_gap")?,
+        };
+        let piece = if whole.first >= lo && whole.last <= hi && whole.gap >= 0 {
+            Some(whole)
+        } else {
+            entries_between(tx, org, lo.max(hour * 3600), hi.min(hour * 3600 + 3599)).await?
+        };
+        if let Some(p) = piece {
+            out = Some(match out {
+                None => p,
+                Some(o) => o.then(p),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The stretch of entries from `lo` to `hi`, read entry by entry (the
+/// caller bounds it to part of one hour).
+async fn entries_between(tx: &mut ReadTx, org: &str, lo: i64, hi: i64) -> Result<Option<Stretch>> {
+    let r = sqlx::query(
+        "SELECT COUNT(*) AS n, MIN(at) AS first, MAX(at) AS last, MAX(gap) AS gap FROM \
+         (SELECT at, at - LAG(at) OVER (ORDER BY at) AS gap FROM audit_entries \
+          WHERE organization_id = $1 AND at >= $2 AND at <= $3) e",
+    )
+    .bind(org)
+    .bind(lo)
+    .bind(hi)
     .fetch_one(tx.conn())
     .await?;
-    let n: i64 = row.try_get("n")?;
-    let first: Option<i64> = row.try_get("first")?;
-    let last: Option<i64> = row.try_get("last")?;
-    let inner: Option<i64> = sqlx::query(
-        "SELECT MAX(gap) AS gap FROM (SELECT at - LAG(at) OVER (ORDER BY at) AS gap \
-         FROM audit_entries WHERE organization_id = $1 AND at >= $2 AND at <= $3) gaps",
+    let n: i64 = r.try_get("n")?;
+    let (Some(first), Some(last)) = (r.try_get("first")?, r.try_get("last")?) else {
+        return Ok(None);
+    };
+    Ok((n > 0).then_some(Stretch {
+        entries: n,
+        first,
+        last,
+        gap: r.try_get::<Option<i64>, _>("gap")?.unwrap_or(0),
+    }))
+}
+
+/// The oldest entry of `org` at or before `end`, and how many there are:
+/// the hours before `end`'s summed, and `end`'s own hour as a stretch.
+async fn audit_up_to(tx: &mut ReadTx, org: &str, end: i64) -> Result<(Option<i64>, i64)> {
+    let hour = end.div_euclid(3600);
+    let before = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(entries), 0) AS BIGINT) AS n, MIN(first_at) AS oldest \
+         FROM audit_hours WHERE organization_id = $1 AND hour < $2",
     )
-    .bind(org_id)
-    .bind(start)
-    .bind(end)
+    .bind(org)
+    .bind(hour)
     .fetch_one(tx.conn())
-    .await?
-    .try_get("gap")?;
-    let longest = match (first, last) {
-        (Some(f), Some(l)) => (f - start).max(end - l).max(inner.unwrap_or(0)),
-        _ => end - start,
+    .await?;
+    let (n, oldest): (i64, Option<i64>) = (before.try_get("n")?, before.try_get("oldest")?);
+    let last = audit_stretch(tx, org, hour * 3600, end).await?;
+    Ok(match last {
+        Some(s) => (oldest.or(Some(s.first)), n + s.entries),
+        None => (oldest, n),
+    })
+}
+
+/// Entries written during the period, and the longest stretch of it without
+/// one ([`audit_stretch`]). Entries at the same second are 0 apart whichever
+/// comes first.
+async fn audit_in_period(tx: &mut ReadTx, org_id: &str, period: &Period) -> Result<AuditPeriod> {
+    let (start, end) = (period.start.unix_seconds(), period.end.unix_seconds());
+    let stretch = audit_stretch(tx, org_id, start, end).await?;
+    let n = stretch.map_or(0, |s| s.entries);
+    let longest = match stretch {
+        Some(s) => (s.first - start).max(end - s.last).max(s.gap),
+        None => end - start,
     };
     Ok(AuditPeriod {
         start: period.start,
@@ -633,4 +717,103 @@ async fn audit_in_period(tx: &mut ReadTx, org_id: &str, period: &Period) -> Resu
             .context("negative gap")?
             .div_ceil(3600),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::audit;
+
+    /// What the hourly totals stand for, straight from the entries: the
+    /// queries snapshots ran before migration 0011.
+    async fn direct(db: &Db, org: &str, lo: i64, hi: i64) -> (Option<Stretch>, Option<i64>, i64) {
+        let mut tx = db.read().await.unwrap();
+        let r = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(at) AS first, MAX(at) AS last FROM audit_entries \
+             WHERE organization_id = $1 AND at >= $2 AND at <= $3",
+        )
+        .bind(org)
+        .bind(lo)
+        .bind(hi)
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+        let n: i64 = r.try_get("n").unwrap();
+        let gap: Option<i64> = sqlx::query(
+            "SELECT MAX(gap) AS gap FROM (SELECT at - LAG(at) OVER (ORDER BY at) AS gap \
+             FROM audit_entries WHERE organization_id = $1 AND at >= $2 AND at <= $3) gaps",
+        )
+        .bind(org)
+        .bind(lo)
+        .bind(hi)
+        .fetch_one(tx.conn())
+        .await
+        .unwrap()
+        .try_get("gap")
+        .unwrap();
+        let stretch = (n > 0).then(|| Stretch {
+            entries: n,
+            first: r.try_get("first").unwrap(),
+            last: r.try_get("last").unwrap(),
+            gap: gap.unwrap_or(0),
+        });
+        let up = sqlx::query(
+            "SELECT MIN(at) AS oldest, COUNT(*) AS n FROM audit_entries WHERE organization_id = $1 AND at <= $2",
+        )
+        .bind(org)
+        .bind(hi)
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+        (
+            stretch,
+            up.try_get("oldest").unwrap(),
+            up.try_get("n").unwrap(),
+        )
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// The hourly totals answer what the entries answer, for entries
+        /// written in any order (imports write past events), at equal
+        /// seconds, across hour boundaries, and for any bounds.
+        #[test]
+        fn the_hourly_totals_answer_what_the_entries_answer(
+            entries in proptest::collection::vec((0..3usize, 0i64..6 * 3600), 0..60),
+            bounds in proptest::collection::vec((0i64..7 * 3600, 0i64..7 * 3600), 1..8),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let db = Db::connect("sqlite::memory:").await.unwrap();
+                let base = 1_780_000_000 - 1_780_000_000 % 3600 - 1800;
+                let orgs = ["a", "b", "c"];
+                for (org, at) in &entries {
+                    let mut tx = db.write().await.unwrap();
+                    audit::append_tx(&mut tx, &audit::Entry {
+                        organization_id: Some(orgs[*org]),
+                        at: Timestamp::from_unix_seconds(base + at).unwrap(),
+                        actor: "t",
+                        action: "a",
+                        target: "x",
+                        remote_addr: None,
+                    })
+                    .await
+                    .unwrap();
+                    tx.commit().await.unwrap();
+                }
+                for (x, y) in &bounds {
+                    let (lo, hi) = (base + x.min(y), base + x.max(y));
+                    for org in orgs {
+                        let (stretch, oldest, count) = direct(&db, org, lo, hi).await;
+                        let mut tx = db.read().await.unwrap();
+                        let got = audit_stretch(&mut tx, org, lo, hi).await.unwrap();
+                        proptest::prop_assert_eq!(got, stretch, "{} {}..{}", org, lo, hi);
+                        let up = audit_up_to(&mut tx, org, hi).await.unwrap();
+                        proptest::prop_assert_eq!(up, (oldest, count), "{} up to {}", org, hi);
+                    }
+                }
+                Ok(())
+            })?;
+        }
+    }
 }
