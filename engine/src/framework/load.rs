@@ -93,7 +93,9 @@ impl PluginCatalog for NoPlugins {
 /// The loaded frameworks, by identifier.
 #[derive(Debug, Clone, Default)]
 pub struct FrameworkSet {
-    frameworks: BTreeMap<String, Framework>,
+    /// Shared, so that a server hands a framework to each evaluation
+    /// without copying its controls.
+    frameworks: BTreeMap<String, std::sync::Arc<Framework>>,
 }
 
 impl FrameworkSet {
@@ -128,7 +130,7 @@ impl FrameworkSet {
                             ),
                         });
                     } else {
-                        frameworks.insert(fw.framework.clone(), fw);
+                        frameworks.insert(fw.framework.clone(), std::sync::Arc::new(fw));
                     }
                 }
                 Err(mut d) => diagnostics.append(&mut d),
@@ -147,12 +149,17 @@ impl FrameworkSet {
     }
 
     pub fn get(&self, id: &str) -> Option<&Framework> {
-        self.frameworks.get(id)
+        self.frameworks.get(id).map(|f| &**f)
+    }
+
+    /// Framework `id`, shared (a reference count, not a copy).
+    pub fn shared(&self, id: &str) -> Option<std::sync::Arc<Framework>> {
+        self.frameworks.get(id).cloned()
     }
 
     /// Frameworks sorted by identifier.
     pub fn iter(&self) -> impl Iterator<Item = &Framework> {
-        self.frameworks.values()
+        self.frameworks.values().map(|f| &**f)
     }
 
     pub fn ids(&self) -> Vec<&str> {

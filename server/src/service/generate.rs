@@ -50,7 +50,7 @@ pub const FAILURE_REASON: &str =
 
 pub async fn generate(app: &App, caller: &Caller, req: Request) -> Result<Generated> {
     // authorize (membership was checked by the caller's construction)
-    let framework = app.framework(&req.framework)?.clone();
+    let framework = app.framework_shared(&req.framework)?;
     let now = app.now();
     let period = period_of(&req, now)?;
     let key = idempotency_key(req.idempotency_key.as_deref())?;
@@ -199,7 +199,7 @@ async fn signer(app: &App, now: Timestamp) -> Result<PacketSigner> {
 async fn evaluate_and_sign(
     app: &App,
     caller: &Caller,
-    framework: &Framework,
+    framework: &std::sync::Arc<Framework>,
     period: Period,
     now: Timestamp,
     signer: PacketSigner,
@@ -210,7 +210,7 @@ async fn evaluate_and_sign(
     // Evaluation (plugins included) runs off the async workers, so that a
     // slow plugin never delays other requests.
     let plugins = app.plugins.clone();
-    let framework = framework.clone();
+    let framework = std::sync::Arc::clone(framework);
     tokio::task::spawn_blocking(move || {
         let host: &dyn vouch_engine::PluginHost = match &plugins {
             Some(p) => p.as_ref(),

@@ -222,6 +222,14 @@ impl App {
         (self.clock)()
     }
 
+    /// The framework `id`, shared, or [`ServiceError::UnknownFramework`].
+    pub fn framework_shared(&self, id: &str) -> Result<Arc<Framework>> {
+        self.framework(id)?;
+        self.frameworks
+            .shared(id)
+            .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("framework {id} vanished")))
+    }
+
     /// The framework `id`, or [`ServiceError::UnknownFramework`].
     pub fn framework(&self, id: &str) -> Result<&Framework> {
         self.frameworks

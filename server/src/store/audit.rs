@@ -59,7 +59,7 @@ async fn insert(
 /// queue on the row and each counts from the other's result.
 async fn count_in_hour(tx: &mut WriteTx, org: &str, at: i64) -> Result<(), sqlx::Error> {
     let hour = at.div_euclid(3600);
-    sqlx::query(
+    let counted = sqlx::query(
         "INSERT INTO audit_hours (organization_id, hour, entries, first_at, last_at, longest_gap) \
          VALUES ($1, $2, 1, $3, $3, 0) \
          ON CONFLICT (organization_id, hour) DO UPDATE SET \
@@ -68,18 +68,22 @@ async fn count_in_hour(tx: &mut WriteTx, org: &str, at: i64) -> Result<(), sqlx:
              WHEN excluded.last_at - audit_hours.last_at > audit_hours.longest_gap \
              THEN excluded.last_at - audit_hours.last_at ELSE audit_hours.longest_gap END, \
            first_at = CASE WHEN excluded.first_at < audit_hours.first_at THEN excluded.first_at ELSE audit_hours.first_at END, \
-           last_at = CASE WHEN excluded.last_at > audit_hours.last_at THEN excluded.last_at ELSE audit_hours.last_at END",
+           last_at = CASE WHEN excluded.last_at > audit_hours.last_at THEN excluded.last_at ELSE audit_hours.last_at END \
+         RETURNING longest_gap",
     )
     .bind(org)
     .bind(hour)
     .bind(at)
-    .execute(tx.conn())
+    .fetch_one(tx.conn())
     .await?;
+    if sqlx::Row::try_get::<i64, _>(&counted, "longest_gap")? >= 0 {
+        return Ok(());
+    }
     sqlx::query(
         "UPDATE audit_hours SET longest_gap = (SELECT COALESCE(MAX(gap), 0) FROM \
            (SELECT at - LAG(at) OVER (ORDER BY at) AS gap FROM audit_entries \
             WHERE organization_id = $1 AND at >= $3 AND at < $4) g) \
-         WHERE organization_id = $1 AND hour = $2 AND longest_gap < 0",
+         WHERE organization_id = $1 AND hour = $2",
     )
     .bind(org)
     .bind(hour)
