@@ -982,7 +982,7 @@ impl<'a> Evaluator<'a> {
             let interval = Interval { from, to };
             let during = self.memo.merged(t.value, iv);
             let here = Target {
-                value: &*during,
+                value: &during,
                 id: t.id.clone(),
                 label: label.clone(),
                 context: t.context,

@@ -337,6 +337,16 @@ fn apply(doc: &Value, m: &Mutation) -> Option<Value> {
     changed.then_some(out)
 }
 
+/// An example records document of `examples/records/`, as JSON.
+fn example(name: &str) -> Value {
+    let text = std::fs::read(format!(
+        "{}/../examples/records/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    serde_json::from_slice(&text).unwrap()
+}
+
 #[test]
 fn no_mutation_of_the_evidence_leaves_a_control_attested_unless_declared() {
     let frameworks = builtin();
@@ -347,12 +357,7 @@ fn no_mutation_of_the_evidence_leaves_a_control_attested_unless_declared() {
     let mut violations = vec![];
     let mut attacked = 0;
     for name in ["full", "one-bad-service", "seed-only"] {
-        let text = std::fs::read(format!(
-            "{}/../examples/records/{name}.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
-        let doc: Value = serde_json::from_slice(&text).unwrap();
+        let doc = example(name);
         let records = RecordsDocument::from_value(doc.clone()).unwrap();
         for fw in frameworks.iter() {
             let packet = assemble(fw, &records, generated_at, Some(period)).unwrap();
@@ -446,12 +451,7 @@ fn controls_evaluated_together_judge_as_each_alone() {
     let period = Period::month_ending_at(ts("2026-06-22T10:00:00Z"));
     let mut compared = 0;
     for name in ["full", "one-bad-service", "seed-only"] {
-        let text = std::fs::read(format!(
-            "{}/../examples/records/{name}.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
-        let doc: Value = serde_json::from_slice(&text).unwrap();
+        let doc = example(name);
         for fw in frameworks.iter() {
             let mut docs = vec![doc.clone()];
             let root = RecordsDocument::from_value(doc.clone()).unwrap().to_value();

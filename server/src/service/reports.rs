@@ -126,14 +126,14 @@ pub async fn list(app: &App, caller: &Caller, q: Listing) -> Result<Page> {
             key_id: r.key_id,
             status: r.status.as_str(),
             failure_reason: r.failure_reason,
-            pdf_status: r.status.eq(&reports::Status::Complete).then(|| {
+            pdf_status: (r.status == reports::Status::Complete).then_some(
                 match (r.pdf_available, r.render_state.as_deref()) {
                     (true, _) | (false, Some("done")) => "ready",
                     (false, Some("running")) => "rendering",
                     (false, Some("failed")) => "failed",
                     (false, _) => "queued",
-                }
-            }),
+                },
+            ),
             pdf_error: r.render_error.filter(|_| !r.pdf_available),
             pdf_available: r.pdf_available,
         })

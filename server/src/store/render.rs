@@ -16,6 +16,15 @@ pub struct Taken {
     pub attempts: i64,
 }
 
+impl Taken {
+    fn read(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Taken {
+            report_id: row.try_get("report_id")?,
+            attempts: row.try_get("attempts")?,
+        })
+    }
+}
+
 /// The state of a report's rendering, as the listing shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobState {
@@ -69,13 +78,7 @@ pub async fn take_next(
         .fetch_optional(tx.conn())
         .await?;
     tx.commit().await?;
-    row.map(|r| {
-        Ok(Taken {
-            report_id: r.try_get("report_id")?,
-            attempts: r.try_get("attempts")?,
-        })
-    })
-    .transpose()
+    row.as_ref().map(Taken::read).transpose()
 }
 
 /// Takes the job of one report for a request that wants its PDF now, unless
@@ -105,13 +108,7 @@ pub async fn take_report(
     .fetch_optional(tx.conn())
     .await?;
     tx.commit().await?;
-    row.map(|r| {
-        Ok(Taken {
-            report_id: r.try_get("report_id")?,
-            attempts: r.try_get("attempts")?,
-        })
-    })
-    .transpose()
+    row.as_ref().map(Taken::read).transpose()
 }
 
 /// Extends the lease of a job `worker` is rendering to `until_ms`: a live
