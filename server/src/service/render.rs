@@ -187,14 +187,14 @@ async fn run(app: &App, taken: &render::Taken) -> Result<Vec<u8>> {
         }
         Err(e) => {
             app.metrics.renders.with_label_values(&["failed"]).inc();
-            let backoff = 2_000i64.saturating_mul(1 << taken.attempts.clamp(0, 8)) / 2;
+            let backoff_ms = (1_000i64 << taken.attempts.clamp(1, 9)).min(300_000);
             let reason = failure_reason(&e);
             render::fail(
                 &app.db,
                 taken,
                 &q.worker_id,
                 &reason,
-                now_ms() + backoff.min(300_000),
+                now_ms() + backoff_ms,
                 q.settings.max_attempts,
             )
             .await?;
@@ -209,26 +209,38 @@ async fn keep_lease(app: &App, report: &str) -> std::convert::Infallible {
     let q = &app.render;
     loop {
         tokio::time::sleep(q.settings.lease / 3).await;
-        if let Err(e) = render::extend(&app.db, report, &q.worker_id, now_ms() + q.lease_ms()).await
-        {
-            tracing::warn!(report_id = %report, error = %e, "the render lease could not be renewed");
+        match render::extend(&app.db, report, &q.worker_id, now_ms() + q.lease_ms()).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(report_id = %report, "the render job is no longer this worker's (its lease ran out)");
+            }
+            Err(e) => {
+                tracing::warn!(report_id = %report, error = %e, "the render lease could not be renewed");
+            }
         }
     }
 }
 
 /// What the listing shows of a failed rendering: the renderer's message
-/// (about the template and the packet, never a secret), bounded.
+/// (about the template and the packet, never a secret) on one line, at most
+/// [`REASON_LIMIT`] characters.
 fn failure_reason(e: &ServiceError) -> String {
     let text = match e {
         ServiceError::Internal(cause) => format!("{cause:#}"),
         other => other.to_string(),
     };
-    let mut reason: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
-    if reason.len() < text.len() {
+    let mut chars = text
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c });
+    let mut reason: String = chars.by_ref().take(REASON_LIMIT).collect();
+    if chars.next().is_some() {
         reason.push('…');
     }
     reason
 }
+
+const REASON_LIMIT: usize = 300;
 
 /// Renders a complete report's PDF (bounded with the other renderings in
 /// flight on this server by the app's render slots).
@@ -282,5 +294,22 @@ pub async fn pdf_now(app: &App, r: &reports::Stored) -> Result<(Vec<u8>, bool)> 
             });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_reason_is_one_bounded_line() {
+        let e = ServiceError::internal(anyhow::anyhow!("rendering r-1: error\n  at line 3\n"));
+        assert_eq!(failure_reason(&e), "rendering r-1: error   at line 3");
+        let long = ServiceError::internal(anyhow::anyhow!("é{}", "x".repeat(400)));
+        let reason = failure_reason(&long);
+        assert_eq!(reason.chars().count(), REASON_LIMIT + 1);
+        assert!(reason.starts_with('é') && reason.ends_with('…'));
+        let exact = ServiceError::internal(anyhow::anyhow!("{}", "y".repeat(REASON_LIMIT)));
+        assert_eq!(failure_reason(&exact), "y".repeat(REASON_LIMIT));
     }
 }

@@ -25,14 +25,6 @@ impl Taken {
     }
 }
 
-/// The state of a report's rendering, as the listing shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobState {
-    pub state: String,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-}
-
 /// Queues the rendering of a report being stored in `tx`.
 pub async fn enqueue(tx: &mut WriteTx, report: &str, now_ms: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -210,39 +202,4 @@ pub async fn fail(
     .execute(tx.conn())
     .await?;
     tx.commit().await
-}
-
-/// The job of a report, if it has one.
-pub async fn state(db: &Db, report: &str) -> Result<Option<JobState>, sqlx::Error> {
-    let row =
-        sqlx::query("SELECT state, attempts, last_error FROM render_jobs WHERE report_id = $1")
-            .bind(report)
-            .fetch_optional(&db.pool)
-            .await?;
-    row.map(|r| {
-        Ok(JobState {
-            state: r.try_get("state")?,
-            attempts: r.try_get("attempts")?,
-            last_error: r.try_get("last_error")?,
-        })
-    })
-    .transpose()
-}
-
-/// How many jobs are in each state: `(queued, running, done, failed)`.
-pub async fn counts(db: &Db) -> Result<(i64, i64, i64, i64), sqlx::Error> {
-    let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM render_jobs GROUP BY state")
-        .fetch_all(&db.pool)
-        .await?;
-    let mut c = (0, 0, 0, 0);
-    for r in rows {
-        let n: i64 = r.try_get("n")?;
-        match r.try_get::<String, _>("state")?.as_str() {
-            "queued" => c.0 = n,
-            "running" => c.1 = n,
-            "done" => c.2 = n,
-            _ => c.3 = n,
-        }
-    }
-    Ok(c)
 }
