@@ -281,6 +281,47 @@ fn bad_records_are_refused_with_the_path_of_the_value() {
     expect_exit(&o, 3);
 }
 
+/// The render queue's settings, as flags and as environment variables, are
+/// refused at start when they are not numbers, durations or in range: a
+/// usage error naming the setting, before anything is opened or written.
+fn serve_refuses_bad_render_settings() {
+    let w = Workdir::new();
+    let data = w.path("data");
+    for (flag, value) in [
+        ("--render-attempts", "0"),
+        ("--render-attempts", "101"),
+        ("--render-attempts", "many"),
+        ("--render-workers", "-1"),
+        ("--render-workers", "99999999999999999999999"),
+        ("--render-lease", "soon"),
+        ("--render-lease", ""),
+    ] {
+        let arg = format!("{flag}={value}");
+        let o = vouch(&[
+            "serve",
+            "--data-dir",
+            &data,
+            "--listen",
+            "127.0.0.1:0",
+            &arg,
+        ]);
+        expect_exit(&o, 2);
+        assert!(
+            stderr(&o).contains(flag),
+            "{flag} {value:?}: {}",
+            stderr(&o)
+        );
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_vouch"))
+        .args(["serve", "--data-dir", &data, "--listen", "127.0.0.1:0"])
+        .env("VOUCH_RENDER_ATTEMPTS", "1000")
+        .output()
+        .unwrap();
+    expect_exit(&o, 2);
+    assert!(stderr(&o).contains("--render-attempts"), "{}", stderr(&o));
+    assert!(!Path::new(&data).exists(), "nothing was written");
+}
+
 fn generate_refuses_unknown_frameworks_and_bad_periods() {
     let w = Workdir::new();
     let key = w.path("k.pem");
@@ -745,6 +786,7 @@ fn main() -> std::process::ExitCode {
         case!(verify_reports_tampering_and_unknown_keys),
         case!(bad_records_are_refused_with_the_path_of_the_value),
         case!(generate_refuses_unknown_frameworks_and_bad_periods),
+        case!(serve_refuses_bad_render_settings),
         case!(explicit_period_is_in_the_packet),
         case!(frameworks_check_passes_on_the_shipped_files),
         case!(frameworks_check_reports_every_problem_with_positions),
