@@ -37,6 +37,7 @@ pub mod records;
 pub mod reproduce;
 pub mod signing;
 pub mod time;
+pub mod tlog;
 pub mod verify;
 
 pub use eval::{ControlResult, Finding, NoPluginHost, PluginHost, PluginInfo, Status};
