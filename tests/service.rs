@@ -65,6 +65,8 @@ async fn world_with(renderer: vouch::pdf::Renderer, render: render::Settings) ->
             }),
             login_failures: vouch::auth::throttle::LoginLimits::DEFAULT,
             render,
+            log_key_file: None,
+            log_origin: None,
         },
     )
     .await

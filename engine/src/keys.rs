@@ -14,6 +14,21 @@ use crate::time::Timestamp;
 pub struct KeysDocument {
     pub algorithm: String,
     pub keys: Vec<PublishedKey>,
+    /// The transparency log every packet and key event is appended to: the
+    /// key its checkpoints are signed with, not a packet key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogKey>,
+}
+
+/// The public key of the transparency log's checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LogKey {
+    /// The log's origin: the first line of its checkpoints, and the key name.
+    pub origin: String,
+    /// The C2SP signed-note verifier key, `origin+keyid+base64(0x01 ‖ key)`.
+    pub vkey: String,
+    /// Base64 (standard, padded) of the raw 32-byte Ed25519 public key.
+    pub public_key: String,
 }
 
 /// One key of the keys document.
@@ -30,9 +45,13 @@ pub struct PublishedKey {
     /// Packets generated at or after this instant are not signed by this key.
     #[serde(default)]
     pub retired_at: Option<Timestamp>,
-    /// The key was compromised: none of its packets verify.
+    /// The key was revoked: its packets do not verify, except those the
+    /// transparency log holds from before `compromised_at`.
     #[serde(default)]
     pub revoked_at: Option<Timestamp>,
+    /// When the revoked key was compromised, if the revocation said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compromised_at: Option<Timestamp>,
     /// The same key as an RFC 8037 JWK.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwk: Option<Jwk>,
@@ -68,6 +87,7 @@ impl PublishedKey {
             valid_from,
             retired_at,
             revoked_at,
+            compromised_at: None,
             jwk: Some(Jwk {
                 kty: "OKP".into(),
                 crv: "Ed25519".into(),
@@ -102,6 +122,7 @@ impl KeysDocument {
         KeysDocument {
             algorithm: ALGORITHM.to_owned(),
             keys,
+            log: None,
         }
     }
 

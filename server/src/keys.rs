@@ -32,13 +32,15 @@ pub async fn document(db: &Db) -> Result<KeysDocument> {
                     anyhow!("key {} in the database is not a raw Ed25519 key", k.key_id)
                 })?;
         let vk = ed25519_dalek::VerifyingKey::from_bytes(&raw)?;
-        keys.push(PublishedKey::new(
+        let mut published = PublishedKey::new(
             &vk,
             &k.key_id,
             Timestamp::from_unix_seconds(k.valid_from),
             k.retired_at.and_then(Timestamp::from_unix_seconds),
             k.revoked_at.and_then(Timestamp::from_unix_seconds),
-        ));
+        );
+        published.compromised_at = k.compromised_at.and_then(Timestamp::from_unix_seconds);
+        keys.push(published);
     }
     Ok(KeysDocument::new(keys))
 }
@@ -125,10 +127,41 @@ pub async fn rotate(
     Ok(id)
 }
 
-/// `vouch keys retire|revoke KEY_ID`.
-pub async fn mark(db: &Db, key_id: &str, revoke: bool, now: Timestamp) -> Result<()> {
-    if !store::keys::mark(db, key_id, revoke, now.unix_seconds()).await? {
-        bail!("no key `{key_id}` in the key history (vouch keys list shows them)");
+/// `vouch keys retire|revoke KEY_ID`: `revoke` is `Some` for a revocation.
+/// Returns what the key history now says, for the operator.
+pub async fn mark(
+    db: &Db,
+    key_id: &str,
+    revoke: Option<&store::keys::Revocation>,
+    now: Timestamp,
+) -> Result<String> {
+    let what = if revoke.is_some() {
+        "revoked"
+    } else {
+        "retired"
+    };
+    if let Some(c) = revoke.and_then(|r| r.compromised_at) {
+        if c > now.unix_seconds() {
+            bail!("--compromised-at is in the future; a compromise is known only once it happened");
+        }
     }
-    Ok(())
+    if let Some(reason) = revoke.and_then(|r| r.reason.as_deref()) {
+        if reason.chars().count() > 500 || reason.chars().any(char::is_control) {
+            bail!(
+                "--reason must be at most 500 characters on one line, without control characters"
+            );
+        }
+    }
+    match store::keys::mark(db, key_id, revoke, now.unix_seconds()).await? {
+        store::keys::Marked::NoSuchKey => {
+            bail!("no key `{key_id}` in the key history (vouch keys list shows them)")
+        }
+        store::keys::Marked::Already(at) => Ok(format!(
+            "{key_id} was already {what} at {}; nothing changed",
+            Timestamp::from_unix_seconds(at)
+                .map(|t| t.to_string())
+                .unwrap_or_default()
+        )),
+        store::keys::Marked::Done => Ok(format!("{key_id} {what}")),
+    }
 }

@@ -68,8 +68,9 @@ enum KeysCommand {
     Rotate(keys::RotateArgs),
     /// Retire a key: it stays published and verifies packets generated before now.
     Retire(keys::MarkArgs),
-    /// Revoke a compromised key: none of its packets verify any more.
-    Revoke(keys::MarkArgs),
+    /// Revoke a compromised key: none of its packets verify any more, or
+    /// (with --compromised-at) none the transparency log got after that time.
+    Revoke(keys::RevokeArgs),
     /// List the key history in the database.
     List(keys::ListArgs),
 }
@@ -114,8 +115,8 @@ fn main() -> ExitCode {
         Command::Keys(KeysCommand::Generate(a)) => offline::keys_generate(a),
         Command::Keys(KeysCommand::Public(a)) => offline::keys_public(a),
         Command::Keys(KeysCommand::Rotate(a)) => keys::keys_rotate(a),
-        Command::Keys(KeysCommand::Retire(a)) => keys::keys_mark(a, false),
-        Command::Keys(KeysCommand::Revoke(a)) => keys::keys_mark(a, true),
+        Command::Keys(KeysCommand::Retire(a)) => keys::keys_retire(a),
+        Command::Keys(KeysCommand::Revoke(a)) => keys::keys_revoke(a),
         Command::Keys(KeysCommand::List(a)) => keys::keys_list(a),
         Command::Frameworks(FrameworksCommand::Check(a)) => {
             offline::frameworks_check(a.dir, a.plugins_dir)

@@ -88,7 +88,7 @@ fn split(n: u64) -> u64 {
 
 /// MTH(D[start:end]) for a range the RFC recursion produces: `start` is a
 /// multiple of the largest power of two not above `end - start`.
-pub fn subtree(src: &mut impl Nodes, start: u64, end: u64) -> Hash {
+pub fn subtree(src: &mut dyn Nodes, start: u64, end: u64) -> Hash {
     let n = end - start;
     if n.is_power_of_two() && start % n == 0 {
         return src.node((n.trailing_zeros() as u8, start >> n.trailing_zeros()));
@@ -100,7 +100,7 @@ pub fn subtree(src: &mut impl Nodes, start: u64, end: u64) -> Hash {
 }
 
 /// The root of the tree of the first `size` leaves.
-pub fn root(src: &mut impl Nodes, size: u64) -> Hash {
+pub fn root(src: &mut dyn Nodes, size: u64) -> Hash {
     if size == 0 {
         empty_root()
     } else {
@@ -110,7 +110,7 @@ pub fn root(src: &mut impl Nodes, size: u64) -> Hash {
 
 /// The audit path of leaf `index` in the tree of `size` leaves (RFC 6962
 /// §2.1.1), leaf side first. `None` when `index >= size`.
-pub fn inclusion_proof(src: &mut impl Nodes, index: u64, size: u64) -> Option<Vec<Hash>> {
+pub fn inclusion_proof(src: &mut dyn Nodes, index: u64, size: u64) -> Option<Vec<Hash>> {
     if index >= size {
         return None;
     }
@@ -119,7 +119,7 @@ pub fn inclusion_proof(src: &mut impl Nodes, index: u64, size: u64) -> Option<Ve
     Some(path)
 }
 
-fn inclusion(src: &mut impl Nodes, m: u64, start: u64, end: u64, path: &mut Vec<Hash>) {
+fn inclusion(src: &mut dyn Nodes, m: u64, start: u64, end: u64, path: &mut Vec<Hash>) {
     let n = end - start;
     if n == 1 {
         return;
@@ -136,7 +136,7 @@ fn inclusion(src: &mut impl Nodes, m: u64, start: u64, end: u64, path: &mut Vec<
 
 /// The consistency proof between the trees of `old` and `new` leaves (RFC
 /// 6962 §2.1.2). `None` unless `0 < old <= new`; empty when they are equal.
-pub fn consistency_proof(src: &mut impl Nodes, old: u64, new: u64) -> Option<Vec<Hash>> {
+pub fn consistency_proof(src: &mut dyn Nodes, old: u64, new: u64) -> Option<Vec<Hash>> {
     if old == 0 || old > new {
         return None;
     }
@@ -148,7 +148,7 @@ pub fn consistency_proof(src: &mut impl Nodes, old: u64, new: u64) -> Option<Vec
 }
 
 fn consistency(
-    src: &mut impl Nodes,
+    src: &mut dyn Nodes,
     m: u64,
     start: u64,
     end: u64,

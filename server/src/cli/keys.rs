@@ -29,6 +29,19 @@ pub struct MarkArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct RevokeArgs {
+    #[command(flatten)]
+    key: MarkArgs,
+    /// When the key was compromised (RFC 3339). Its packets the transparency
+    /// log holds from before then stay valid; without it, none do.
+    #[arg(long, value_name = "TIME")]
+    compromised_at: Option<vouch_engine::Timestamp>,
+    /// What happened, recorded in the key history and the transparency log.
+    #[arg(long, value_name = "TEXT")]
+    reason: Option<String>,
+}
+
+#[derive(Args, Debug)]
 pub struct ListArgs {
     #[command(flatten)]
     store: StoreArgs,
@@ -50,18 +63,27 @@ pub fn keys_rotate(a: RotateArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn keys_mark(a: MarkArgs, revoke: bool) -> Result<(), Failure> {
-    block_on(async {
+pub fn keys_retire(a: MarkArgs) -> Result<(), Failure> {
+    mark(&a, None)
+}
+
+pub fn keys_revoke(a: RevokeArgs) -> Result<(), Failure> {
+    use unicode_normalization::UnicodeNormalization;
+    let revocation = crate::store::keys::Revocation {
+        compromised_at: a.compromised_at.map(|t| t.unix_seconds()),
+        reason: a.reason.as_deref().map(|r| r.nfc().collect()),
+    };
+    mark(&a.key, Some(&revocation))
+}
+
+fn mark(a: &MarkArgs, revoke: Option<&crate::store::keys::Revocation>) -> Result<(), Failure> {
+    let said = block_on(async {
         let db = a.store.open().await?;
-        crate::keys::mark(&db, &a.key_id, revoke, now()).await?;
+        let said = crate::keys::mark(&db, &a.key_id, revoke, now()).await;
         db.close().await;
-        Ok(())
+        said
     })?;
-    println!(
-        "{} {}",
-        a.key_id,
-        if revoke { "revoked" } else { "retired" }
-    );
+    println!("{said}");
     Ok(())
 }
 

@@ -107,6 +107,15 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(i64).range(1..=100)
     )]
     render_attempts: i64,
+    /// Ed25519 key of the transparency log's checkpoints (PKCS#8 PEM, mode
+    /// 0600) [default: a key kept in the database, made on first start]
+    #[arg(long, value_name = "FILE", env = "VOUCH_LOG_KEY_FILE")]
+    log_key_file: Option<PathBuf>,
+    /// The transparency log's origin, the first line of its checkpoints,
+    /// e.g. `vouch.example.com/log`; fixed by the first start [default:
+    /// vouch-log/<16 hex of the log key's SHA-256>]
+    #[arg(long, value_name = "NAME", env = "VOUCH_LOG_ORIGIN")]
+    log_origin: Option<String>,
 }
 
 fn read_secret_file(path: &Path, what: &str) -> Result<String> {
@@ -236,9 +245,19 @@ async fn run(mut args: ServeArgs) -> Result<()> {
                 max_attempts: args.render_attempts,
                 poll: crate::service::render::Settings::DEFAULT_POLL,
             },
+            log_key_file: args.log_key_file.clone(),
+            log_origin: args.log_origin.clone(),
         },
     )
     .await?;
+    let logged = crate::service::log::catch_up(&app.db, app.now()).await?;
+    if logged > 0 {
+        tracing::info!(
+            entries = logged,
+            "transparency log: appended what was stored before it"
+        );
+    }
+    tracing::info!(origin = %app.log.origin(), "transparency log");
     crate::service::render::start_workers(&app);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -126,6 +126,41 @@ pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResu
             h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
             Ok(resp)
         }
+        E::ReportInclusion => {
+            let caller = member(app, req, Role::Member).await?;
+            let proof = reports::inclusion(app, &caller, req.param("reportId")).await?;
+            json(StatusCode::OK, &proof)
+        }
+        E::LogCheckpoint => {
+            let note = app.log.checkpoint(&app.db).await?;
+            let mut resp = typed(note.into_bytes(), "text/plain; charset=utf-8")?;
+            public_log(&mut resp);
+            Ok(resp)
+        }
+        E::LogConsistency => {
+            let first = tree_size(req, "first")?.unwrap_or(0);
+            let second = match tree_size(req, "second")? {
+                Some(s) => s,
+                None => {
+                    crate::store::log::head(&app.db)
+                        .await
+                        .map_err(service::ServiceError::from)?
+                        .0
+                }
+            };
+            let proof = app.log.consistency(&app.db, first, second).await?;
+            let mut resp = json(StatusCode::OK, &proof)?;
+            public_log(&mut resp);
+            Ok(resp)
+        }
+        E::LogEntries => {
+            let start = tree_size(req, "start")?.unwrap_or(0);
+            let end = tree_size(req, "end")?;
+            let page = app.log.entries(&app.db, start, end).await?;
+            let mut resp = json(StatusCode::OK, &page)?;
+            public_log(&mut resp);
+            Ok(resp)
+        }
         E::LegacyReport => {
             let caller = member(app, req, Role::Member).await?;
             let body = service::legacy::report(app, &caller).await?;
@@ -145,6 +180,30 @@ fn typed(body: Vec<u8>, content_type: &'static str) -> HandlerResult {
     resp.headers_mut()
         .insert("content-type", HeaderValue::from_static(content_type));
     Ok(resp)
+}
+
+/// The log's public answers: readable from any origin, never cached (a
+/// checkpoint changes with every append).
+fn public_log(resp: &mut warp::reply::Response) {
+    let h = resp.headers_mut();
+    h.insert("cache-control", HeaderValue::from_static("no-cache"));
+    h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+}
+
+/// A tree size or leaf index from the query: decimal digits, at most 2^63 - 1.
+fn tree_size(req: &Request, name: &str) -> Result<Option<u64>, ApiError> {
+    let Some(v) = req.query_param(name) else {
+        return Ok(None);
+    };
+    if v.is_empty() || v.len() > 19 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::bad_request(
+            "bad_tree_size",
+            format!("{name} is a tree size or leaf index: decimal digits"),
+        ));
+    }
+    v.parse::<i64>()
+        .map(|n| Some(n as u64))
+        .map_err(|_| ApiError::bad_request("bad_tree_size", format!("{name} is too large")))
 }
 
 /// The authenticated caller as a member of the path's organization with at

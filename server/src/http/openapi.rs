@@ -349,6 +349,49 @@ fn operation(e: Endpoint) -> Operation {
             ],
             ..op("getReportOscal", "The packet as OSCAL assessment-results", "")
         },
+        E::ReportInclusion => Operation {
+            answers: vec![
+                (200, ok_json("The packet's entry in the transparency log (digests and ids only), its RFC 6962 audit path and the signed checkpoint of the tree it leads to. `vouch verify PACKET --keys URL --log FILE` checks all three against the log key of the keys document.", "InclusionProof")),
+                (409, error("The report failed; there is no packet.")),
+            ],
+            ..op("getReportInclusion", "The packet's transparency-log inclusion proof", "")
+        },
+        E::LogCheckpoint => Operation {
+            answers: vec![(
+                200,
+                answer(
+                    "The log's latest checkpoint as a C2SP signed note: origin, tree size, base64 root hash, a blank line, and the signature line of the log key (`log` in the keys document).",
+                    "text/plain",
+                    json!({ "type": "string" }),
+                    &["Cache-Control", "Access-Control-Allow-Origin"],
+                ),
+            )],
+            ..op("getLogCheckpoint", "The transparency log's signed checkpoint", "Public: the log holds digests and ids only.")
+        },
+        E::LogConsistency => Operation {
+            parameters: vec![
+                query("first", "The older tree size (default 0).", json!({ "type": "integer", "minimum": 0 })),
+                query("second", "The newer tree size (default: the log's size now).", json!({ "type": "integer", "minimum": 0 })),
+            ],
+            answers: vec![
+                (200, answer("The RFC 6962 consistency proof that the tree of `first` leaves is a prefix of the tree of `second` leaves.", "application/json", schema_ref("Consistency"), &["Cache-Control", "Access-Control-Allow-Origin"])),
+                (400, error("A size is not a decimal number, `first` is larger than `second`, or `second` is larger than the log.")),
+                (500, error("Internal error.")),
+            ],
+            ..op("getLogConsistency", "A consistency proof between two tree sizes", "Public.")
+        },
+        E::LogEntries => Operation {
+            parameters: vec![
+                query("start", "The first leaf index (default 0).", json!({ "type": "integer", "minimum": 0 })),
+                query("end", "One past the last leaf index (default: the log's size; at most 1000 entries are served).", json!({ "type": "integer", "minimum": 0 })),
+            ],
+            answers: vec![
+                (200, answer("The log's entries in order; each leaf is the entry's bytes as served (canonical JSON).", "application/json", schema_ref("Entries"), &["Cache-Control", "Access-Control-Allow-Origin"])),
+                (400, error("A bound is not a decimal number, or `start` is beyond the log.")),
+                (500, error("Internal error.")),
+            ],
+            ..op("getLogEntries", "The transparency log's entries", "Public: monitors rebuild the tree from them.")
+        },
         E::LegacyReport => Operation {
             answers: vec![
                 (200, ok_json("Compact JSON, keys `report` then `signature`; the HMAC is over the exact bytes of the `report` value.", "LegacyReportSigned")),
@@ -539,6 +582,9 @@ fn schemas() -> Map<String, Value> {
     add::<crate::service::subscriptions::SubscriptionView>(&mut out);
     add::<crate::service::legacy::LegacyReport<'static>>(&mut out);
     add::<crate::import::Applied>(&mut out);
+    add::<vouch_engine::tlog::InclusionProof>(&mut out);
+    add::<crate::service::log::Consistency>(&mut out);
+    add::<crate::service::log::Entries>(&mut out);
     let mut defs = out.take_definitions(true);
 
     let mut inn = SchemaSettings::draft2020_12()

@@ -31,6 +31,10 @@ pub enum Endpoint {
     ReportAttestation,
     ReportBundle,
     ReportOscal,
+    ReportInclusion,
+    LogCheckpoint,
+    LogConsistency,
+    LogEntries,
     LegacyReport,
     UiPage,
     UiAsset,
@@ -82,7 +86,7 @@ use Access::{Admin, Public, User};
 use Endpoint as E;
 
 /// Every route of the server.
-pub static ROUTES: [Route; 22] = [
+pub static ROUTES: [Route; 26] = [
     route(Method::GET, "/healthz", E::Healthz, Public, 0),
     route(Method::GET, "/readyz", E::Readyz, Public, 0),
     route(Method::GET, "/metrics", E::Metrics, Admin, 0),
@@ -98,6 +102,27 @@ pub static ROUTES: [Route; 22] = [
         Method::GET,
         "/.well-known/compliance-signing-keys/{keyFile}",
         E::SigningKeyPem,
+        Public,
+        0,
+    ),
+    route(
+        Method::GET,
+        "/.well-known/vouch-log/checkpoint",
+        E::LogCheckpoint,
+        Public,
+        0,
+    ),
+    route(
+        Method::GET,
+        "/.well-known/vouch-log/consistency",
+        E::LogConsistency,
+        Public,
+        0,
+    ),
+    route(
+        Method::GET,
+        "/.well-known/vouch-log/entries",
+        E::LogEntries,
         Public,
         0,
     ),
@@ -189,6 +214,13 @@ pub static ROUTES: [Route; 22] = [
         Method::GET,
         "/organizations/{orgId}/compliance-reports/{reportId}/oscal",
         E::ReportOscal,
+        User,
+        0,
+    ),
+    route(
+        Method::GET,
+        "/organizations/{orgId}/compliance-reports/{reportId}/inclusion",
+        E::ReportInclusion,
         User,
         0,
     ),

@@ -297,6 +297,7 @@ impl Pending<'_> {
         let signature = serde_json::to_string(&signed.signature).map_err(ServiceError::internal)?;
         let outcome = reports::Outcome::Complete {
             canonical,
+            canonical_sha256: &signed.signature.canonical_sha256,
             signature: &signature,
             records: &done.archive,
             envelopes: (&done.envelopes.0, &done.envelopes.1),
@@ -306,8 +307,9 @@ impl Pending<'_> {
             if let Some(k) = self.key {
                 reports::release_failed_key(&mut tx, &self.caller.org_id, k).await?;
             }
-            reports::insert(&mut tx, &self.report(outcome)).await?;
             audit::append_tx(&mut tx, &self.entry("report.generate")).await?;
+            // Last: it appends to the transparency log (store::log).
+            reports::insert(&mut tx, &self.report(outcome)).await?;
             tx.commit().await
         }
         .await;

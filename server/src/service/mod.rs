@@ -17,6 +17,7 @@
 pub mod access;
 pub mod generate;
 pub mod legacy;
+pub mod log;
 pub mod records;
 pub mod render;
 pub mod reports;
@@ -150,6 +151,8 @@ pub struct App {
     pub background: tokio_util::task::TaskTracker,
     /// The PDF render queue of this server.
     pub render: render::Queue,
+    /// The transparency log of packets and key events.
+    pub log: log::TransparencyLog,
     /// PDF renderings at once (one per core), workers and requests together:
     /// each holds a typst compilation in memory.
     render_slots: Arc<tokio::sync::Semaphore>,
@@ -178,6 +181,10 @@ pub struct Config {
     pub login_failures: crate::auth::throttle::FailureLimits,
     /// How this server takes part in the PDF render queue.
     pub render: render::Settings,
+    /// The transparency log's key file; `None`: the key kept in the database.
+    pub log_key_file: Option<std::path::PathBuf>,
+    /// The transparency log's origin, fixed at the first start.
+    pub log_origin: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -193,6 +200,13 @@ impl App {
         let metrics = Metrics::new()?;
         let decoy_hash = crate::auth::password::decoy_hash()?;
         let csrf_key = csrf_key(&db).await?;
+        let log = log::TransparencyLog::open(
+            &db,
+            c.log_key_file.as_deref(),
+            c.log_origin.as_deref(),
+            (c.clock)(),
+        )
+        .await?;
         Ok(Arc::new_cyclic(|me| App {
             me: me.clone(),
             db,
@@ -212,6 +226,7 @@ impl App {
             logins: LoginLimits::new(c.login_failures),
             background: tokio_util::task::TaskTracker::new(),
             render: render::Queue::new(c.render),
+            log,
             render_slots: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             )),

@@ -216,9 +216,29 @@ pub async fn pdf(app: &App, caller: &Caller, report: &str) -> Result<(Vec<u8>, R
     Ok((pdf, how))
 }
 
-/// The published keys document (compact JSON): every key ever used.
+/// A packet's inclusion proof in the transparency log, against the log now.
+pub async fn inclusion(
+    app: &App,
+    caller: &Caller,
+    report: &str,
+) -> Result<vouch_engine::tlog::InclusionProof> {
+    complete(app, caller, report).await?;
+    let proof = app
+        .log
+        .inclusion(&app.db, &format!("packet:{report}"))
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    caller
+        .audit(app, "report.inclusion_download", report)
+        .await?;
+    Ok(proof)
+}
+
+/// The published keys document (compact JSON): every key ever used, and
+/// the transparency log's key.
 pub async fn keys_document(app: &App) -> Result<Vec<u8>> {
-    let doc = crate::keys::document(&app.db).await?;
+    let mut doc = crate::keys::document(&app.db).await?;
+    doc.log = Some(app.log.published());
     serde_json::to_vec(&doc).map_err(ServiceError::internal)
 }
 

@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod history;
 pub mod keys;
+pub mod log;
 pub mod records;
 pub mod render;
 pub mod reports;
@@ -93,6 +94,7 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
 /// A write transaction holding the write turn: commit it, or drop it to roll back.
 pub struct WriteTx {
     tx: Transaction<'static, Any>,
+    backend: Backend,
     _turn: Option<OwnedMutexGuard<()>>,
 }
 
@@ -106,6 +108,10 @@ impl WriteTx {
     /// The connection to run statements on.
     pub fn conn(&mut self) -> &mut AnyConnection {
         &mut self.tx
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     pub async fn commit(self) -> Result<(), sqlx::Error> {
@@ -183,7 +189,11 @@ impl Db {
             None => None,
         };
         let tx = self.pool.begin().await?;
-        Ok(WriteTx { tx, _turn: turn })
+        Ok(WriteTx {
+            tx,
+            backend: self.backend,
+            _turn: turn,
+        })
     }
 
     /// Begins a read transaction: on PostgreSQL REPEATABLE READ without JIT,

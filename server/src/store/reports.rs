@@ -4,7 +4,8 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use sqlx::Row;
-use vouch_engine::Period;
+use vouch_engine::tlog::Entry;
+use vouch_engine::{Period, Timestamp};
 
 use super::{Db, WriteTx};
 
@@ -41,6 +42,8 @@ pub enum Outcome<'a> {
     /// document it was evaluated on, compressed ([`Archive::compress`]).
     Complete {
         canonical: &'a str,
+        /// The signature's canonical_sha256 (what the log records).
+        canonical_sha256: &'a str,
         signature: &'a str,
         records: &'a Archive,
         /// The DSSE envelopes: vouch's predicate, trestle's.
@@ -67,6 +70,9 @@ pub struct NewReport<'a> {
     pub created_by: &'a str,
 }
 
+/// Stores a report; a complete one with its attestations, records, render
+/// job and transparency-log entry, as the last statement (its caller
+/// commits right after).
 pub async fn insert(tx: &mut WriteTx, r: &NewReport<'_>) -> Result<(), sqlx::Error> {
     let (status, failure, canonical, signature, key) = match r.outcome {
         Outcome::Complete {
@@ -105,7 +111,10 @@ pub async fn insert(tx: &mut WriteTx, r: &NewReport<'_>) -> Result<(), sqlx::Err
     .execute(tx.conn())
     .await?;
     if let Outcome::Complete {
-        records, envelopes, ..
+        records,
+        envelopes,
+        canonical_sha256,
+        ..
     } = r.outcome
     {
         sqlx::query(
@@ -126,6 +135,19 @@ pub async fn insert(tx: &mut WriteTx, r: &NewReport<'_>) -> Result<(), sqlx::Err
         .await?;
         // Its PDF, rendered by the queue's workers (store::render).
         super::render::enqueue(tx, r.report_id, r.generated_at.saturating_mul(1000)).await?;
+        // Last, as the log's sequencer lock is held until the commit.
+        let generated_at = Timestamp::from_unix_seconds(r.generated_at)
+            .ok_or_else(|| sqlx::Error::Protocol("generated_at out of range".into()))?;
+        super::log::append(tx, generated_at, |logged_at| Entry::Packet {
+            report_id: r.report_id.to_owned(),
+            organization_id: r.organization_id.to_owned(),
+            framework: r.framework.to_owned(),
+            generated_at,
+            key_id: r.key_id.unwrap_or_default().to_owned(),
+            canonical_sha256: canonical_sha256.to_owned(),
+            logged_at,
+        })
+        .await?;
     }
     Ok(())
 }
