@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use vouch::cli::{export, import, keys, offline, serve};
+use vouch::cli::{export, import, keys, log, offline, serve};
 
 /// vouch turns a managed-database platform's records into signed, auditor-grade compliance evidence.
 #[derive(Parser, Debug)]
@@ -53,6 +53,9 @@ enum Command {
     /// Validate framework definitions.
     #[command(subcommand)]
     Frameworks(FrameworksCommand),
+    /// Monitor a server's transparency log of packets and key events.
+    #[command(subcommand)]
+    Log(LogCommand),
     /// Validate WebAssembly check plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
@@ -73,6 +76,12 @@ enum KeysCommand {
     Revoke(keys::RevokeArgs),
     /// List the key history in the database.
     List(keys::ListArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum LogCommand {
+    /// Check the log's signed checkpoint, that it only grew since the last run, and every new entry.
+    Verify(log::LogVerifyArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -122,6 +131,7 @@ fn main() -> ExitCode {
             offline::frameworks_check(a.dir, a.plugins_dir)
         }
         Command::Plugins(PluginsCommand::Check(a)) => offline::plugins_check(a),
+        Command::Log(LogCommand::Verify(a)) => log::log_verify(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@
 pub mod export;
 pub mod import;
 pub mod keys;
+pub mod log;
 pub mod offline;
 pub mod serve;
 
@@ -82,4 +83,22 @@ pub fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T,
 /// The wall clock, for commands (the server takes its clock injected).
 pub fn now() -> vouch_engine::Timestamp {
     vouch_engine::Timestamp::from_datetime(chrono::Utc::now())
+}
+
+/// GETs `url` (15 s at most, at most `limit` bytes): for documents a command
+/// reads from a server (the keys document, the log's checkpoint and proofs).
+pub fn fetch(url: &str, limit: u64, what: &str) -> Result<Vec<u8>> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(15)))
+        .build()
+        .into();
+    let mut resp = agent
+        .get(url)
+        .call()
+        .with_context(|| format!("cannot fetch {what} from {url}"))?;
+    resp.body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_vec()
+        .with_context(|| format!("cannot read {what} from {url}"))
 }

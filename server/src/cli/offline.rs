@@ -119,11 +119,25 @@ pub struct VerifyArgs {
     /// Keys document: a file, or the URL of /.well-known/compliance-signing-keys.
     #[arg(long, value_name = "FILE_OR_URL")]
     keys: String,
+    /// Require the packet in the transparency log: its inclusion proof (GET
+    /// …/compliance-reports/{reportId}/inclusion), checked against the log key
+    /// of the keys document. A revoked key's packet logged before the key's
+    /// compromise time verifies only this way.
+    #[arg(long, value_name = "INCLUSION_FILE")]
+    log: Option<PathBuf>,
 }
 
 pub fn verify(a: VerifyArgs) -> Result<(), Failure> {
     let mut body = read_capped(&a.packet, MAX_PACKET)?;
     if let Some(kind) = attestation_kind(&body) {
+        if a.log.is_some() {
+            return Err(Failure {
+                code: 2,
+                error: anyhow!(
+                    "--log checks a packet (or its PDF); verify the packet this attestation names"
+                ),
+            });
+        }
         return verify_attestation(kind, &body, &load_keys(&a.keys)?);
     }
     let from_pdf = body.starts_with(b"%PDF-");
@@ -132,8 +146,22 @@ pub fn verify(a: VerifyArgs) -> Result<(), Failure> {
         body = vouch_engine::signing::body_from_parts(None, &canonical, &signature);
     }
     let keys = load_keys(&a.keys)?;
-    match verify_body(&body, &keys) {
-        Ok(v) => {
+    let proof = a
+        .log
+        .as_deref()
+        .map(|p| -> Result<vouch_engine::tlog::InclusionProof, Failure> {
+            serde_json::from_slice(&read_capped(p, MAX_KEYS_DOC)?)
+                .with_context(|| format!("{} is not an inclusion proof", p.display()))
+                .map_err(Failure::input)
+        })
+        .transpose()?;
+    let verified = match &proof {
+        None => verify_body(&body, &keys).map(|v| (v, None)),
+        Some(proof) => vouch_engine::verify::verify_body_in_log(&body, &keys, proof)
+            .map(|l| (l.verified.clone(), Some(l))),
+    };
+    match verified {
+        Ok((v, logged)) => {
             println!(
                 "OK {}{} packet generated_at {} signed by {} (canonical_sha256 {}){}",
                 if from_pdf { "PDF attachment: " } else { "" },
@@ -145,6 +173,18 @@ pub fn verify(a: VerifyArgs) -> Result<(), Failure> {
                     .map(|r| format!(", report {r}"))
                     .unwrap_or_default()
             );
+            if let Some(l) = logged {
+                println!(
+                    "logged: entry {} of {} in transparency log {}, logged at {}",
+                    l.leaf_index, l.tree_size, l.origin, l.logged_at
+                );
+                if let Some(c) = l.before_compromise {
+                    println!(
+                        "NOTE: key {} was revoked, compromised at {c}; this packet stands because the log held it before then",
+                        v.key_id
+                    );
+                }
+            }
             // What the signature covers, from the verified bytes: a reader
             // compares this, not a PDF's pages, with what they were told.
             print!("{}", verified_summary(&body));
@@ -341,19 +381,7 @@ fn verified_summary(body: &[u8]) -> String {
 
 pub(crate) fn load_keys(source: &str) -> Result<KeysDocument, Failure> {
     let bytes = if source.starts_with("http://") || source.starts_with("https://") {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(std::time::Duration::from_secs(15)))
-            .build()
-            .into();
-        let mut resp = agent
-            .get(source)
-            .call()
-            .with_context(|| format!("cannot fetch the keys document from {source}"))?;
-        resp.body_mut()
-            .with_config()
-            .limit(MAX_KEYS_DOC)
-            .read_to_vec()
-            .with_context(|| format!("cannot read the keys document from {source}"))?
+        super::fetch(source, MAX_KEYS_DOC, "the keys document")?
     } else {
         read_capped(Path::new(source), MAX_KEYS_DOC)?
     };
