@@ -15,7 +15,7 @@ use vouch_engine::{assemble_with, PluginHost, RecordsDocument, Status};
 
 /// A fixture's text; wasmtime reads the text format as it reads binaries.
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(repo_path(&format!("tests/wat/{name}.wat"))).unwrap()
+    wat::parse_file(repo_path(&format!("tests/wat/{name}.wat"))).unwrap()
 }
 
 fn host_with(name: &str) -> Plugins {
