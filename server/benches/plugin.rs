@@ -13,8 +13,11 @@ use vouch_engine::PluginHost;
 fn bench(c: &mut Criterion) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut host = Plugins::new(Limits::default()).unwrap();
-    host.add("ok", &wat::parse_file(root.join("tests/wat/ok.wat")).unwrap())
-        .unwrap();
+    host.add(
+        "ok",
+        &wat::parse_file(root.join("tests/wat/ok.wat")).unwrap(),
+    )
+    .unwrap();
     let input = br#"{"abi_version":1,"control":{"control_id":"C","title":"T"},"config":null,"resource_id":"s","evidence":[],"period":{"start":"2026-05-22T10:00:00Z","end":"2026-06-22T10:00:00Z"}}"#;
     let mut group = c.benchmark_group("plugin_call");
     group.bench_function("trivial", |b| b.iter(|| host.call("ok", input).unwrap()));

@@ -140,8 +140,9 @@ impl NoteVerifier {
     pub fn parse(vkey: &str) -> Result<Self, NoteError> {
         let bad = |why: &str| NoteError::BadVerifierKey(why.to_owned());
         let vkey = vkey.trim();
-        let mut parts = vkey.rsplitn(3, '+');
-        let (Some(key), Some(id), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+        // A name holds no `+`; base64 may.
+        let mut parts = vkey.splitn(3, '+');
+        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(bad("expected NAME+KEYID+KEY"));
         };
         let raw = B64.decode(key).map_err(|_| bad("the key is not base64"))?;
@@ -331,6 +332,12 @@ mod tests {
         assert!(NoteVerifier::parse("name+00000000+AQ==").is_err());
         assert!(NoteVerifier::parse("no plus signs").is_err());
         assert!(NoteVerifier::parse(&vkey.replace("vouch.example/log", "other/log")).is_err());
+        // Base64 with `+` in it.
+        let plus = (0u8..=255)
+            .map(|b| NoteSigner::new("a/log", SigningKey::from_bytes(&[b; 32])).unwrap().verifier())
+            .find(|v| v.to_vkey().matches('+').count() > 2)
+            .unwrap();
+        assert_eq!(NoteVerifier::parse(&plus.to_vkey()).unwrap(), plus);
         // A second, unknown signature is ignored.
         let cosigned = format!("{note}\u{2014} witness.example AAAAAAAA\n");
         assert!(Checkpoint::open(&cosigned, &v).is_ok());
