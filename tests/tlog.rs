@@ -3,6 +3,8 @@
 //! log, a key revoked with a compromise time, two servers appending to one
 //! PostgreSQL log, an outside recomputation in Python, and hostile queries.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::path::{Path, PathBuf};

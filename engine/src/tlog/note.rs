@@ -334,7 +334,11 @@ mod tests {
         assert!(NoteVerifier::parse(&vkey.replace("vouch.example/log", "other/log")).is_err());
         // Base64 with `+` in it.
         let plus = (0u8..=255)
-            .map(|b| NoteSigner::new("a/log", SigningKey::from_bytes(&[b; 32])).unwrap().verifier())
+            .map(|b| {
+                NoteSigner::new("a/log", SigningKey::from_bytes(&[b; 32]))
+                    .unwrap()
+                    .verifier()
+            })
             .find(|v| v.to_vkey().matches('+').count() > 2)
             .unwrap();
         assert_eq!(NoteVerifier::parse(&plus.to_vkey()).unwrap(), plus);
