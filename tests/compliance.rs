@@ -333,6 +333,13 @@ fn authorization_matrix() {
         ),
         (
             "GET",
+            format!("{acme_rep}/timestamp"),
+            "/organizations/{orgId}/compliance-reports/{reportId}/timestamp",
+            None,
+            [404, 404, 404, 404, 401],
+        ),
+        (
+            "GET",
             "/.well-known/vouch-log/checkpoint".into(),
             "/.well-known/vouch-log/checkpoint",
             None,

@@ -67,6 +67,7 @@ async fn world_with(renderer: vouch::pdf::Renderer, render: render::Settings) ->
             render,
             log_key_file: None,
             log_origin: None,
+            tsa: None,
         },
     )
     .await

@@ -580,6 +580,198 @@ fn hostile_queries_get_clear_refusals() {
     assert_eq!(code, 3, "{out}");
 }
 
+/// A local time-stamping authority (tests/tsa_server.py), killed on drop.
+struct LocalTsa {
+    child: std::process::Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl LocalTsa {
+    fn start(dir: &Path) -> LocalTsa {
+        use std::io::BufRead;
+        std::fs::create_dir_all(dir).unwrap();
+        let mut child = Command::new("python3")
+            .arg(repo_path("tests/tsa_server.py"))
+            .arg(dir)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().strip_prefix("READY ").unwrap().parse().unwrap();
+        LocalTsa {
+            child,
+            port,
+            dir: dir.to_owned(),
+        }
+    }
+}
+
+impl Drop for LocalTsa {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// RFC 3161: with VOUCH_TSA_URL naming a local authority (OpenSSL's `ts`
+/// behind Python's http.server), each packet's signature is timestamped and
+/// the response stored; `openssl ts -verify` accepts it for that signature,
+/// and so does `vouch verify --timestamp --tsa-ca`, which prints the
+/// authority's time; another packet or another CA is refused. Without
+/// VOUCH_TSA_URL there is no timestamp (404); an authority that is down fails
+/// the generation (nothing stored without its timestamp).
+fn rfc3161_timestamps_verify_with_openssl() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let dir = tempfile::tempdir().unwrap();
+    let tsa = LocalTsa::start(&dir.path().join("tsa"));
+    let store = Store::new(support::Backend::Sqlite);
+    let s = Server::start_with(
+        &store,
+        Options {
+            env: vec![("VOUCH_TSA_URL", format!("http://127.0.0.1:{}/", tsa.port))],
+            ..Options::default()
+        },
+    );
+    subscribe(&s);
+    let (id, file) = generate(&s, dir.path());
+    let (_, other) = generate(&s, dir.path());
+    let r = s.get(
+        &format!("/organizations/acme/compliance-reports/{id}/timestamp"),
+        Auth::Basic("carol", "demo"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/timestamp-reply")
+    );
+    let ts = dir.path().join("packet.tsr");
+    std::fs::write(&ts, &r.body).unwrap();
+    let body: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(body["signature"]["value"].as_str().unwrap())
+        .unwrap();
+    let imprint: String = sha2::Sha256::digest(&raw)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let ca = tsa.dir.join("ca.pem");
+    let o = Command::new("openssl")
+        .args(["ts", "-verify", "-digest", &imprint, "-in"])
+        .arg(&ts)
+        .arg("-CAfile")
+        .arg(&ca)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && said.contains("Verification: OK"),
+        "{said}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let (code, out) = vouch(&[
+        "verify",
+        file.to_str().unwrap(),
+        "--keys",
+        &keys_url(&s),
+        "--timestamp",
+        ts.to_str().unwrap(),
+        "--tsa-ca",
+        ca.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("timestamp: the authority signed this packet's signature at"),
+        "{out}"
+    );
+    let (code, out) = vouch(&[
+        "verify",
+        other.to_str().unwrap(),
+        "--keys",
+        &keys_url(&s),
+        "--timestamp",
+        ts.to_str().unwrap(),
+        "--tsa-ca",
+        ca.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not of this packet's signature"), "{out}");
+    // A CA the auditor trusts that did not issue the authority's certificate.
+    let stranger = dir.path().join("stranger.pem");
+    let o = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=stranger",
+            "-days",
+            "1",
+            "-keyout",
+        ])
+        .arg(dir.path().join("stranger.key"))
+        .arg("-out")
+        .arg(&stranger)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let (code, out) = vouch(&[
+        "verify",
+        file.to_str().unwrap(),
+        "--keys",
+        &keys_url(&s),
+        "--timestamp",
+        ts.to_str().unwrap(),
+        "--tsa-ca",
+        stranger.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("does not verify against"), "{out}");
+    let (code, out) = vouch(&[
+        "verify",
+        file.to_str().unwrap(),
+        "--keys",
+        &keys_url(&s),
+        "--timestamp",
+        ts.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "--timestamp needs --tsa-ca: {out}");
+    assert_eq!(
+        std::fs::read_to_string(tsa.dir.join("requests")).unwrap(),
+        "2",
+        "one request per packet"
+    );
+    // The authority goes away: generation fails, and stores no packet.
+    drop(tsa);
+    let r = s.send(
+        "POST",
+        "/organizations/acme/compliance-reports",
+        Auth::Basic("carol", "demo"),
+        br#"{"framework":"soc2"}"#,
+    );
+    assert_eq!(r.status, 500, "{}", r.text());
+    // Without an authority: no timestamp, and everything else as before.
+    let plain = Store::new(support::Backend::Sqlite);
+    let p = Server::start(&plain);
+    subscribe(&p);
+    let (id, file) = generate(&p, dir.path());
+    let r = p.get(
+        &format!("/organizations/acme/compliance-reports/{id}/timestamp"),
+        Auth::Basic("carol", "demo"),
+    );
+    assert_eq!(r.status, 404);
+    let (code, out) = vouch(&["verify", file.to_str().unwrap(), "--keys", &keys_url(&p)]);
+    assert_eq!(code, 0, "{out}");
+}
+
 fn main() -> std::process::ExitCode {
     use support::harness::{run, Tool};
     run(&[
@@ -590,5 +782,6 @@ fn main() -> std::process::ExitCode {
         case!(a_key_revoked_with_a_cutoff_keeps_earlier_packets_only).on_backends(),
         case!(two_servers_append_to_one_consistent_tree).needs(&[Tool::Postgres]),
         case!(hostile_queries_get_clear_refusals),
+        case!(rfc3161_timestamps_verify_with_openssl).needs(&[Tool::Python, Tool::Standards]),
     ])
 }

@@ -38,6 +38,7 @@ pub mod reproduce;
 pub mod signing;
 pub mod time;
 pub mod tlog;
+pub mod tsp;
 pub mod verify;
 
 pub use eval::{ControlResult, Finding, NoPluginHost, PluginHost, PluginInfo, Status};

@@ -32,6 +32,13 @@ CREATE TABLE log_identity (
     public_key TEXT NOT NULL,
     created_at BIGINT NOT NULL
 );
+-- With VOUCH_TSA_URL, the RFC 3161 time-stamp response of each packet's
+-- signature (base64 of its DER) and the authority's time in it.
+CREATE TABLE report_timestamps (
+    report_id TEXT PRIMARY KEY REFERENCES reports (report_id),
+    response TEXT NOT NULL,
+    authority_time BIGINT NOT NULL
+);
 -- A revocation may name when the key was compromised: the key's packets
 -- logged before that instant stay valid.
 ALTER TABLE signing_keys ADD COLUMN compromised_at BIGINT;

@@ -25,6 +25,7 @@ pub mod pdf;
 pub mod plugins;
 pub mod service;
 pub mod store;
+pub mod tsa;
 pub mod zones;
 
 /// The OpenAPI 3.1 document of the HTTP API, served at `/openapi.json`.

@@ -125,6 +125,14 @@ pub struct VerifyArgs {
     /// compromise time verifies only this way.
     #[arg(long, value_name = "INCLUSION_FILE")]
     log: Option<PathBuf>,
+    /// The packet's RFC 3161 time-stamp response (GET …/timestamp): its
+    /// imprint must be this packet's signature, and `openssl ts -verify`
+    /// must accept it against --tsa-ca.
+    #[arg(long, value_name = "FILE", requires = "tsa_ca")]
+    timestamp: Option<PathBuf>,
+    /// The CA certificates (PEM) of the time-stamping authorities you trust.
+    #[arg(long, value_name = "FILE", requires = "timestamp")]
+    tsa_ca: Option<PathBuf>,
 }
 
 pub fn verify(a: VerifyArgs) -> Result<(), Failure> {
@@ -160,6 +168,10 @@ pub fn verify(a: VerifyArgs) -> Result<(), Failure> {
         Some(proof) => vouch_engine::verify::verify_body_in_log(&body, &keys, proof)
             .map(|l| (l.verified.clone(), Some(l))),
     };
+    let stamped = match (&verified, &a.timestamp, &a.tsa_ca) {
+        (Ok(_), Some(ts), Some(ca)) => Some(check_timestamp(&body, ts, ca)?),
+        _ => None,
+    };
     match verified {
         Ok((v, logged)) => {
             println!(
@@ -173,6 +185,13 @@ pub fn verify(a: VerifyArgs) -> Result<(), Failure> {
                     .map(|r| format!(", report {r}"))
                     .unwrap_or_default()
             );
+            if let Some(t) = stamped {
+                println!(
+                    "timestamp: the authority signed this packet's signature at {t} (generated_at {}); openssl ts -verify accepts it against {}",
+                    v.generated_at,
+                    a.tsa_ca.as_deref().map(|p| p.display().to_string()).unwrap_or_default()
+                );
+            }
             if let Some(l) = logged {
                 println!(
                     "logged: entry {} of {} in transparency log {}, logged at {}",
@@ -377,6 +396,51 @@ fn verified_summary(body: &[u8]) -> String {
         text(&p["period_start"]),
         text(&p["period_end"]),
     )
+}
+
+/// Checks an RFC 3161 response for the signature of `body`: its imprint,
+/// then its CMS signature and certificate chain with `openssl ts -verify`
+/// against `ca`. The authority's time.
+fn check_timestamp(body: &[u8], ts: &Path, ca: &Path) -> Result<Timestamp, Failure> {
+    use base64::Engine as _;
+    let resp = read_capped(ts, vouch_engine::tsp::MAX_RESPONSE as u64)?;
+    let info = vouch_engine::tsp::read_response(&resp).map_err(Failure::input)?;
+    let (_, signature) = vouch_engine::verify::body_parts(body).map_err(Failure::input)?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(&signature.value)
+        .map_err(|_| Failure::negative(anyhow!("the packet's signature is not base64")))?;
+    let imprint = crate::tsa::imprint(&raw);
+    if info.digest != imprint {
+        return Err(Failure::negative(anyhow!(
+            "the timestamp is not of this packet's signature (its imprint is another digest)"
+        )));
+    }
+    let out = std::process::Command::new("openssl")
+        .args([
+            "ts",
+            "-verify",
+            "-digest",
+            &vouch_engine::signing::hex(&imprint),
+            "-in",
+        ])
+        .arg(ts)
+        .arg("-CAfile")
+        .arg(ca)
+        .output()
+        .map_err(|e| Failure::input(anyhow!("cannot run openssl (needed for --tsa-ca): {e}")))?;
+    if !out.status.success() {
+        let why = String::from_utf8_lossy(&out.stderr);
+        let why = why
+            .lines()
+            .find(|l| !l.starts_with("Using configuration"))
+            .unwrap_or("no reason given");
+        return Err(Failure::negative(anyhow!(
+            "the timestamp does not verify against {}: {}",
+            ca.display(),
+            why.escape_debug()
+        )));
+    }
+    Ok(info.gen_time)
 }
 
 pub(crate) fn load_keys(source: &str) -> Result<KeysDocument, Failure> {

@@ -116,6 +116,10 @@ pub struct ServeArgs {
     /// vouch-log/<16 hex of the log key's SHA-256>]
     #[arg(long, value_name = "NAME", env = "VOUCH_LOG_ORIGIN")]
     log_origin: Option<String>,
+    /// An RFC 3161 time-stamping authority: every packet's signature is
+    /// timestamped and the response stored with it [default: none]
+    #[arg(long, value_name = "URL", env = "VOUCH_TSA_URL")]
+    tsa_url: Option<String>,
 }
 
 fn read_secret_file(path: &Path, what: &str) -> Result<String> {
@@ -247,6 +251,11 @@ async fn run(mut args: ServeArgs) -> Result<()> {
             },
             log_key_file: args.log_key_file.clone(),
             log_origin: args.log_origin.clone(),
+            tsa: args
+                .tsa_url
+                .as_deref()
+                .map(crate::tsa::Tsa::new)
+                .transpose()?,
         },
     )
     .await?;

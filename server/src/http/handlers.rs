@@ -131,6 +131,11 @@ pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResu
             let proof = reports::inclusion(app, &caller, req.param("reportId")).await?;
             json(StatusCode::OK, &proof)
         }
+        E::ReportTimestamp => {
+            let caller = member(app, req, Role::Member).await?;
+            let resp = reports::timestamp(app, &caller, req.param("reportId")).await?;
+            typed(resp, "application/timestamp-reply")
+        }
         E::LogCheckpoint => {
             let note = app.log.checkpoint(&app.db).await?;
             let mut resp = typed(note.into_bytes(), "text/plain; charset=utf-8")?;

@@ -356,6 +356,21 @@ fn operation(e: Endpoint) -> Operation {
             ],
             ..op("getReportInclusion", "The packet's transparency-log inclusion proof", "")
         },
+        E::ReportTimestamp => Operation {
+            answers: vec![
+                (
+                    200,
+                    answer(
+                        "The RFC 3161 time-stamp response (DER) of the packet's signature: its imprint is the SHA-256 of the 64 signature bytes. `openssl ts -verify -in FILE -digest HEX -CAfile CA` or `vouch verify PACKET --timestamp FILE --tsa-ca CA` checks it.",
+                        "application/timestamp-reply",
+                        json!({ "type": "string", "format": "binary" }),
+                        &[],
+                    ),
+                ),
+                (409, error("The report failed; there is no packet.")),
+            ],
+            ..op("getReportTimestamp", "The packet's trusted timestamp", "404 also when no time-stamping authority was configured when the packet was generated.")
+        },
         E::LogCheckpoint => Operation {
             answers: vec![(
                 200,

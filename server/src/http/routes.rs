@@ -32,6 +32,7 @@ pub enum Endpoint {
     ReportBundle,
     ReportOscal,
     ReportInclusion,
+    ReportTimestamp,
     LogCheckpoint,
     LogConsistency,
     LogEntries,
@@ -86,7 +87,7 @@ use Access::{Admin, Public, User};
 use Endpoint as E;
 
 /// Every route of the server.
-pub static ROUTES: [Route; 26] = [
+pub static ROUTES: [Route; 27] = [
     route(Method::GET, "/healthz", E::Healthz, Public, 0),
     route(Method::GET, "/readyz", E::Readyz, Public, 0),
     route(Method::GET, "/metrics", E::Metrics, Admin, 0),
@@ -221,6 +222,13 @@ pub static ROUTES: [Route; 26] = [
         Method::GET,
         "/organizations/{orgId}/compliance-reports/{reportId}/inclusion",
         E::ReportInclusion,
+        User,
+        0,
+    ),
+    route(
+        Method::GET,
+        "/organizations/{orgId}/compliance-reports/{reportId}/timestamp",
+        E::ReportTimestamp,
         User,
         0,
     ),

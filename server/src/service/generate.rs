@@ -210,6 +210,7 @@ async fn evaluate_and_sign(
     // Evaluation (plugins included) runs off the async workers, so that a
     // slow plugin never delays other requests.
     let plugins = app.plugins.clone();
+    let tsa = app.tsa.clone();
     let framework = std::sync::Arc::clone(framework);
     tokio::task::spawn_blocking(move || {
         let host: &dyn vouch_engine::PluginHost = match &plugins {
@@ -230,10 +231,26 @@ async fn evaluate_and_sign(
             envelope(attest::Predicate::Vouch)?,
             envelope(attest::Predicate::Trestle)?,
         );
+        // With an authority configured, no packet is stored without its
+        // timestamp: one that fails fails the generation.
+        let timestamp = match &tsa {
+            None => None,
+            Some(tsa) => {
+                use base64::Engine as _;
+                let raw =
+                    base64::engine::general_purpose::STANDARD.decode(&signed.signature.value)?;
+                let (resp, info) = tsa.stamp(&raw)?;
+                Some((
+                    base64::engine::general_purpose::STANDARD.encode(resp),
+                    info.gen_time.unix_seconds(),
+                ))
+            }
+        };
         anyhow::Ok(Evaluated {
             signed,
             archive,
             envelopes,
+            timestamp,
         })
     })
     .await?
@@ -245,6 +262,8 @@ struct Evaluated {
     archive: reports::Archive,
     /// DSSE envelopes of the packet's Statement: vouch's predicate, trestle's.
     envelopes: (String, String),
+    /// With a TSA: its response (base64 DER) and its time (Unix seconds).
+    timestamp: Option<(String, i64)>,
 }
 
 /// A generation between choosing its id and storing its result.
@@ -301,6 +320,7 @@ impl Pending<'_> {
             signature: &signature,
             records: &done.archive,
             envelopes: (&done.envelopes.0, &done.envelopes.1),
+            timestamp: done.timestamp.as_ref().map(|(r, t)| (r.as_str(), *t)),
         };
         let written = async {
             let mut tx = app.db.write().await?;

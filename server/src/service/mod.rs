@@ -153,6 +153,8 @@ pub struct App {
     pub render: render::Queue,
     /// The transparency log of packets and key events.
     pub log: log::TransparencyLog,
+    /// The RFC 3161 authority, when one is configured.
+    pub tsa: Option<crate::tsa::Tsa>,
     /// PDF renderings at once (one per core), workers and requests together:
     /// each holds a typst compilation in memory.
     render_slots: Arc<tokio::sync::Semaphore>,
@@ -185,6 +187,8 @@ pub struct Config {
     pub log_key_file: Option<std::path::PathBuf>,
     /// The transparency log's origin, fixed at the first start.
     pub log_origin: Option<String>,
+    /// The RFC 3161 authority that timestamps every packet's signature.
+    pub tsa: Option<crate::tsa::Tsa>,
 }
 
 impl std::fmt::Debug for Config {
@@ -227,6 +231,7 @@ impl App {
             background: tokio_util::task::TaskTracker::new(),
             render: render::Queue::new(c.render),
             log,
+            tsa: c.tsa,
             render_slots: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             )),

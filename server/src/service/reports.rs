@@ -216,6 +216,19 @@ pub async fn pdf(app: &App, caller: &Caller, report: &str) -> Result<(Vec<u8>, R
     Ok((pdf, how))
 }
 
+/// A packet's RFC 3161 time-stamp response (DER); 404 when the server had
+/// no authority configured when it was generated.
+pub async fn timestamp(app: &App, caller: &Caller, report: &str) -> Result<Vec<u8>> {
+    complete(app, caller, report).await?;
+    let resp = reports::timestamp(&app.db, &caller.org_id, report)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    caller
+        .audit(app, "report.timestamp_download", report)
+        .await?;
+    Ok(resp)
+}
+
 /// A packet's inclusion proof in the transparency log, against the log now.
 pub async fn inclusion(
     app: &App,

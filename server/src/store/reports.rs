@@ -48,6 +48,8 @@ pub enum Outcome<'a> {
         records: &'a Archive,
         /// The DSSE envelopes: vouch's predicate, trestle's.
         envelopes: (&'a str, &'a str),
+        /// The RFC 3161 response (base64 DER) and the authority's time.
+        timestamp: Option<(&'a str, i64)>,
     },
     /// What members are told about the failure (never the internal cause).
     Failed { reason: &'a str },
@@ -114,9 +116,18 @@ pub async fn insert(tx: &mut WriteTx, r: &NewReport<'_>) -> Result<(), sqlx::Err
         records,
         envelopes,
         canonical_sha256,
+        timestamp,
         ..
     } = r.outcome
     {
+        if let Some((response, at)) = timestamp {
+            sqlx::query("INSERT INTO report_timestamps (report_id, response, authority_time) VALUES ($1, $2, $3)")
+                .bind(r.report_id)
+                .bind(response)
+                .bind(at)
+                .execute(tx.conn())
+                .await?;
+        }
         sqlx::query(
             "INSERT INTO report_attestations (report_id, envelope, trestle_envelope) VALUES ($1, $2, $3)",
         )
@@ -150,6 +161,20 @@ pub async fn insert(tx: &mut WriteTx, r: &NewReport<'_>) -> Result<(), sqlx::Err
         .await?;
     }
     Ok(())
+}
+
+/// The stored RFC 3161 response (DER) of a report of `org`, if it has one.
+pub async fn timestamp(db: &Db, org: &str, report: &str) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    let text: Option<(String,)> = sqlx::query_as(
+        "SELECT t.response FROM report_timestamps t JOIN reports r ON r.report_id = t.report_id \
+         WHERE r.organization_id = $1 AND r.report_id = $2",
+    )
+    .bind(org)
+    .bind(report)
+    .fetch_optional(&db.pool)
+    .await?;
+    text.map(|(t,)| B64.decode(t).map_err(|e| sqlx::Error::Decode(e.into())))
+        .transpose()
 }
 
 /// The stored DSSE envelope of a report of `org` with `predicate`.
