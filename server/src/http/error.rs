@@ -111,6 +111,7 @@ impl From<ServiceError> for ApiError {
             }
             E::AdminDisabled => (StatusCode::SERVICE_UNAVAILABLE, "admin_disabled"),
             E::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            E::NoSuchTreeSize(_) => (StatusCode::NOT_FOUND, "no_such_tree_size"),
             E::UnknownFramework { .. } => (StatusCode::NOT_FOUND, "unknown_framework"),
             E::Forbidden { .. } | E::CrossSite(_) => (StatusCode::FORBIDDEN, "forbidden"),
             E::BadInput { code, .. } => (StatusCode::BAD_REQUEST, *code),

@@ -390,7 +390,8 @@ fn operation(e: Endpoint) -> Operation {
             ],
             answers: vec![
                 (200, answer("The RFC 6962 consistency proof that the tree of `first` leaves is a prefix of the tree of `second` leaves.", "application/json", schema_ref("Consistency"), &["Cache-Control", "Access-Control-Allow-Origin"])),
-                (400, error("A size is not a decimal number, `first` is larger than `second`, or `second` is larger than the log.")),
+                (400, error("A size is not a decimal number (at most 19 digits).")),
+                (404, error("`first` is larger than `second`, or `second` is larger than the log: there is no such proof (`no_such_tree_size`).")),
                 (500, error("Internal error.")),
             ],
             ..op("getLogConsistency", "A consistency proof between two tree sizes", "Public.")
@@ -402,7 +403,7 @@ fn operation(e: Endpoint) -> Operation {
             ],
             answers: vec![
                 (200, answer("The log's entries in order; each leaf is the entry's bytes as served (canonical JSON).", "application/json", schema_ref("Entries"), &["Cache-Control", "Access-Control-Allow-Origin"])),
-                (400, error("A bound is not a decimal number, or `start` is beyond the log.")),
+                (400, error("A bound is not a decimal number (at most 19 digits); a page beyond the log is empty, not an error.")),
                 (500, error("Internal error.")),
             ],
             ..op("getLogEntries", "The transparency log's entries", "Public: monitors rebuild the tree from them.")

@@ -153,10 +153,9 @@ impl TransparencyLog {
     pub async fn consistency(&self, db: &Db, first: u64, second: u64) -> Result<Consistency> {
         let (size, _) = store::log::head(db).await?;
         if first > second || second > size {
-            return Err(ServiceError::bad(
-                "bad_tree_size",
-                format!("need 0 <= first <= second <= {size} (the log's size); got first={first}, second={second}"),
-            ));
+            return Err(ServiceError::NoSuchTreeSize(format!(
+                "no consistency proof from {first} to {second} entries: it needs first <= second <= {size} (the log's size)"
+            )));
         }
         let hashes = if first == 0 {
             vec![]
@@ -180,16 +179,11 @@ impl TransparencyLog {
     /// Entries `start..end` (at most [`MAX_ENTRIES`]) of the log.
     pub async fn entries(&self, db: &Db, start: u64, end: Option<u64>) -> Result<Entries> {
         let (size, _) = store::log::head(db).await?;
+        // A page beyond the log is empty: a monitor polling ahead gets nothing.
         let end = end
             .unwrap_or(size)
             .min(size)
             .min(start.saturating_add(MAX_ENTRIES));
-        if start > size {
-            return Err(ServiceError::bad(
-                "bad_tree_size",
-                format!("start={start} is beyond the log's size {size}"),
-            ));
-        }
         let mut entries = vec![];
         for leaf in store::log::leaves(db, start, end).await? {
             entries.push(LeafEntry {

@@ -58,6 +58,9 @@ pub enum ServiceError {
     AdminDisabled,
     #[error("no such resource")]
     NotFound,
+    /// A proof between tree sizes the log does not have.
+    #[error("{0}")]
+    NoSuchTreeSize(String),
     #[error("no framework `{id}`; the frameworks are {known}")]
     UnknownFramework { id: String, known: String },
     #[error("this needs the {} role or higher; you are {} of this organization", needed.as_str(), have.as_str())]
