@@ -137,22 +137,6 @@ fn repo(rel: &str) -> String {
     format!("{}/../{rel}", env!("CARGO_MANIFEST_DIR"))
 }
 
-fn run_python(script: &str, args: &[&str]) -> (bool, String) {
-    let o = Command::new("python3")
-        .arg(repo(script))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        o.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    )
-}
-
 fn vouch_verify(file: &std::path::Path, keys_url: &str) -> (i32, String) {
     let o = Command::new(bin())
         .arg("verify")

@@ -27,22 +27,6 @@ fn vouch(args: &[&str]) -> (i32, String) {
     )
 }
 
-fn python(script: &str, args: &[&str]) -> (bool, String) {
-    let o = Command::new("python3")
-        .arg(repo_path(script))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        o.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    )
-}
-
 fn subscribe(s: &Server) {
     let r = s.send(
         "PUT",
@@ -194,7 +178,7 @@ fn python_recomputes_the_tree_the_proof_and_the_signature() {
     }
     let (id, _) = last.unwrap();
     let proof = inclusion(&s, &id, dir.path());
-    let (ok, out) = python(
+    let (ok, out) = run_python(
         "tests/tlog_check.py",
         &[&s.url(""), proof.to_str().unwrap()],
     );
@@ -208,7 +192,7 @@ fn python_recomputes_the_tree_the_proof_and_the_signature() {
 
 fn tamper(store: &Store, mode: &str, index: u64) {
     let db = store.path().join("vouch.db");
-    let (ok, out) = python(
+    let (ok, out) = run_python(
         "tests/tlog_tamper.py",
         &[db.to_str().unwrap(), mode, &index.to_string()],
     );
@@ -624,6 +608,20 @@ impl Drop for LocalTsa {
     }
 }
 
+/// `vouch verify PACKET --timestamp TS --tsa-ca CA` against `s`'s keys.
+fn verify_stamped(s: &Server, packet: &Path, ts: &Path, ca: &Path) -> (i32, String) {
+    vouch(&[
+        "verify",
+        packet.to_str().unwrap(),
+        "--keys",
+        &keys_url(s),
+        "--timestamp",
+        ts.to_str().unwrap(),
+        "--tsa-ca",
+        ca.to_str().unwrap(),
+    ])
+}
+
 /// RFC 3161: with VOUCH_TSA_URL naming a local authority (OpenSSL's `ts`
 /// behind Python's http.server), each packet's signature is timestamped and
 /// the response stored; `openssl ts -verify` accepts it for that signature,
@@ -680,31 +678,13 @@ fn rfc3161_timestamps_verify_with_openssl() {
         "{said}{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let (code, out) = vouch(&[
-        "verify",
-        file.to_str().unwrap(),
-        "--keys",
-        &keys_url(&s),
-        "--timestamp",
-        ts.to_str().unwrap(),
-        "--tsa-ca",
-        ca.to_str().unwrap(),
-    ]);
+    let (code, out) = verify_stamped(&s, &file, &ts, &ca);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("timestamp: the authority signed this packet's signature at"),
         "{out}"
     );
-    let (code, out) = vouch(&[
-        "verify",
-        other.to_str().unwrap(),
-        "--keys",
-        &keys_url(&s),
-        "--timestamp",
-        ts.to_str().unwrap(),
-        "--tsa-ca",
-        ca.to_str().unwrap(),
-    ]);
+    let (code, out) = verify_stamped(&s, &other, &ts, &ca);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("not of this packet's signature"), "{out}");
     // A CA the auditor trusts that did not issue the authority's certificate.
@@ -730,16 +710,7 @@ fn rfc3161_timestamps_verify_with_openssl() {
         .output()
         .unwrap();
     assert!(o.status.success());
-    let (code, out) = vouch(&[
-        "verify",
-        file.to_str().unwrap(),
-        "--keys",
-        &keys_url(&s),
-        "--timestamp",
-        ts.to_str().unwrap(),
-        "--tsa-ca",
-        stranger.to_str().unwrap(),
-    ]);
+    let (code, out) = verify_stamped(&s, &file, &ts, &stranger);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("does not verify against"), "{out}");
     let (code, out) = vouch(&[

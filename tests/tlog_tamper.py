@@ -6,36 +6,18 @@ with write access to the database could, for the monitor tests:
     tlog_tamper.py DB rewrite INDEX         change entry INDEX and rebuild the tree
     tlog_tamper.py DB drop INDEX            delete entry INDEX, renumber, rebuild
 
-Rebuilding recomputes every leaf hash, node and root with RFC 6962 in this
-script (standard library only), so the log stays self-consistent: only a
+Rebuilding recomputes every leaf hash, node and root with RFC 6962
+(tlog_check.py's functions), so the log stays self-consistent: only a
 monitor that remembers an earlier checkpoint can tell.
 """
 import hashlib
 import json
+import os
 import sqlite3
 import sys
 
-
-def leaf_hash(data):
-    return hashlib.sha256(b"\x00" + data).digest()
-
-
-def node_hash(left, right):
-    return hashlib.sha256(b"\x01" + left + right).digest()
-
-
-def mth(leaves):
-    n = len(leaves)
-    if n == 1:
-        return leaves[0]
-    k = 1
-    while k * 2 < n:
-        k *= 2
-    return node_hash(mth(leaves[:k]), mth(leaves[k:]))
-
-
-def canonical(value):
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tlog_check import canonical, leaf_hash, mth  # noqa: E402
 
 
 def rebuild(db):

@@ -71,6 +71,24 @@ pub fn wait_until_server_read(conn: &std::net::TcpStream) {
 }
 
 /// The conventional local PostgreSQL server, used when it answers and
+/// Runs `python3 SCRIPT ARGS` (SCRIPT relative to the repository); whether
+/// it succeeded, and its stdout and stderr.
+pub fn run_python(script: &str, args: &[&str]) -> (bool, String) {
+    let o = Command::new("python3")
+        .arg(repo_path(script))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
 /// `VOUCH_TEST_POSTGRES_URL` is not set (`.ci/run` uses the same).
 pub const LOCAL_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 
