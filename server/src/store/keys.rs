@@ -131,7 +131,7 @@ async fn log_event(
         public_key: public_key.to_owned(),
         at,
         compromised_at,
-        reason,
+        reason: reason.clone(),
         logged_at,
     })
     .await

@@ -37,13 +37,118 @@ fn hash(row: &sqlx::any::AnyRow, col: &str) -> Result<Hash, sqlx::Error> {
     from_hex(&text).ok_or_else(|| decode_err(col))
 }
 
+/// The end of the tree as this process last appended to it: its size, the
+/// time of its last entry, its compact range and root. It saves the two
+/// reads an append would otherwise start with; an append uses it only if
+/// the database's last leaf still has this root (another server may have
+/// appended since, or the transaction that appended may have rolled back).
+#[derive(Debug, Clone)]
+pub struct Head {
+    logged_at: i64,
+    frontier: Frontier,
+    root: Hash,
+}
+
+/// What one append writes.
+struct Step {
+    index: u64,
+    entry: Entry,
+    text: String,
+    leaf_hash: Hash,
+    nodes: Vec<(NodeId, Hash)>,
+    next: Head,
+}
+
+impl Step {
+    fn new(
+        head: &Head,
+        now: Timestamp,
+        build: &impl Fn(Timestamp) -> Entry,
+    ) -> Result<Step, sqlx::Error> {
+        let logged_at = if head.logged_at > now.unix_seconds() {
+            Timestamp::from_unix_seconds(head.logged_at).unwrap_or(now)
+        } else {
+            now
+        };
+        let entry = build(logged_at);
+        let leaf = entry
+            .leaf()
+            .map_err(|e| sqlx::Error::Protocol(format!("a log entry is not canonical: {e}")))?;
+        let leaf_hash = merkle::leaf_hash(&leaf);
+        let index = head.frontier.size;
+        // The left siblings are the compact range's lowest hashes, last first.
+        let mut left = head.frontier.hashes.clone();
+        let nodes = merkle::appended_nodes(index, leaf_hash, |_| left.pop().unwrap_or_default());
+        let mut frontier = head.frontier.clone();
+        frontier.push(leaf_hash);
+        let root = frontier.root();
+        Ok(Step {
+            index,
+            text: String::from_utf8(leaf).map_err(|e| sqlx::Error::Protocol(e.to_string()))?,
+            entry,
+            leaf_hash,
+            nodes,
+            next: Head {
+                logged_at: logged_at.unix_seconds(),
+                frontier,
+                root,
+            },
+        })
+    }
+
+    /// Inserts the leaf, only if the tree still ends with `after` when
+    /// given; whether it was inserted.
+    async fn insert_leaf(
+        &self,
+        tx: &mut WriteTx,
+        after: Option<&Head>,
+    ) -> Result<bool, sqlx::Error> {
+        let values = "SELECT $1, $2, $3, $4, $5, $6";
+        let sql = match after {
+            None => format!("INSERT INTO log_leaves (leaf_index, subject, entry, leaf_hash, root_hash, logged_at) {values}"),
+            Some(_) => format!(
+                "INSERT INTO log_leaves (leaf_index, subject, entry, leaf_hash, root_hash, logged_at) {values} \
+                 WHERE (SELECT MAX(leaf_index) FROM log_leaves) = $7 AND (SELECT root_hash FROM log_leaves WHERE leaf_index = $7) = $8"
+            ),
+        };
+        let mut q = sqlx::query(&sql)
+            .bind(self.index as i64)
+            .bind(self.entry.subject())
+            .bind(&self.text)
+            .bind(hex(&self.leaf_hash))
+            .bind(hex(&self.next.root))
+            .bind(self.next.logged_at);
+        if let Some(h) = after {
+            q = q.bind(h.frontier.size as i64 - 1).bind(hex(&h.root));
+        }
+        Ok(q.execute(tx.conn()).await?.rows_affected() == 1)
+    }
+
+    async fn insert_nodes(&self, tx: &mut WriteTx) -> Result<(), sqlx::Error> {
+        let mut sql = String::from("INSERT INTO log_nodes (level, node_index, hash) VALUES ");
+        for i in 0..self.nodes.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3));
+        }
+        let mut q = sqlx::query(&sql);
+        for ((level, node), h) in &self.nodes {
+            q = q.bind(i64::from(*level)).bind(*node as i64).bind(hex(h));
+        }
+        q.execute(tx.conn()).await.map(drop)
+    }
+}
+
 /// Appends the entry `build` makes from the time the log assigns (`now`, or
 /// the previous entry's time if that is later, so logged times never go
-/// back). Runs in `tx`, as its last statement.
+/// back). Runs in `tx`, as its last statement. With this process's last
+/// [`Head`] still the tree's end, that is two statements (the leaf, guarded
+/// by the root it extends, and its nodes); otherwise the head is read first.
 pub async fn append(
     tx: &mut WriteTx,
     now: Timestamp,
-    build: impl FnOnce(Timestamp) -> Entry,
+    build: impl Fn(Timestamp) -> Entry,
 ) -> Result<Appended, sqlx::Error> {
     if tx.backend() == Backend::Postgres {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -51,68 +156,67 @@ pub async fn append(
             .execute(tx.conn())
             .await?;
     }
+    let cached = tx.log_head().lock().ok().and_then(|h| h.clone());
+    let mut done = None;
+    if let Some(head) = cached.filter(|h| h.frontier.size > 0) {
+        let step = Step::new(&head, now, &build)?;
+        if step.insert_leaf(tx, Some(&head)).await? {
+            done = Some(step);
+        }
+    }
+    let step = match done {
+        Some(step) => step,
+        None => {
+            let head = read_head(tx).await?;
+            let step = Step::new(&head, now, &build)?;
+            step.insert_leaf(tx, None).await?;
+            step
+        }
+    };
+    step.insert_nodes(tx).await?;
+    if let Ok(mut h) = tx.log_head().lock() {
+        *h = Some(step.next.clone());
+    }
+    Ok(Appended {
+        leaf_index: step.index,
+        root: step.next.root,
+    })
+}
+
+/// The tree's end as the database holds it.
+async fn read_head(tx: &mut WriteTx) -> Result<Head, sqlx::Error> {
     let last = sqlx::query(
-        "SELECT leaf_index, logged_at FROM log_leaves ORDER BY leaf_index DESC LIMIT 1",
+        "SELECT leaf_index, logged_at, root_hash FROM log_leaves ORDER BY leaf_index DESC LIMIT 1",
     )
     .fetch_optional(tx.conn())
     .await?;
-    let (index, logged_at) = match last {
-        None => (0u64, now),
-        Some(r) => {
-            let i: i64 = r.try_get("leaf_index")?;
-            let at: i64 = r.try_get("logged_at")?;
-            let at = if at > now.unix_seconds() {
-                Timestamp::from_unix_seconds(at).unwrap_or(now)
-            } else {
-                now
-            };
-            (i as u64 + 1, at)
-        }
+    let Some(r) = last else {
+        return Ok(Head {
+            logged_at: i64::MIN,
+            frontier: Frontier::default(),
+            root: merkle::empty_root(),
+        });
     };
-    let entry = build(logged_at);
-    let leaf = entry
-        .leaf()
-        .map_err(|e| sqlx::Error::Protocol(format!("a log entry is not canonical: {e}")))?;
-    let leaf_hash = merkle::leaf_hash(&leaf);
-    let old = Frontier::nodes_of(index);
-    let mut known = fetch_nodes(tx.conn(), &old.iter().copied().collect()).await?;
-    let appended = merkle::appended_nodes(index, leaf_hash, |id| Nodes::node(&mut known, id));
+    let size = r.try_get::<i64, _>("leaf_index")? as u64 + 1;
+    let ids = Frontier::nodes_of(size);
+    let mut known = fetch_nodes(tx.conn(), &ids.iter().copied().collect()).await?;
+    let hashes: Vec<Hash> = ids.iter().map(|id| Nodes::node(&mut known, *id)).collect();
     if !known.missing.is_empty() {
         return Err(sqlx::Error::Protocol(format!(
-            "the log is missing the nodes {:?} of its tree of {index} leaves",
+            "the log is missing the nodes {:?} of its tree of {size} leaves",
             known.missing
         )));
     }
-    for (id, h) in &appended {
-        known.nodes.insert(*id, *h);
+    let frontier = Frontier { size, hashes };
+    let root = hash(&r, "root_hash")?;
+    if frontier.root() != root {
+        return Err(sqlx::Error::Protocol(format!(
+            "the log's nodes do not make the root it holds for {size} leaves"
+        )));
     }
-    let root = merkle::root(&mut known, index + 1);
-    let entry_text = String::from_utf8(leaf).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-    sqlx::query(
-        "INSERT INTO log_leaves (leaf_index, subject, entry, leaf_hash, root_hash, logged_at) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(index as i64)
-    .bind(entry.subject())
-    .bind(&entry_text)
-    .bind(hex(&leaf_hash))
-    .bind(hex(&root))
-    .bind(logged_at.unix_seconds())
-    .execute(tx.conn())
-    .await?;
-    let mut sql = String::from("INSERT INTO log_nodes (level, node_index, hash) VALUES ");
-    for i in 0..appended.len() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3));
-    }
-    let mut q = sqlx::query(&sql);
-    for ((level, node), h) in &appended {
-        q = q.bind(i64::from(*level)).bind(*node as i64).bind(hex(h));
-    }
-    q.execute(tx.conn()).await?;
-    Ok(Appended {
-        leaf_index: index,
+    Ok(Head {
+        logged_at: r.try_get("logged_at")?,
+        frontier,
         root,
     })
 }
@@ -285,4 +389,78 @@ pub async fn unlogged_packets(db: &Db) -> Result<Vec<Unlogged>, sqlx::Error> {
     )
     .fetch_all(&db.pool)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(i: u32, at: Timestamp) -> Entry {
+        Entry::Packet {
+            report_id: format!("r-{i}"),
+            organization_id: "acme".into(),
+            framework: "soc2".into(),
+            generated_at: at,
+            key_id: "k".into(),
+            canonical_sha256: vouch_engine::signing::sha256_hex(&i.to_le_bytes()),
+            logged_at: at,
+        }
+    }
+
+    async fn append_one(db: &Db, i: u32, commit: bool) -> Appended {
+        let at = Timestamp::from_unix_seconds(1_800_000_000).unwrap();
+        let mut tx = db.write().await.unwrap();
+        let done = append(&mut tx, at, |t| entry(i, t)).await.unwrap();
+        if commit {
+            tx.commit().await.unwrap();
+        }
+        done
+    }
+
+    /// Two processes on one database, and a transaction rolled back after
+    /// its append: each append extends the tree the database holds, never
+    /// the one a process remembers.
+    #[tokio::test]
+    async fn a_remembered_head_is_used_only_while_it_is_the_tree_s_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = super::super::sqlite_url(dir.path());
+        let (one, two) = (
+            Db::connect(&url).await.unwrap(),
+            Db::connect(&url).await.unwrap(),
+        );
+        let mut roots = vec![];
+        for (i, (db, commit)) in [
+            (&one, true),
+            (&one, true),
+            (&two, true),
+            (&one, false),
+            (&two, true),
+            (&one, true),
+            (&one, true),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let done = append_one(db, i as u32, commit).await;
+            if commit {
+                roots.push((done.leaf_index, done.root));
+            }
+        }
+        let indexes: Vec<u64> = roots.iter().map(|(i, _)| *i).collect();
+        assert_eq!(
+            indexes,
+            vec![0, 1, 2, 3, 4, 5],
+            "no gap, nothing appended twice"
+        );
+        // Every root the appends returned is the root of the stored tree of that size.
+        for (index, root) in roots {
+            let size = index + 1;
+            let stored = root_at(&one, size).await.unwrap().unwrap();
+            let from_nodes = with_nodes(&one, |src| merkle::root(src, size))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!((stored, from_nodes), (root, root), "size {size}");
+        }
+    }
 }

@@ -41,6 +41,8 @@ pub struct Db {
     /// SQLite allows one writer at a time; in-process writers take turns here
     /// instead of failing with `database is locked`.
     write_turn: Option<Arc<Mutex<()>>>,
+    /// The transparency log's end as this process last appended to it.
+    log_head: Arc<std::sync::Mutex<Option<log::Head>>>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -95,6 +97,7 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
 pub struct WriteTx {
     tx: Transaction<'static, Any>,
     backend: Backend,
+    log_head: Arc<std::sync::Mutex<Option<log::Head>>>,
     _turn: Option<OwnedMutexGuard<()>>,
 }
 
@@ -112,6 +115,11 @@ impl WriteTx {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The log's end as this process last appended to it ([`log::Head`]).
+    pub fn log_head(&self) -> &std::sync::Mutex<Option<log::Head>> {
+        &self.log_head
     }
 
     pub async fn commit(self) -> Result<(), sqlx::Error> {
@@ -179,6 +187,7 @@ impl Db {
             pool,
             backend,
             write_turn: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+            log_head: Arc::default(),
         })
     }
 
@@ -192,6 +201,7 @@ impl Db {
         Ok(WriteTx {
             tx,
             backend: self.backend,
+            log_head: Arc::clone(&self.log_head),
             _turn: turn,
         })
     }
