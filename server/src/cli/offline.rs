@@ -138,11 +138,11 @@ pub struct VerifyArgs {
 pub fn verify(a: VerifyArgs) -> Result<(), Failure> {
     let mut body = read_capped(&a.packet, MAX_PACKET)?;
     if let Some(kind) = attestation_kind(&body) {
-        if a.log.is_some() {
+        if a.log.is_some() || a.timestamp.is_some() {
             return Err(Failure {
                 code: 2,
                 error: anyhow!(
-                    "--log checks a packet (or its PDF); verify the packet this attestation names"
+                    "--log and --timestamp check a packet (or its PDF); verify the packet this attestation names"
                 ),
             });
         }
