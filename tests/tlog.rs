@@ -106,19 +106,6 @@ fn checkpoint_size(base: &str) -> u64 {
     r.text().lines().nth(1).unwrap().parse().unwrap()
 }
 
-/// Generates a packet as carol on the server at `base`; its report id.
-fn generate_at(base: &str) -> String {
-    let r = request(
-        "POST",
-        &format!("{base}/organizations/acme/compliance-reports"),
-        Auth::Basic("carol", "demo"),
-        Some(br#"{"framework":"soc2"}"#),
-        &[("content-type", "application/json")],
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    r.json()["report_id"].as_str().unwrap().to_owned()
-}
-
 /// Every packet of a run has an inclusion proof that `vouch verify --log`
 /// accepts; a proof is refused for another packet; the monitor follows the
 /// log from one checkpoint to a later one through a consistency proof.
@@ -560,14 +547,7 @@ fn hostile_queries_get_clear_refusals() {
     assert_eq!(code, 3, "{out}");
     let junk = dir.path().join("junk.json");
     std::fs::write(&junk, "[]").unwrap();
-    let (code, out) = vouch(&[
-        "verify",
-        junk.to_str().unwrap(),
-        "--keys",
-        &keys_url(&s),
-        "--log",
-        junk.to_str().unwrap(),
-    ]);
+    let (code, out) = verify_logged(&s, &junk, &junk);
     assert_eq!(code, 3, "{out}");
 }
 

@@ -71,6 +71,20 @@ pub fn wait_until_server_read(conn: &std::net::TcpStream) {
 }
 
 /// The conventional local PostgreSQL server, used when it answers and
+/// Generates a SOC 2 packet for acme as carol on the server at `base` (an
+/// URL, so that threads can share it); its report id.
+pub fn generate_at(base: &str) -> String {
+    let r = request(
+        "POST",
+        &format!("{base}/organizations/acme/compliance-reports"),
+        Auth::Basic("carol", "demo"),
+        Some(br#"{"framework":"soc2"}"#),
+        &[("content-type", "application/json")],
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.json()["report_id"].as_str().unwrap().to_owned()
+}
+
 /// Runs `python3 SCRIPT ARGS` (SCRIPT relative to the repository); whether
 /// it succeeded, and its stdout and stderr.
 pub fn run_python(script: &str, args: &[&str]) -> (bool, String) {
