@@ -83,11 +83,23 @@ impl Entry {
     /// `packet:REPORT`, `key:KEY:EVENT`.
     pub fn subject(&self) -> String {
         match self {
-            Entry::Packet { report_id, .. } => format!("packet:{report_id}"),
-            Entry::Key { key_id, event, .. } => format!("key:{key_id}:{}", event.as_str()),
+            Entry::Packet { report_id, .. } => packet_subject(report_id),
+            Entry::Key { key_id, event, .. } => key_subject(key_id, *event),
         }
     }
 }
+
+/// The subject of a packet's entry (what `store::log` looks it up by).
+pub fn packet_subject(report_id: &str) -> String {
+    format!("packet:{report_id}")
+}
+
+/// The subject of a key event's entry.
+pub fn key_subject(key_id: &str, event: KeyEvent) -> String {
+    format!("key:{key_id}:{}", event.as_str())
+}
+
+impl Entry {}
 
 /// A packet's inclusion proof, as `GET …/{reportId}/inclusion` serves it.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -140,6 +152,14 @@ pub fn from_hex(s: &str) -> Option<Hash> {
     Some(out)
 }
 
+/// Hashes from lowercase (or uppercase) hex; the first that is not one is
+/// the error.
+pub fn hashes_from_hex(list: &[String]) -> Result<Vec<Hash>, String> {
+    list.iter()
+        .map(|h| from_hex(h).ok_or_else(|| format!("`{h}` is not a hex SHA-256")))
+        .collect()
+}
+
 impl InclusionProof {
     /// Checks the checkpoint's signature, the entry's hash and the path to
     /// the checkpoint's root; returns the entry and the checkpoint.
@@ -163,14 +183,7 @@ impl InclusionProof {
         if from_hex(&self.leaf_hash) != Some(leaf) {
             return Err(LogError::LeafMismatch);
         }
-        let path = self
-            .hashes
-            .iter()
-            .map(|h| {
-                from_hex(h)
-                    .ok_or_else(|| LogError::Malformed(format!("`{h}` is not a hex SHA-256")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let path = hashes_from_hex(&self.hashes).map_err(LogError::Malformed)?;
         verify_inclusion(
             &leaf,
             self.leaf_index,

@@ -15,13 +15,14 @@ use base64::Engine as _;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use vouch_engine::canonical::is_canonical;
-use vouch_engine::tlog::entry::{from_hex, hex};
+use vouch_engine::tlog::entry::{from_hex, hashes_from_hex, hex};
 use vouch_engine::tlog::merkle::{leaf_hash, verify_consistency, Frontier};
 use vouch_engine::tlog::{Checkpoint, Entry, NoteVerifier};
 use vouch_engine::Timestamp;
 
 use super::fetch;
 use crate::files::{read_capped, write_atomic};
+use crate::service::log::{Consistency, Entries};
 use crate::Failure;
 
 #[derive(Args, Debug)]
@@ -123,11 +124,8 @@ pub fn log_verify(a: LogVerifyArgs) -> Result<(), Failure> {
                 "a consistency proof",
             )?)
             .context("the consistency proof is malformed")?;
-            let hashes = proof
-                .hashes
-                .iter()
-                .map(|h| from_hex(h).ok_or_else(|| anyhow!("`{h}` is not a hex SHA-256")))
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let hashes = hashes_from_hex(&proof.hashes)
+                .map_err(|e| anyhow!("the consistency proof: {e}"))?;
             verify_consistency(s.tree_size, checkpoint.size, &old_root, &checkpoint.root, &hashes).map_err(|e| {
                 Failure::negative(anyhow!(
                     "the log forked: its tree of {} entries does not extend the tree of {} you saw ({e})",
@@ -135,11 +133,8 @@ pub fn log_verify(a: LogVerifyArgs) -> Result<(), Failure> {
                     s.tree_size
                 ))
             })?;
-            let hashes = s
-                .frontier
-                .iter()
-                .map(|h| from_hex(h).ok_or_else(|| anyhow!("the state's frontier is not hex")))
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let hashes =
+                hashes_from_hex(&s.frontier).map_err(|e| anyhow!("the state's frontier: {e}"))?;
             let f = Frontier {
                 size: s.tree_size,
                 hashes,
@@ -235,20 +230,4 @@ fn read_state(path: &Path) -> Result<State, Failure> {
     serde_json::from_slice(&bytes)
         .with_context(|| format!("{} is not a monitor state file", path.display()))
         .map_err(Failure::input)
-}
-
-#[derive(Deserialize)]
-struct Consistency {
-    hashes: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct Entries {
-    entries: Vec<LeafEntry>,
-}
-
-#[derive(Deserialize)]
-struct LeafEntry {
-    leaf_index: u64,
-    entry: Box<serde_json::value::RawValue>,
 }

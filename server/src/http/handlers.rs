@@ -144,15 +144,7 @@ pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResu
         }
         E::LogConsistency => {
             let first = tree_size(req, "first")?.unwrap_or(0);
-            let second = match tree_size(req, "second")? {
-                Some(s) => s,
-                None => {
-                    crate::store::log::head(&app.db)
-                        .await
-                        .map_err(service::ServiceError::from)?
-                        .0
-                }
-            };
+            let second = tree_size(req, "second")?;
             let proof = app.log.consistency(&app.db, first, second).await?;
             let mut resp = json(StatusCode::OK, &proof)?;
             public_log(&mut resp);

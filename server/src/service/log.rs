@@ -12,9 +12,9 @@ use anyhow::{bail, Context};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use ed25519_dalek::SigningKey;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use vouch_engine::keys::LogKey;
-use vouch_engine::tlog::entry::hex;
+use vouch_engine::tlog::entry::{hex, key_subject};
 use vouch_engine::tlog::merkle;
 use vouch_engine::tlog::{Checkpoint, Entry, InclusionProof, KeyEvent, NoteSigner, NoteVerifier};
 use vouch_engine::Timestamp;
@@ -149,9 +149,16 @@ impl TransparencyLog {
         }))
     }
 
-    /// The consistency proof between sizes `first` and `second`.
-    pub async fn consistency(&self, db: &Db, first: u64, second: u64) -> Result<Consistency> {
+    /// The consistency proof between sizes `first` and `second` (default:
+    /// the log's size now).
+    pub async fn consistency(
+        &self,
+        db: &Db,
+        first: u64,
+        second: Option<u64>,
+    ) -> Result<Consistency> {
         let (size, _) = store::log::head(db).await?;
+        let second = second.unwrap_or(size);
         if first > second || second > size {
             return Err(ServiceError::NoSuchTreeSize(format!(
                 "no consistency proof from {first} to {second} entries: it needs first <= second <= {size} (the log's size)"
@@ -201,7 +208,7 @@ impl TransparencyLog {
 
 /// A consistency proof: the tree of `first` leaves is a prefix of the tree
 /// of `second` leaves (RFC 6962 §2.1.2).
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Consistency {
     pub first: u64,
     pub second: u64,
@@ -210,7 +217,7 @@ pub struct Consistency {
 }
 
 /// A page of the log's entries.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Entries {
     /// The log's size when the page was read.
     pub tree_size: u64,
@@ -218,7 +225,7 @@ pub struct Entries {
 }
 
 /// One entry and its index; the leaf is the entry's bytes as served.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LeafEntry {
     pub leaf_index: u64,
     #[schemars(with = "serde_json::Value")]
@@ -264,14 +271,16 @@ pub async fn catch_up(db: &Db, now: Timestamp) -> anyhow::Result<usize> {
             ));
         }
         for (event, at, compromised, reason) in events {
-            let logged = [event, KeyEvent::Rotated]
-                .iter()
-                .take(if event == KeyEvent::Registered { 2 } else { 1 })
-                .map(|e| format!("key:{}:{}", k.key_id, e.as_str()))
-                .collect::<Vec<_>>();
+            // A key's registration is logged as `registered` or `rotated`.
+            let logged_as: &[KeyEvent] = match event {
+                KeyEvent::Registered => &[KeyEvent::Registered, KeyEvent::Rotated],
+                _ => &[event],
+            };
             let mut known = false;
-            for subject in &logged {
-                known |= store::log::leaf_of(db, subject).await?.is_some();
+            for e in logged_as {
+                known |= store::log::leaf_of(db, &key_subject(&k.key_id, *e))
+                    .await?
+                    .is_some();
             }
             if known {
                 continue;

@@ -238,7 +238,7 @@ pub async fn inclusion(
     complete(app, caller, report).await?;
     let proof = app
         .log
-        .inclusion(&app.db, &format!("packet:{report}"))
+        .inclusion(&app.db, &vouch_engine::tlog::entry::packet_subject(report))
         .await?
         .ok_or(ServiceError::NotFound)?;
     caller

@@ -42,9 +42,17 @@ pub async fn history(db: &Db) -> Result<Vec<KeyRecord>, sqlx::Error> {
 }
 
 pub async fn find(db: &Db, key_id: &str) -> Result<Option<KeyRecord>, sqlx::Error> {
+    find_on(&mut *db.pool.acquire().await?, key_id).await
+}
+
+/// [`find`] on a given connection (a transaction's).
+async fn find_on(
+    conn: &mut sqlx::AnyConnection,
+    key_id: &str,
+) -> Result<Option<KeyRecord>, sqlx::Error> {
     sqlx::query("SELECT key_id, public_key, valid_from, retired_at, revoked_at, compromised_at, revocation_reason FROM signing_keys WHERE key_id = $1")
         .bind(key_id)
-        .fetch_optional(&db.pool)
+        .fetch_optional(conn)
         .await?
         .as_ref()
         .map(record)
@@ -76,7 +84,7 @@ pub async fn register_active(
     if !inserted {
         return tx.commit().await;
     }
-    let retired: Vec<(String, String)> = sqlx::query_as(
+    let mut retired: Vec<(String, String)> = sqlx::query_as(
         "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND revoked_at IS NULL AND key_id <> $2 \
          RETURNING key_id, public_key",
     )
@@ -85,7 +93,6 @@ pub async fn register_active(
     .fetch_all(tx.conn())
     .await?;
     let now = time(at)?;
-    let mut retired = retired;
     retired.sort();
     for (old, old_public) in &retired {
         log_event(
@@ -163,14 +170,7 @@ pub async fn mark(
     at: i64,
 ) -> Result<Marked, sqlx::Error> {
     let mut tx = db.write().await?;
-    let Some(key) = sqlx::query("SELECT key_id, public_key, valid_from, retired_at, revoked_at, compromised_at, revocation_reason FROM signing_keys WHERE key_id = $1")
-        .bind(key_id)
-        .fetch_optional(tx.conn())
-        .await?
-        .as_ref()
-        .map(record)
-        .transpose()?
-    else {
+    let Some(key) = find_on(tx.conn(), key_id).await? else {
         return Ok(Marked::NoSuchKey);
     };
     let now = time(at)?;

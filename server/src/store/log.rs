@@ -286,22 +286,6 @@ pub async fn head(db: &Db) -> Result<(u64, Hash), sqlx::Error> {
     }
 }
 
-/// The root the log had at `size` leaves, if it ever had that many.
-pub async fn root_at(db: &Db, size: u64) -> Result<Option<Hash>, sqlx::Error> {
-    if size == 0 {
-        return Ok(Some(merkle::empty_root()));
-    }
-    let Ok(index) = i64::try_from(size - 1) else {
-        return Ok(None);
-    };
-    sqlx::query("SELECT root_hash FROM log_leaves WHERE leaf_index = $1")
-        .bind(index)
-        .fetch_optional(&db.pool)
-        .await?
-        .map(|r| hash(&r, "root_hash"))
-        .transpose()
-}
-
 /// A stored leaf.
 #[derive(Debug, Clone)]
 pub struct Leaf {
@@ -380,7 +364,8 @@ pub struct Unlogged {
     pub signature: String,
 }
 
-/// Complete reports without a log entry, oldest first.
+/// Complete reports without a log entry, oldest first (`'packet:' ||
+/// report_id` is `tlog::entry::packet_subject`).
 pub async fn unlogged_packets(db: &Db) -> Result<Vec<Unlogged>, sqlx::Error> {
     sqlx::query_as(
         "SELECT report_id, organization_id, framework, generated_at, signature FROM reports r \
@@ -394,6 +379,22 @@ pub async fn unlogged_packets(db: &Db) -> Result<Vec<Unlogged>, sqlx::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The root the log had at `size` leaves, if it ever had that many.
+    async fn root_at(db: &Db, size: u64) -> Result<Option<Hash>, sqlx::Error> {
+        if size == 0 {
+            return Ok(Some(merkle::empty_root()));
+        }
+        let Ok(index) = i64::try_from(size - 1) else {
+            return Ok(None);
+        };
+        sqlx::query("SELECT root_hash FROM log_leaves WHERE leaf_index = $1")
+            .bind(index)
+            .fetch_optional(&db.pool)
+            .await?
+            .map(|r| hash(&r, "root_hash"))
+            .transpose()
+    }
 
     fn entry(i: u32, at: Timestamp) -> Entry {
         Entry::Packet {
