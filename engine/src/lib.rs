@@ -26,6 +26,7 @@
 
 pub mod attest;
 pub mod canonical;
+pub mod compare;
 mod contradictions;
 mod diff;
 pub mod eval;
@@ -35,6 +36,7 @@ pub mod oscal;
 pub mod packet;
 pub mod records;
 pub mod reproduce;
+pub mod series;
 pub mod signing;
 pub mod time;
 pub mod tlog;

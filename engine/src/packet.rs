@@ -39,6 +39,26 @@ pub struct Packet {
     /// by this engine; absent in packets of earlier versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inputs: Option<Inputs>,
+    /// Until when the evidence may be relied on: the period's end plus the
+    /// framework's `valid_for_days`. Absent when the framework sets none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<Timestamp>,
+    /// The packet's place in its organization's series for the framework:
+    /// the packet before it, by digest, inside the signed bytes. Written by
+    /// the server; absent in offline packets and those of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<SeriesLink>,
+}
+
+/// A link of the hash-linked series of one organization's packets of one
+/// framework: every complete packet names the one stored before it, so
+/// that a series with a packet missing, replaced or inserted does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesLink {
+    /// The `canonical_sha256` of the previous complete packet of the same
+    /// organization and framework; null for the first.
+    pub previous_canonical_sha256: Option<String>,
 }
 
 /// The inputs of an evaluation, by digest: with the same records document,
@@ -193,6 +213,10 @@ pub fn assemble_archived(
         framework_version: Some(framework.version.clone()),
         statement: Some(framework.statement.clone()),
         inputs: Some(inputs),
+        valid_until: framework
+            .valid_for_days
+            .map(|days| period.end.saturating_add_days(days)),
+        series: None,
         summary: Summary {
             service_count: records.services.len() as u64,
             all_services_eu_residency: records.all_services_eu_residency(),

@@ -109,8 +109,11 @@ pub fn reproduce(
     check_plugins(&inputs, host)?;
     let period = Period::new(packet.period_start, packet.period_end)
         .map_err(|e| ReproduceError::Evaluation(e.to_string()))?;
-    let again = assemble_with(framework, &doc, packet.generated_at, Some(period), host)
+    let mut again = assemble_with(framework, &doc, packet.generated_at, Some(period), host)
         .map_err(|e| ReproduceError::Evaluation(e.to_string()))?;
+    // The series link is where the server stored the packet, not part of
+    // the evaluation: taken as signed (`vouch verify-series` checks it).
+    again.series = packet.series.clone();
     let bytes =
         to_canonical_bytes(&again).map_err(|e| ReproduceError::Evaluation(e.to_string()))?;
     if bytes != signed {

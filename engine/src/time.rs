@@ -25,6 +25,9 @@ pub struct TimestampError(pub String);
 /// can parse as RFC 3339 (four-digit years) and what a Unix clock can hold.
 pub const YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
 
+/// 9999-12-31T23:59:59Z, the last second of [`YEARS`], in Unix seconds.
+const LAST_SECOND: i64 = 253_402_300_799;
+
 impl Timestamp {
     /// Truncates `at` to whole seconds.
     pub fn from_datetime(at: DateTime<Utc>) -> Self {
@@ -54,6 +57,17 @@ impl Timestamp {
             self.0
                 .checked_sub_signed(d)
                 .unwrap_or(DateTime::<Utc>::MIN_UTC),
+        )
+    }
+
+    /// The instant `days` days later, at most the last second of [`YEARS`].
+    pub fn saturating_add_days(&self, days: u32) -> Self {
+        let last =
+            DateTime::<Utc>::from_timestamp(LAST_SECOND, 0).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        Timestamp(
+            self.0
+                .checked_add_signed(chrono::Duration::days(i64::from(days)))
+                .map_or(last, |t| t.min(last)),
         )
     }
 

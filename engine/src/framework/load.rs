@@ -201,11 +201,13 @@ struct Header {
     attests: String,
     monthly_price_eur: u32,
     scope_boundary: String,
+    #[serde(default)]
+    valid_for_days: Option<u32>,
     controls: Vec<serde_yaml::Value>,
 }
 
 const FRAMEWORK_FIELDS: &str =
-    "framework, name, version, statement, attests, monthly_price_eur, scope_boundary, controls";
+    "framework, name, version, statement, attests, monthly_price_eur, scope_boundary, valid_for_days, controls";
 const CONTROL_FIELDS: &str =
     "control_id, title, reference, assertion, evidence_refs, time_basis, thresholds, empty, applies_if, scope, checks";
 
@@ -431,6 +433,7 @@ pub fn parse_framework_with(
         attests: nfc(&h.attests),
         monthly_price_eur: h.monthly_price_eur,
         scope_boundary: nfc(&h.scope_boundary),
+        valid_for_days: h.valid_for_days,
         controls: controls.into_iter().map(|(_, c)| c).collect(),
         source_sha256: Some(crate::signing::sha256_hex(text.as_bytes())),
     })
@@ -446,6 +449,9 @@ fn file_stem(file: &str) -> &str {
         .or_else(|| name.strip_suffix(".yml"))
         .unwrap_or(name)
 }
+
+/// How long after its period a packet may be relied on, in days: a day to ten years.
+pub const VALID_FOR_DAYS: std::ops::RangeInclusive<u32> = 1..=3660;
 
 /// The framework identifiers the loader accepts, as a regular expression (for schemas).
 pub const IDENTIFIER_PATTERN: &str = "^[a-z0-9_]+$";
@@ -480,6 +486,19 @@ fn validate_header(ctx: &mut Ctx<'_>, h: &Header) {
                 h.framework
             )),
         );
+    }
+    if let Some(days) = h.valid_for_days {
+        if !VALID_FOR_DAYS.contains(&days) {
+            ctx.value(
+                &["valid_for_days".into()],
+                format!(
+                    "valid_for_days {days} is out of range: a packet is good for {} to {} days after its period",
+                    VALID_FOR_DAYS.start(),
+                    VALID_FOR_DAYS.end()
+                ),
+                Some("e.g. `45`: a monthly packet plus two weeks' grace".into()),
+            );
+        }
     }
     for (field, text) in [
         ("name", &h.name),

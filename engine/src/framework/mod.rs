@@ -42,6 +42,11 @@ pub struct Framework {
     pub monthly_price_eur: u32,
     /// What the packet covers; copied into every packet.
     pub scope_boundary: String,
+    /// How many days after the end of its period a packet stays good
+    /// (1 to 3660): its `valid_until`. Without it, packets state no expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 3660))]
+    pub valid_for_days: Option<u32>,
     /// The controls, in the order packets list them.
     pub controls: Vec<Control>,
     /// SHA-256 (lowercase hex) of the YAML text this framework was read
