@@ -30,7 +30,14 @@ fetch(new URL(a.getAttribute("href"), location.origin)).then(async (r) => {
 
 fn the_compliance_tab_in_a_real_browser() {
     let store = Store::new(Backend::Sqlite);
-    let s = Server::start(&store);
+    // Webhooks go to 127.0.0.1 (allowed here) and nowhere else.
+    let s = Server::start_with(
+        &store,
+        Options {
+            env: vec![("VOUCH_WEBHOOK_ALLOW_PRIVATE", "true".into())],
+            ..Options::default()
+        },
+    );
     let driver = Driver::start();
 
     // An admin.
@@ -156,6 +163,59 @@ fn the_compliance_tab_in_a_real_browser() {
         "return document.querySelectorAll('#posture tbody tr').length === 3",
     );
 
+    // The schedule: the subscription's next period, its series checked in
+    // the browser; after a second packet, the latest change between them.
+    admin.wait_for(
+        "the series check",
+        "const c = document.querySelector(\"#schedule tr[data-framework='gdpr_ropa'] .series\"); return c && c.innerText.includes('1 packets linked')",
+    );
+    admin.click("#generate-button");
+    admin.wait_for(
+        "the second packet's series and change",
+        "const r = document.querySelector(\"#schedule tr[data-framework='gdpr_ropa']\");\
+         return r && r.querySelector('.series').innerText.includes('2 packets linked') && r.querySelector('.change').innerText.includes('no regression')",
+    );
+    let due = admin.js(
+        "return document.querySelector(\"#schedule tr[data-framework='gdpr_ropa']\").innerText",
+        json!([]),
+    );
+    assert!(due.as_str().unwrap().contains("due "), "{due}");
+    admin.click("#schedule tr[data-framework='gdpr_ropa'] button");
+    admin.wait_for(
+        "the pause",
+        "const r = document.querySelector(\"#schedule tr[data-framework='gdpr_ropa']\"); return r && r.innerText.includes('paused since')",
+    );
+    let schedule = s
+        .get(
+            "/organizations/acme/compliance-schedule",
+            Auth::Basic("bob", "demo"),
+        )
+        .json();
+    assert_eq!(schedule["subscriptions"][0]["paused"], true, "{schedule}");
+
+    // A webhook endpoint added on the page: its secret shown once, the
+    // listing without it.
+    admin.js(
+        "document.getElementById('webhook-url').value = 'http://127.0.0.1:9/hook'; return null",
+        json!([]),
+    );
+    admin.click("#webhook-button");
+    let secret = admin.wait_for(
+        "the new endpoint's secret",
+        "const p = document.getElementById('webhook-secret'); return !p.hidden && p.querySelector('code') && p.querySelector('code').innerText",
+    );
+    assert!(secret.as_str().unwrap().starts_with("whsec_"), "{secret}");
+    admin.wait_for(
+        "the endpoint listed",
+        "return document.querySelectorAll('#webhooks tbody tr[data-endpoint]').length === 1",
+    );
+    let hooks = s.get("/organizations/acme/webhooks", Auth::Basic("bob", "demo"));
+    assert_eq!(
+        hooks.json()["webhooks"][0]["url"],
+        "http://127.0.0.1:9/hook"
+    );
+    assert!(!hooks.text().contains("whsec_"));
+
     // The key rule the page verifies with: a key signs only from its
     // valid_from, until its retirement, and never once revoked.
     let rule = admin.js(
@@ -228,7 +288,16 @@ fn the_compliance_tab_in_a_real_browser() {
     // The member still generates (any member may) and sees the admin's packet verified.
     member.wait_for(
         "the packets",
-        "return document.querySelectorAll('#packets tbody tr[data-report]').length === 1",
+        "return document.querySelectorAll('#packets tbody tr[data-report]').length === 2",
+    );
+    let member_view = member.js(
+        "return [document.getElementById('webhooks') === null, document.querySelector('#schedule button').disabled]",
+        json!([]),
+    );
+    assert_eq!(
+        member_view,
+        json!([true, true]),
+        "a member manages neither webhooks nor schedules"
     );
 }
 

@@ -67,6 +67,11 @@ async fn world_with(renderer: vouch::pdf::Renderer, render: render::Settings) ->
             render,
             log_key_file: None,
             log_origin: None,
+            webhooks: vouch::service::webhooks::Settings {
+                workers: 0,
+                allow_private: true,
+                ..Default::default()
+            },
             tsa: None,
         },
     )

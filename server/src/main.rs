@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use vouch::cli::{export, import, keys, log, offline, serve};
+use vouch::cli::{export, import, keys, log, offline, series, serve};
 
 /// vouch turns a managed-database platform's records into signed, auditor-grade compliance evidence.
 #[derive(Parser, Debug)]
@@ -43,6 +43,10 @@ enum Command {
     Generate(offline::GenerateArgs),
     /// Verify a packet (the output of `generate` or a server download) against published keys.
     Verify(offline::VerifyArgs),
+    /// Verify a series of packets: each one, their hash links, and that no period is missing.
+    VerifySeries(series::VerifySeriesArgs),
+    /// What changed between two packets, control by control (`--fail-on regression` for CI).
+    Diff(series::DiffArgs),
     /// Recompute a packet from its records, frameworks and plugins and compare, byte for byte.
     Reproduce(offline::ReproduceArgs),
     /// A packet as in-toto/DSSE, a Sigstore bundle or OSCAL assessment-results (offline).
@@ -120,6 +124,8 @@ fn main() -> ExitCode {
         Command::Generate(a) => offline::generate(a),
         Command::Verify(a) => offline::verify(a),
         Command::Reproduce(a) => offline::reproduce(a),
+        Command::VerifySeries(a) => series::verify_series(a),
+        Command::Diff(a) => series::diff(a),
         Command::Export(a) => export::export(a),
         Command::Keys(KeysCommand::Generate(a)) => offline::keys_generate(a),
         Command::Keys(KeysCommand::Public(a)) => offline::keys_public(a),

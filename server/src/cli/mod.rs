@@ -6,6 +6,7 @@ pub mod import;
 pub mod keys;
 pub mod log;
 pub mod offline;
+pub mod series;
 pub mod serve;
 
 use std::path::PathBuf;

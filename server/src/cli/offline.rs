@@ -133,6 +133,10 @@ pub struct VerifyArgs {
     /// The CA certificates (PEM) of the time-stamping authorities you trust.
     #[arg(long, value_name = "FILE", requires = "timestamp")]
     tsa_ca: Option<PathBuf>,
+    /// Fail a packet whose period ended longer ago than this (e.g. `35d`),
+    /// or whose own `valid_until` has passed.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    max_age: Option<std::time::Duration>,
 }
 
 pub fn verify(a: VerifyArgs) -> Result<(), Failure> {
@@ -174,6 +178,7 @@ pub fn verify(a: VerifyArgs) -> Result<(), Failure> {
     };
     match verified {
         Ok((v, logged)) => {
+            let fresh = freshness(&body, a.max_age, super::now())?;
             println!(
                 "OK {}{} packet generated_at {} signed by {} (canonical_sha256 {}){}",
                 if from_pdf { "PDF attachment: " } else { "" },
@@ -207,6 +212,9 @@ pub fn verify(a: VerifyArgs) -> Result<(), Failure> {
             // What the signature covers, from the verified bytes: a reader
             // compares this, not a PDF's pages, with what they were told.
             print!("{}", verified_summary(&body));
+            if let Some(line) = fresh {
+                println!("{line}");
+            }
             if from_pdf {
                 println!(
                     "NOTE: only the PDF's attached packet is verified, not its pages; a page can say anything. \
@@ -370,6 +378,49 @@ pub fn reproduce(a: ReproduceArgs) -> Result<(), Failure> {
             Ok(())
         }
         Err(e) => Err(refused(e)),
+    }
+}
+
+/// Whether a verified packet is fresh at `now`: it says how long it is good
+/// for (`valid_until`), and `--max-age` bounds the time since its period
+/// ended (its evidence is no newer than that). A stale packet fails only
+/// with `--max-age`; without, it is named. The line to print, if any.
+fn freshness(
+    body: &[u8],
+    max_age: Option<std::time::Duration>,
+    now: Timestamp,
+) -> Result<Option<String>, Failure> {
+    #[derive(serde::Deserialize)]
+    struct Fresh {
+        period_end: Timestamp,
+        #[serde(default)]
+        valid_until: Option<Timestamp>,
+    }
+    let (packet, _) = vouch_engine::verify::body_parts(body).map_err(Failure::input)?;
+    let p: Fresh = serde_json::from_slice(packet).map_err(Failure::input)?;
+    let age = now
+        .unix_seconds()
+        .saturating_sub(p.period_end.unix_seconds())
+        .max(0);
+    let age_text = humantime::format_duration(std::time::Duration::from_secs(age as u64));
+    let expired = p.valid_until.filter(|v| *v < now);
+    match max_age {
+        Some(max) if age as u128 > max.as_secs() as u128 => Err(Failure::negative(anyhow!(
+            "stale: the packet's period ended {age_text} ago ({}), more than --max-age {}",
+            p.period_end,
+            humantime::format_duration(max)
+        ))),
+        Some(_) if expired.is_some() => Err(Failure::negative(anyhow!(
+            "stale: the packet is valid until {}, which has passed",
+            expired.unwrap_or(now)
+        ))),
+        _ => Ok(match (p.valid_until, expired) {
+            (_, Some(v)) => Some(format!(
+                "STALE: valid until {v}, which has passed (its period ended {age_text} ago)"
+            )),
+            (Some(v), None) => Some(format!("valid until: {v}")),
+            (None, None) => None,
+        }),
     }
 }
 

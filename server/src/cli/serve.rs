@@ -120,6 +120,18 @@ pub struct ServeArgs {
     /// timestamped and the response stored with it [default: none]
     #[arg(long, value_name = "URL", env = "VOUCH_TSA_URL")]
     tsa_url: Option<String>,
+    /// Webhook delivery workers on this server (0: this server delivers none).
+    #[arg(
+        long,
+        value_name = "N",
+        env = "VOUCH_WEBHOOK_WORKERS",
+        default_value_t = 1
+    )]
+    webhook_workers: usize,
+    /// Let webhook endpoints be http:// and loopback, private or link-local
+    /// addresses (receivers inside the platform's own network; tests).
+    #[arg(long, env = "VOUCH_WEBHOOK_ALLOW_PRIVATE")]
+    webhook_allow_private: bool,
 }
 
 fn read_secret_file(path: &Path, what: &str) -> Result<String> {
@@ -256,6 +268,11 @@ async fn run(mut args: ServeArgs) -> Result<()> {
                 .as_deref()
                 .map(crate::tsa::Tsa::new)
                 .transpose()?,
+            webhooks: crate::service::webhooks::Settings {
+                workers: args.webhook_workers,
+                allow_private: args.webhook_allow_private,
+                ..Default::default()
+            },
         },
     )
     .await?;
@@ -268,6 +285,9 @@ async fn run(mut args: ServeArgs) -> Result<()> {
     }
     tracing::info!(origin = %app.log.origin(), "transparency log");
     crate::service::render::start_workers(&app);
+    // Scheduled packets: every server looks, the database decides who generates.
+    crate::service::schedule::start(&app);
+    crate::service::webhooks::start_workers(&app);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -290,6 +310,8 @@ async fn run(mut args: ServeArgs) -> Result<()> {
     // before the database closes under them; a job cut short is taken again
     // when its lease runs out.
     app.render.stop();
+    app.scheduler.stop();
+    app.webhooks.stop();
     app.background.close();
     let _ = tokio::time::timeout(limits.shutdown_deadline, app.background.wait()).await;
     db.close().await;

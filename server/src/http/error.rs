@@ -127,6 +127,8 @@ impl From<ServiceError> for ApiError {
             }
             E::HmacKeyMissing => (StatusCode::SERVICE_UNAVAILABLE, "hmac_key_unavailable"),
             E::ReportFailed => (StatusCode::CONFLICT, "report_failed"),
+            E::Unverifiable(_) => (StatusCode::CONFLICT, "packet_unverifiable"),
+            E::LostClaim => (StatusCode::CONFLICT, "lost_claim"),
             E::GenerationFailed { report_id, cause } => {
                 tracing::error!(%report_id, error = %format!("{cause:#}"), "generation failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "generation_failed")

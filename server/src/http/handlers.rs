@@ -10,7 +10,9 @@ use warp::http::{HeaderValue, StatusCode};
 use super::routes::Endpoint;
 use super::{json, json_bytes, ApiError, HandlerResult, Request};
 use crate::auth::Role;
-use crate::service::{self, access, generate, records, reports, subscriptions, App, Caller};
+use crate::service::{
+    self, access, generate, records, reports, schedule, subscriptions, webhooks, App, Caller,
+};
 
 pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResult {
     use Endpoint as E;
@@ -135,6 +137,55 @@ pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResu
             let caller = member(app, req, Role::Member).await?;
             let resp = reports::timestamp(app, &caller, req.param("reportId")).await?;
             typed(resp, "application/timestamp-reply")
+        }
+        E::ReportDiff => {
+            let caller = member(app, req, Role::Member).await?;
+            let against = req.query_param("against");
+            let diff =
+                reports::diff(app, &caller, req.param("reportId"), against.as_deref()).await?;
+            json(StatusCode::OK, &diff)
+        }
+        E::Schedule => {
+            let caller = member(app, req, Role::Member).await?;
+            json(StatusCode::OK, &schedule::view(app, &caller).await?)
+        }
+        E::SetCadence => {
+            let caller = member(app, req, Role::Admin).await?;
+            access::check_write(app, &caller, &req.marks())?;
+            let body: CadenceBody = settings_body(req)?;
+            json(
+                StatusCode::OK,
+                &schedule::set_cadence(app, &caller, body.cadence).await?,
+            )
+        }
+        E::PauseSchedule => {
+            let caller = member(app, req, Role::Admin).await?;
+            access::check_write(app, &caller, &req.marks())?;
+            let body: PauseBody = settings_body(req)?;
+            let view =
+                schedule::set_paused(app, &caller, req.param("framework"), body.paused).await?;
+            json(StatusCode::OK, &view)
+        }
+        E::Webhooks => {
+            let caller = member(app, req, Role::Admin).await?;
+            let list = webhooks::list(app, &caller).await?;
+            json(StatusCode::OK, &json!({ "webhooks": list }))
+        }
+        E::CreateWebhook => {
+            let caller = member(app, req, Role::Admin).await?;
+            access::check_write(app, &caller, &req.marks())?;
+            let body: webhooks::NewWebhook = settings_body(req)?;
+            json(
+                StatusCode::CREATED,
+                &webhooks::register(app, &caller, body).await?,
+            )
+        }
+        E::DeleteWebhook => {
+            let caller = member(app, req, Role::Admin).await?;
+            access::check_write(app, &caller, &req.marks())?;
+            let id = req.param("endpointId");
+            webhooks::delete(app, &caller, id).await?;
+            json(StatusCode::OK, &json!({ "deleted": id }))
         }
         E::LogCheckpoint => {
             let note = app.log.checkpoint(&app.db).await?;
@@ -268,6 +319,38 @@ fn etag_matches(header: &str, tag: &str) -> bool {
         .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t).trim_matches('"') == tag)
 }
 
+/// The body of `PUT /organizations/{orgId}/compliance-schedule`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "CadenceRequest")]
+pub struct CadenceBody {
+    /// `monthly` (calendar months, UTC) or `weekly` (weeks from Monday, UTC).
+    cadence: schedule::Cadence,
+}
+
+/// The body of `PUT /organizations/{orgId}/compliance-subscriptions/{framework}/schedule`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "PauseRequest")]
+pub struct PauseBody {
+    /// `true` pauses the subscription's scheduled packets; `false` resumes
+    /// them from the period that ends after now.
+    paused: bool,
+}
+
+/// A small JSON object body, read with the records' strict parser.
+fn settings_body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    let value = parse_json_input(&req.body)
+        .map_err(|e| ApiError::bad_request("bad_body", e.to_string()))?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "bad_body",
+            "the body is a JSON object",
+        ));
+    }
+    from_clean_value(value).map_err(|e| ApiError::bad_request("bad_body", e.to_string()))
+}
+
 /// The body of `POST /organizations/{orgId}/compliance-reports`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -287,16 +370,7 @@ pub struct GenerateBody {
 async fn generate(app: &App, req: &Request) -> HandlerResult {
     let caller = member(app, req, Role::Member).await?;
     access::check_write(app, &caller, &req.marks())?;
-    let value = parse_json_input(&req.body)
-        .map_err(|e| ApiError::bad_request("bad_body", e.to_string()))?;
-    if !value.is_object() {
-        return Err(ApiError::bad_request(
-            "bad_body",
-            "the body is a JSON object such as {\"framework\":\"soc2\"}",
-        ));
-    }
-    let body: GenerateBody =
-        from_clean_value(value).map_err(|e| ApiError::bad_request("bad_body", e.to_string()))?;
+    let body: GenerateBody = settings_body(req)?;
     // A header that is not visible ASCII is refused, not ignored.
     let idempotency_key = match req.headers.get("idempotency-key") {
         None => None,

@@ -371,6 +371,56 @@ fn operation(e: Endpoint) -> Operation {
             ],
             ..op("getReportTimestamp", "The packet's trusted timestamp", "404 also when no time-stamping authority was configured when the packet was generated.")
         },
+        E::ReportDiff => Operation {
+            parameters: vec![query(
+                "against",
+                "The report to compare with (the earlier packet): the answer lists how the path's report differs from it.",
+                json!({ "type": "string", "minLength": 1 }),
+            )],
+            answers: vec![
+                (200, ok_json("Both packets verified against the published keys; per control, how its status moved (`regression`, `improvement`, `changed`, `unchanged`, `added`, `removed`) and the findings added and removed (by resource, field and expectation).", "ReportDiff")),
+                (400, error("`against` is missing (`bad_against`), or the packets are of different frameworks (`different_frameworks`).")),
+                (409, error("Either report failed (`report_failed`), or either packet no longer verifies, its key revoked (`packet_unverifiable`).")),
+            ],
+            ..op("getReportDiff", "What changed between two packets", "Members and above. `vouch diff A B --fail-on regression` does the same offline and exits 1 on a regression.")
+        },
+        E::Schedule => Operation {
+            answers: vec![(200, ok_json("The cadence, and per active subscription whether it is paused, its next period and when it is due, and its latest scheduled run.", "Schedule"))],
+            ..op("getSchedule", "The organization's schedule of packets", "Members and above. Every active, unpaused subscription gets a packet per period of the cadence, `delay_seconds` after the period ends, listed with `trigger: scheduled`.")
+        },
+        E::SetCadence => Operation {
+            parameters: vec![csrf_header()],
+            body: Some(schema_ref("CadenceRequest")),
+            answers: vec![(200, ok_json("The schedule as it now stands.", "Schedule"))],
+            ..op("setCadence", "Set the cadence of scheduled packets", "Owners and admins. A change applies to periods ending after it.")
+        },
+        E::PauseSchedule => Operation {
+            parameters: vec![csrf_header()],
+            body: Some(schema_ref("PauseRequest")),
+            answers: vec![
+                (200, ok_json("The schedule as it now stands.", "Schedule")),
+                (402, error("The organization is not subscribed to the framework.")),
+            ],
+            ..op("pauseSchedule", "Pause or resume a subscription's scheduled packets", "Owners and admins. Periods that end while paused get no packet (the series shows the gap); resuming starts again from the period that holds the resumption.")
+        },
+        E::Webhooks => Operation {
+            answers: vec![(200, ok_json("The organization's endpoints (never their secrets), with their deliveries counted: pending (waiting or being retried), delivered, failed (out of attempts), and the latest failure's reason.", "WebhookList"))],
+            ..op("listWebhooks", "The organization's webhook endpoints", "Owners and admins.")
+        },
+        E::CreateWebhook => Operation {
+            parameters: vec![csrf_header()],
+            body: Some(schema_ref("WebhookRequest")),
+            answers: vec![
+                (201, ok_json("The endpoint, with its signing secret: shown this once. Deliveries follow the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`); a 2xx ends a delivery, anything else is retried with backoff.", "WebhookCreated")),
+                (400, error("The URL is not https:// (or names a private address, credentials, no host), an event type is unknown or none is named, or the organization has 20 endpoints (`bad_webhook`).")),
+            ],
+            ..op("createWebhook", "Register a webhook endpoint", "Owners and admins. Event types: `packet.generated`, `packet.failed`, `control.regressed`, `signing_key.rotated`, `signing_key.revoked`.")
+        },
+        E::DeleteWebhook => Operation {
+            parameters: vec![csrf_header()],
+            answers: vec![(200, answer("The endpoint is deleted; its pending deliveries are not sent.", "application/json", json!({ "type": "object", "required": ["deleted"], "properties": { "deleted": { "type": "string" } } }), &[]))],
+            ..op("deleteWebhook", "Delete a webhook endpoint", "Owners and admins.")
+        },
         E::LogCheckpoint => Operation {
             answers: vec![(
                 200,
@@ -529,6 +579,10 @@ fn path_parameter(name: &str) -> Value {
             "r-00000000-0000-0000-0000-000000000000",
         ),
         "keyFile" => ("A published key id and `.pem`.", "key-2026-06-0123abcd.pem"),
+        "endpointId" => (
+            "A webhook endpoint id (`wh-` and a UUID).",
+            "wh-00000000-0000-0000-0000-000000000000",
+        ),
         _ => ("A file of the dashboard.", "dashboard.js"),
     };
     let schema = if name == "framework" {
@@ -601,6 +655,10 @@ fn schemas() -> Map<String, Value> {
     add::<vouch_engine::tlog::InclusionProof>(&mut out);
     add::<crate::service::log::Consistency>(&mut out);
     add::<crate::service::log::Entries>(&mut out);
+    add::<crate::service::reports::Diff>(&mut out);
+    add::<crate::service::schedule::ScheduleView>(&mut out);
+    add::<crate::service::webhooks::Webhook>(&mut out);
+    add::<crate::service::webhooks::Created>(&mut out);
     let mut defs = out.take_definitions(true);
 
     let mut inn = SchemaSettings::draft2020_12()
@@ -619,6 +677,18 @@ fn schemas() -> Map<String, Value> {
         inn.root_schema_for::<super::handlers::GenerateBody>(),
     );
     request("ImportBatch", inn.root_schema_for::<crate::import::Batch>());
+    request(
+        "CadenceRequest",
+        inn.root_schema_for::<super::handlers::CadenceBody>(),
+    );
+    request(
+        "WebhookRequest",
+        inn.root_schema_for::<crate::service::webhooks::NewWebhook>(),
+    );
+    request(
+        "PauseRequest",
+        inn.root_schema_for::<super::handlers::PauseBody>(),
+    );
 
     let hand = json!({
         "Error": {
@@ -638,6 +708,10 @@ fn schemas() -> Map<String, Value> {
         "SubscriptionList": {
             "type": "object", "additionalProperties": false, "required": ["subscriptions"],
             "properties": { "subscriptions": { "type": "array", "items": schema_ref("Subscription") } }
+        },
+        "WebhookList": {
+            "type": "object", "additionalProperties": false, "required": ["webhooks"],
+            "properties": { "webhooks": { "type": "array", "items": schema_ref("Webhook") } }
         },
         "AppliedBatch": {
             "type": "object", "additionalProperties": false, "required": ["applied"],

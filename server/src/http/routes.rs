@@ -33,6 +33,13 @@ pub enum Endpoint {
     ReportOscal,
     ReportInclusion,
     ReportTimestamp,
+    ReportDiff,
+    Schedule,
+    SetCadence,
+    PauseSchedule,
+    Webhooks,
+    CreateWebhook,
+    DeleteWebhook,
     LogCheckpoint,
     LogConsistency,
     LogEntries,
@@ -64,6 +71,8 @@ pub struct Route {
 
 /// A generation request is a few hundred bytes; sixteen KiB is generous.
 pub const GENERATE_BODY: usize = 16 * 1024;
+/// A small settings body (`{"cadence":"weekly"}`, `{"paused":true}`).
+pub const SMALL_BODY: usize = 4 * 1024;
 /// A batch of platform records: the only route that takes megabytes.
 pub const ADMIN_BODY: usize = 8 * 1024 * 1024;
 
@@ -87,7 +96,7 @@ use Access::{Admin, Public, User};
 use Endpoint as E;
 
 /// Every route of the server.
-pub static ROUTES: [Route; 27] = [
+pub static ROUTES: [Route; 34] = [
     route(Method::GET, "/healthz", E::Healthz, Public, 0),
     route(Method::GET, "/readyz", E::Readyz, Public, 0),
     route(Method::GET, "/metrics", E::Metrics, Admin, 0),
@@ -163,6 +172,48 @@ pub static ROUTES: [Route; 27] = [
         0,
     ),
     route(
+        Method::PUT,
+        "/organizations/{orgId}/compliance-subscriptions/{framework}/schedule",
+        E::PauseSchedule,
+        User,
+        SMALL_BODY,
+    ),
+    route(
+        Method::GET,
+        "/organizations/{orgId}/compliance-schedule",
+        E::Schedule,
+        User,
+        0,
+    ),
+    route(
+        Method::PUT,
+        "/organizations/{orgId}/compliance-schedule",
+        E::SetCadence,
+        User,
+        SMALL_BODY,
+    ),
+    route(
+        Method::GET,
+        "/organizations/{orgId}/webhooks",
+        E::Webhooks,
+        User,
+        0,
+    ),
+    route(
+        Method::POST,
+        "/organizations/{orgId}/webhooks",
+        E::CreateWebhook,
+        User,
+        SMALL_BODY,
+    ),
+    route(
+        Method::DELETE,
+        "/organizations/{orgId}/webhooks/{endpointId}",
+        E::DeleteWebhook,
+        User,
+        0,
+    ),
+    route(
         Method::GET,
         "/organizations/{orgId}/compliance-reports",
         E::Reports,
@@ -229,6 +280,13 @@ pub static ROUTES: [Route; 27] = [
         Method::GET,
         "/organizations/{orgId}/compliance-reports/{reportId}/timestamp",
         E::ReportTimestamp,
+        User,
+        0,
+    ),
+    route(
+        Method::GET,
+        "/organizations/{orgId}/compliance-reports/{reportId}/diff",
+        E::ReportDiff,
         User,
         0,
     ),

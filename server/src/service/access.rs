@@ -110,20 +110,26 @@ fn rehash(app: &App, creds: Credentials, old: String) {
 }
 
 impl Caller {
+    /// Vouch's own audit entry for something the caller did at `at`.
+    pub fn entry<'a>(
+        &'a self,
+        at: vouch_engine::Timestamp,
+        action: &'a str,
+        target: &'a str,
+    ) -> store::audit::Entry<'a> {
+        store::audit::Entry {
+            organization_id: Some(&self.org_id),
+            at,
+            actor: &self.username,
+            action,
+            target,
+            remote_addr: self.remote.as_deref(),
+        }
+    }
+
     /// Appends vouch's own audit entry for something the caller did.
     pub async fn audit(&self, app: &App, action: &str, target: &str) -> Result<()> {
-        store::audit::append(
-            &app.db,
-            &store::audit::Entry {
-                organization_id: Some(&self.org_id),
-                at: app.now(),
-                actor: &self.username,
-                action,
-                target,
-                remote_addr: self.remote.as_deref(),
-            },
-        )
-        .await?;
+        store::audit::append(&app.db, &self.entry(app.now(), action, target)).await?;
         Ok(())
     }
 }

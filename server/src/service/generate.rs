@@ -6,8 +6,12 @@
 //! subscribed -> 402 unless the organization pays for the framework
 //! snapshot   -> the records document of the period, read in one transaction
 //! evaluate   -> the engine judges every control (plugins included), off the async workers
+//! link       -> the packet names the end of its series (the last complete packet of
+//!               the organization and framework) inside the signed bytes
 //! sign       -> Ed25519 over the OLPC canonical bytes, with the configured key
 //! store      -> the report, its audit entry and its render job, in one transaction
+//!               that moves the series' end (or, when another packet of the series
+//!               was stored since it was read, nothing: link and sign again)
 //! enqueue    -> the PDF's render job, stored with the report, wakes a worker; its failure never touches the packet
 //! ```
 //!
@@ -23,7 +27,30 @@ use vouch_engine::signing::{body_from_parts, PacketSigner, Signature, SignedPack
 use vouch_engine::{Framework, Period, Timestamp};
 
 use super::{App, Caller, Result, ServiceError};
-use crate::store::{self, audit, reports};
+use crate::store::{self, audit, reports, schedule, series, webhooks};
+
+/// Why a packet is generated.
+#[derive(Debug, Clone)]
+pub enum Trigger {
+    /// A member asked for it.
+    OnDemand,
+    /// The schedule, for a period claimed by this server ([`super::schedule`]).
+    Scheduled(schedule::Claimed),
+}
+
+impl Trigger {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Trigger::OnDemand => "on_demand",
+            Trigger::Scheduled(_) => "scheduled",
+        }
+    }
+}
+
+/// Attempts at linking a packet to the end of its series while other
+/// packets of the same series are stored concurrently (each attempt signs
+/// again over the new end; one of the concurrent attempts always stores).
+const SERIES_ATTEMPTS: usize = 32;
 
 /// What the caller asked for.
 #[derive(Debug, Clone)]
@@ -49,6 +76,16 @@ pub const FAILURE_REASON: &str =
     "generation failed; the server log has the cause under this request's id";
 
 pub async fn generate(app: &App, caller: &Caller, req: Request) -> Result<Generated> {
+    generate_as(app, caller, req, Trigger::OnDemand).await
+}
+
+/// [`generate`] for a member's request or for the schedule.
+pub async fn generate_as(
+    app: &App,
+    caller: &Caller,
+    req: Request,
+    trigger: Trigger,
+) -> Result<Generated> {
     // authorize (membership was checked by the caller's construction)
     let framework = app.framework_shared(&req.framework)?;
     let now = app.now();
@@ -67,7 +104,7 @@ pub async fn generate(app: &App, caller: &Caller, req: Request) -> Result<Genera
             framework: framework.framework.clone(),
         });
     }
-    let signer = signer(app, now).await?;
+    let signer = std::sync::Arc::new(signer(app, now).await?);
     let report_id = format!("r-{}", uuid::Uuid::now_v7());
     let key_id = signer.key_id().to_owned();
     let pending = Pending {
@@ -79,28 +116,89 @@ pub async fn generate(app: &App, caller: &Caller, req: Request) -> Result<Genera
         key,
         digest: &digest,
         key_id: &key_id,
+        trigger: &trigger,
     };
-    // snapshot, evaluate, sign
-    let done = match evaluate_and_sign(app, caller, &framework, period, now, signer).await {
-        Ok(s) => s,
+    // snapshot, evaluate
+    let (mut packet, mut archive) = match evaluate(app, caller, &framework, period, now).await {
+        Ok(e) => e,
         Err(cause) => return Err(pending.failed(app, cause).await),
     };
+    // link to the end of the series, sign, and store, with the records it was
+    // computed from and its attestations; again over the new end when
+    // another packet of the series was stored in between
+    let mut attempt = 0;
+    let done = loop {
+        attempt += 1;
+        let end = series::end(&app.db, &caller.org_id, &framework.framework).await?;
+        packet.series = Some(vouch_engine::packet::SeriesLink {
+            previous_canonical_sha256: end.canonical_sha256.clone(),
+        });
+        let regressed = regressions(app, caller, &end, &packet).await?;
+        let done = match seal(app, packet, archive, signer.clone()).await {
+            Ok(s) => s,
+            Err(cause) => return Err(pending.failed(app, cause).await),
+        };
+        match pending.store(app, &done, &end, regressed).await? {
+            Stored::Done => break done,
+            Stored::Replayed(earlier) => return Ok(earlier),
+            Stored::SeriesMoved if attempt < SERIES_ATTEMPTS => {
+                (packet, archive) = (done.signed.packet, done.archive);
+            }
+            Stored::SeriesMoved => {
+                let cause = anyhow::anyhow!(
+                    "the series moved on {SERIES_ATTEMPTS} times while this packet was stored"
+                );
+                return Err(pending.failed(app, cause).await);
+            }
+        }
+    };
     let signed = &done.signed;
-    // store, with the records it was computed from and its attestations
-    if let Some(earlier) = pending.store(app, &done).await? {
-        return Ok(earlier);
-    }
     app.metrics
         .packets
         .with_label_values(&[&framework.framework, "complete"])
         .inc();
-    // enqueue: the PDF's job was stored with the report; a worker here takes it now
+    // enqueue: the PDF's job was stored with the report, its webhook events
+    // too; workers here take them now
     app.render.wake();
+    app.webhooks.wake();
     Ok(Generated {
         body: signed.body(Some(&report_id)),
         report_id,
         replayed: false,
     })
+}
+
+/// The controls that regressed since the packet at the end of the series,
+/// for a `control.regressed` webhook; `None` when no endpoint receives it
+/// (then nothing is compared) or nothing regressed.
+async fn regressions(
+    app: &App,
+    caller: &Caller,
+    end: &series::End,
+    packet: &vouch_engine::Packet,
+) -> Result<Option<serde_json::Value>> {
+    let Some(previous) = &end.report_id else {
+        return Ok(None);
+    };
+    if !webhooks::wanted(&app.db, Some(&caller.org_id), "control.regressed").await? {
+        return Ok(None);
+    }
+    let Some(stored) = reports::get(&app.db, &caller.org_id, previous).await? else {
+        return Ok(None);
+    };
+    let (canonical, _) = signed_parts(&stored)?;
+    let earlier: vouch_engine::Packet =
+        serde_json::from_str(canonical).map_err(ServiceError::internal)?;
+    let Ok(c) = vouch_engine::compare::compare(&earlier, packet) else {
+        return Ok(None);
+    };
+    let controls: Vec<serde_json::Value> = c
+        .regressed()
+        .map(|r| json!({ "control_id": r.control_id, "before": r.before, "after": r.after, "findings_added": r.findings_added }))
+        .collect();
+    Ok((!controls.is_empty()).then(|| {
+        json!({ "previous_report_id": previous, "previous_canonical_sha256": end.canonical_sha256, "controls": controls })
+    }))
 }
 
 /// The period asked for ([`super::period`]), never ending in the future.
@@ -196,33 +294,45 @@ async fn signer(app: &App, now: Timestamp) -> Result<PacketSigner> {
     }
 }
 
-async fn evaluate_and_sign(
+/// The records of the period, read in one transaction, judged by the
+/// framework (plugins included) off the async workers, so that a slow
+/// plugin never delays other requests; with the records' bytes whose
+/// digest the packet names, compressed to archive beside it.
+async fn evaluate(
     app: &App,
     caller: &Caller,
     framework: &std::sync::Arc<Framework>,
     period: Period,
     now: Timestamp,
-    signer: PacketSigner,
-) -> anyhow::Result<Evaluated> {
+) -> anyhow::Result<(vouch_engine::Packet, reports::Archive)> {
     let records = store::snapshot::snapshot(&app.db, &app.zones, &caller.org_id, &period)
         .await?
         .ok_or_else(|| anyhow::anyhow!("organization {} vanished", caller.org_id))?;
-    // Evaluation (plugins included) runs off the async workers, so that a
-    // slow plugin never delays other requests.
     let plugins = app.plugins.clone();
-    let tsa = app.tsa.clone();
     let framework = std::sync::Arc::clone(framework);
     tokio::task::spawn_blocking(move || {
         let host: &dyn vouch_engine::PluginHost = match &plugins {
             Some(p) => p.as_ref(),
             None => &vouch_engine::NoPluginHost,
         };
-        // The packet, and the records' bytes whose digest it names, archived
-        // (compressed) with it.
         let (packet, archived) = assemble_archived(&framework, &records, now, Some(period), host)?;
-        let archive = reports::Archive::compress(&archived)?;
+        anyhow::Ok((packet, reports::Archive::compress(&archived)?))
+    })
+    .await?
+}
+
+/// Signs the packet, and its in-toto Statements with the same key; with an
+/// authority configured, timestamps the signature (no packet is stored
+/// without its timestamp then: one that fails fails the generation).
+async fn seal(
+    app: &App,
+    packet: vouch_engine::Packet,
+    archive: reports::Archive,
+    signer: std::sync::Arc<PacketSigner>,
+) -> anyhow::Result<Evaluated> {
+    let tsa = app.tsa.clone();
+    tokio::task::spawn_blocking(move || {
         let signed = signer.sign(packet)?;
-        // The packet as an in-toto Statement, signed now with the same key.
         let envelope = |predicate| -> anyhow::Result<String> {
             let st = attest::statement(&signed, predicate)?;
             Ok(serde_json::to_string(&attest::envelope(&signer, &st))?)
@@ -231,8 +341,6 @@ async fn evaluate_and_sign(
             envelope(attest::Predicate::Vouch)?,
             envelope(attest::Predicate::Trestle)?,
         );
-        // With an authority configured, no packet is stored without its
-        // timestamp: one that fails fails the generation.
         let timestamp = match &tsa {
             None => None,
             Some(tsa) => {
@@ -276,10 +384,27 @@ struct Pending<'a> {
     key: Option<&'a str>,
     digest: &'a str,
     key_id: &'a str,
+    trigger: &'a Trigger,
+}
+
+/// What became of storing a packet.
+enum Stored {
+    Done,
+    /// A concurrent request with the same Idempotency-Key stored first: its
+    /// report is the answer.
+    Replayed(Generated),
+    /// Another packet of the series was stored since its end was read:
+    /// nothing was written; sign again over the new end.
+    SeriesMoved,
 }
 
 impl Pending<'_> {
-    fn report<'b>(&'b self, outcome: reports::Outcome<'b>) -> reports::NewReport<'b> {
+    fn report<'b>(
+        &'b self,
+        outcome: reports::Outcome<'b>,
+        previous: Option<&'b str>,
+        valid_until: Option<Timestamp>,
+    ) -> reports::NewReport<'b> {
         reports::NewReport {
             report_id: self.report_id,
             organization_id: &self.caller.org_id,
@@ -294,6 +419,9 @@ impl Pending<'_> {
             idempotency_key: self.key,
             request_digest: self.digest,
             created_by: &self.caller.username,
+            previous,
+            trigger: self.trigger.as_str(),
+            valid_until: valid_until.map(|t| t.unix_seconds()),
         }
     }
 
@@ -308,9 +436,27 @@ impl Pending<'_> {
         }
     }
 
-    /// Stores the packet; `Some` when a concurrent request with the same
-    /// Idempotency-Key stored first (its report is the answer).
-    async fn store(&self, app: &App, done: &Evaluated) -> Result<Option<Generated>> {
+    /// What webhooks say of this report.
+    fn event_data(&self) -> serde_json::Value {
+        json!({
+            "organization_id": self.caller.org_id,
+            "report_id": self.report_id,
+            "framework": self.framework,
+            "period_start": self.period.start,
+            "period_end": self.period.end,
+            "trigger": self.trigger.as_str(),
+        })
+    }
+
+    /// Stores the packet, moving the end of its series from `end`, with its
+    /// webhook events (`regressed`: the controls that regressed since `end`).
+    async fn store(
+        &self,
+        app: &App,
+        done: &Evaluated,
+        end: &series::End,
+        regressed: Option<serde_json::Value>,
+    ) -> Result<Stored> {
         let signed = &done.signed;
         let canonical = std::str::from_utf8(&signed.canonical).map_err(ServiceError::internal)?;
         let signature = serde_json::to_string(&signed.signature).map_err(ServiceError::internal)?;
@@ -322,27 +468,55 @@ impl Pending<'_> {
             envelopes: (&done.envelopes.0, &done.envelopes.1),
             timestamp: done.timestamp.as_ref().map(|(r, t)| (r.as_str(), *t)),
         };
-        let written = async {
+        let (org, framework) = (self.caller.org_id.as_str(), self.framework);
+        let sha = signed.signature.canonical_sha256.as_str();
+        let written: std::result::Result<Stored, Lost> = async {
             let mut tx = app.db.write().await?;
+            if !series::advance(&mut tx, org, framework, end, sha, self.report_id).await? {
+                return Ok(Stored::SeriesMoved);
+            }
+            if let Trigger::Scheduled(claim) = self.trigger {
+                if !schedule::record_done(&mut tx, org, framework, claim, self.report_id).await? {
+                    return Err(Lost::Claim);
+                }
+            }
             if let Some(k) = self.key {
-                reports::release_failed_key(&mut tx, &self.caller.org_id, k).await?;
+                reports::release_failed_key(&mut tx, org, k).await?;
             }
             audit::append_tx(&mut tx, &self.entry("report.generate")).await?;
+            let mut data = self.event_data();
+            data["canonical_sha256"] = json!(sha);
+            data["previous_canonical_sha256"] = json!(end.canonical_sha256);
+            data["valid_until"] = json!(signed.packet.valid_until);
+            webhooks::emit_data(&mut tx, Some(org), "packet.generated", self.now, data).await?;
+            if let Some(mut r) = regressed {
+                r["report_id"] = json!(self.report_id);
+                r["organization_id"] = json!(org);
+                r["framework"] = json!(framework);
+                webhooks::emit_data(&mut tx, Some(org), "control.regressed", self.now, r).await?;
+            }
             // Last: it appends to the transparency log (store::log).
-            reports::insert(&mut tx, &self.report(outcome)).await?;
-            tx.commit().await
+            let previous = end.canonical_sha256.as_deref();
+            reports::insert(
+                &mut tx,
+                &self.report(outcome, previous, signed.packet.valid_until),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(Stored::Done)
         }
         .await;
         match written {
-            Ok(()) => Ok(None),
-            Err(e) if self.key.is_some() && store::is_unique_violation(&e) => {
+            Ok(stored) => Ok(stored),
+            Err(Lost::Claim) => Err(ServiceError::LostClaim),
+            Err(Lost::Db(e)) if self.key.is_some() && store::is_unique_violation(&e) => {
                 let k = self.key.unwrap_or_default();
                 match replay(app, self.caller, k, self.digest).await? {
-                    Some(done) => Ok(Some(done)),
+                    Some(done) => Ok(Stored::Replayed(done)),
                     None => Err(e.into()),
                 }
             }
-            Err(e) => Err(e.into()),
+            Err(Lost::Db(e)) => Err(e.into()),
         }
     }
 
@@ -353,14 +527,25 @@ impl Pending<'_> {
         };
         let written = async {
             let mut tx = app.db.write().await?;
-            reports::insert(&mut tx, &self.report(outcome)).await?;
+            reports::insert(&mut tx, &self.report(outcome, None, None)).await?;
             audit::append_tx(&mut tx, &self.entry("report.generate_failed")).await?;
+            let mut data = self.event_data();
+            data["reason"] = json!(FAILURE_REASON);
+            webhooks::emit_data(
+                &mut tx,
+                Some(&self.caller.org_id),
+                "packet.failed",
+                self.now,
+                data,
+            )
+            .await?;
             tx.commit().await
         }
         .await;
         if let Err(e) = written {
             tracing::error!(report_id = %self.report_id, error = %e, "the failed report could not be recorded");
         }
+        app.webhooks.wake();
         app.metrics
             .packets
             .with_label_values(&[self.framework, "failed"])
@@ -369,5 +554,18 @@ impl Pending<'_> {
             report_id: self.report_id.to_owned(),
             cause,
         }
+    }
+}
+
+/// Why storing a packet wrote nothing.
+enum Lost {
+    /// The scheduled period is done, or another server took over its claim.
+    Claim,
+    Db(sqlx::Error),
+}
+
+impl From<sqlx::Error> for Lost {
+    fn from(e: sqlx::Error) -> Self {
+        Lost::Db(e)
     }
 }

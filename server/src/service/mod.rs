@@ -7,7 +7,9 @@
 //! | [`generate`] | a signed packet: authorize, snapshot, evaluate, sign, store, enqueue the PDF |
 //! | [`reports`] | listing, downloading a packet or its PDF, the published keys |
 //! | [`render`] | the PDF render queue: workers, and rendering on demand |
+//! | [`schedule`] | scheduled packets: cadence, pause, the pass every server runs |
 //! | [`subscriptions`] | subscribe, cancel, list |
+//! | [`webhooks`] | signed webhooks: endpoints, the delivery workers |
 //! | [`records`] | the records document of a period; a batch of platform records in |
 //! | [`legacy`] | the legacy HMAC report |
 //!
@@ -21,7 +23,9 @@ pub mod log;
 pub mod records;
 pub mod render;
 pub mod reports;
+pub mod schedule;
 pub mod subscriptions;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +40,78 @@ use crate::store::Db;
 use crate::zones::Catalogue;
 
 pub use access::Caller;
+
+/// One kind of background worker on this server (PDF rendering, webhook
+/// deliveries, the schedule): the name its leases carry in the database,
+/// and the signals that wake and stop it.
+#[derive(Debug)]
+pub struct Signals {
+    /// Who holds a lease, as the database's `worker` (or `holder`) column names it.
+    pub id: String,
+    wake: tokio::sync::Notify,
+    stop: tokio_util::sync::CancellationToken,
+}
+
+impl Default for Signals {
+    fn default() -> Self {
+        Signals {
+            id: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            wake: tokio::sync::Notify::new(),
+            stop: tokio_util::sync::CancellationToken::new(),
+        }
+    }
+}
+
+impl Signals {
+    /// Work arrived on this server: one idle worker takes it now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Workers finish what they hold and take no more.
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.stop.is_cancelled()
+    }
+
+    /// Waits until woken, `poll` has passed, or the stop.
+    pub async fn idle(&self, poll: Duration) {
+        tokio::select! {
+            _ = self.wake.notified() => {}
+            _ = tokio::time::sleep(poll) => {}
+            _ = self.stop.cancelled() => {}
+        }
+    }
+}
+
+/// A server's workers of one kind with their settings (`S`).
+#[derive(Debug)]
+pub struct Workers<S> {
+    pub settings: S,
+    pub signals: Signals,
+}
+
+impl<S> Workers<S> {
+    pub fn new(settings: S) -> Self {
+        Workers {
+            settings,
+            signals: Signals::default(),
+        }
+    }
+
+    /// Work was queued on this server: one idle worker takes it now.
+    pub fn wake(&self) {
+        self.signals.wake();
+    }
+
+    /// Workers finish what they hold and take no more.
+    pub fn stop(&self) {
+        self.signals.stop();
+    }
+}
 
 /// The time source; tests and the engine never read the clock themselves.
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
@@ -85,6 +161,13 @@ pub enum ServiceError {
     HmacKeyMissing,
     #[error("this report failed and holds no packet")]
     ReportFailed,
+    /// A stored packet that no longer verifies against the published keys
+    /// (its key was revoked): nothing is derived from it.
+    #[error("{0}; nothing is compared with a packet that does not verify")]
+    Unverifiable(String),
+    /// A scheduled period another server generated, or whose claim it took over.
+    #[error("the scheduled period is another server's")]
+    LostClaim,
     #[error("report {report_id} failed; it is listed with status failed")]
     GenerationFailed {
         report_id: String,
@@ -158,6 +241,10 @@ pub struct App {
     pub log: log::TransparencyLog,
     /// The RFC 3161 authority, when one is configured.
     pub tsa: Option<crate::tsa::Tsa>,
+    /// This server's part in generating scheduled packets.
+    pub scheduler: schedule::Scheduler,
+    /// This server's webhook delivery workers.
+    pub webhooks: webhooks::Queue,
     /// PDF renderings at once (one per core), workers and requests together:
     /// each holds a typst compilation in memory.
     render_slots: Arc<tokio::sync::Semaphore>,
@@ -192,6 +279,8 @@ pub struct Config {
     pub log_origin: Option<String>,
     /// The RFC 3161 authority that timestamps every packet's signature.
     pub tsa: Option<crate::tsa::Tsa>,
+    /// How this server delivers webhooks.
+    pub webhooks: webhooks::Settings,
 }
 
 impl std::fmt::Debug for Config {
@@ -235,6 +324,8 @@ impl App {
             render: render::Queue::new(c.render),
             log,
             tsa: c.tsa,
+            scheduler: schedule::Scheduler::default(),
+            webhooks: webhooks::Queue::new(c.webhooks),
             render_slots: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             )),

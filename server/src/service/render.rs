@@ -57,36 +57,10 @@ impl Default for Settings {
     }
 }
 
-/// The queue's state in the [`App`].
-#[derive(Debug)]
-pub struct Queue {
-    pub settings: Settings,
-    /// Who takes jobs here, as the `worker` column names it.
-    pub worker_id: String,
-    wake: tokio::sync::Notify,
-    stop: tokio_util::sync::CancellationToken,
-}
+/// The queue's state in the [`App`]: the workers' name in `render_jobs.worker`.
+pub type Queue = super::Workers<Settings>;
 
 impl Queue {
-    pub fn new(settings: Settings) -> Self {
-        Queue {
-            settings,
-            worker_id: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
-            wake: tokio::sync::Notify::new(),
-            stop: tokio_util::sync::CancellationToken::new(),
-        }
-    }
-
-    /// A job was queued on this server: one idle worker takes it now.
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
-    /// Workers finish the job in hand and take no more.
-    pub fn stop(&self) {
-        self.stop.cancel();
-    }
-
     fn lease_ms(&self) -> i64 {
         i64::try_from(self.settings.lease.as_millis()).unwrap_or(i64::MAX / 2)
     }
@@ -109,17 +83,13 @@ pub fn start_workers(app: &Arc<App>) {
 
 async fn work(app: Arc<App>) {
     let q = &app.render;
-    while !q.stop.is_cancelled() {
+    while !q.signals.stopped() {
         match run_one(&app).await {
             Ok(true) => continue,
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %format!("{e:#}"), "the render queue is unreachable"),
         }
-        tokio::select! {
-            _ = q.wake.notified() => {}
-            _ = tokio::time::sleep(q.settings.poll) => {}
-            _ = q.stop.cancelled() => {}
-        }
+        q.signals.idle(q.settings.poll).await;
     }
 }
 
@@ -128,7 +98,7 @@ pub async fn run_one(app: &App) -> anyhow::Result<bool> {
     let q = &app.render;
     let Some(taken) = render::take_next(
         &app.db,
-        &q.worker_id,
+        &q.signals.id,
         now_ms(),
         q.lease_ms(),
         q.settings.max_attempts,
@@ -177,7 +147,7 @@ async fn run(app: &App, taken: &render::Taken) -> Result<Vec<u8>> {
             render::finish(
                 &app.db,
                 &taken.report_id,
-                &q.worker_id,
+                &q.signals.id,
                 &B64.encode(&pdf),
                 at,
             )
@@ -192,7 +162,7 @@ async fn run(app: &App, taken: &render::Taken) -> Result<Vec<u8>> {
             render::fail(
                 &app.db,
                 taken,
-                &q.worker_id,
+                &q.signals.id,
                 &reason,
                 now_ms() + backoff_ms,
                 q.settings.max_attempts,
@@ -209,7 +179,7 @@ async fn keep_lease(app: &App, report: &str) -> std::convert::Infallible {
     let q = &app.render;
     loop {
         tokio::time::sleep(q.settings.lease / 3).await;
-        match render::extend(&app.db, report, &q.worker_id, now_ms() + q.lease_ms()).await {
+        match render::extend(&app.db, report, &q.signals.id, now_ms() + q.lease_ms()).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(report_id = %report, "the render job is no longer this worker's (its lease ran out)");
@@ -284,7 +254,8 @@ pub async fn pdf_now(app: &App, r: &reports::Stored) -> Result<(Vec<u8>, bool)> 
             return Ok((B64.decode(b64).map_err(ServiceError::internal)?, false));
         }
         if let Some(taken) =
-            render::take_report(&app.db, &r.report_id, &q.worker_id, now_ms(), q.lease_ms()).await?
+            render::take_report(&app.db, &r.report_id, &q.signals.id, now_ms(), q.lease_ms())
+                .await?
         {
             return run(app, &taken).await.map(|pdf| (pdf, true));
         }

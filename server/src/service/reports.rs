@@ -36,6 +36,26 @@ pub struct ReportRecord {
     /// Why the last rendering attempt failed, while the PDF is not ready.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pdf_error: Option<String>,
+    /// Who asked for it: a member (`on_demand`) or the schedule (`scheduled`).
+    #[schemars(schema_with = "trigger")]
+    pub trigger: String,
+    /// Until when the packet says its evidence holds (absent when its
+    /// framework sets no validity, and for failed reports).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<Timestamp>,
+    /// Whether `valid_until` has passed: the packet is stale.
+    pub stale: bool,
+    /// The canonical_sha256 of the packet before it in its series (absent
+    /// for the first, for failed reports and for packets from before series).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_canonical_sha256: Option<String>,
+}
+
+fn trigger(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "enum": ["on_demand", "scheduled"]
+    })
 }
 
 fn pdf_status(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -113,10 +133,15 @@ pub async fn list(app: &App, caller: &Caller, q: Listing) -> Result<Page> {
         .then(|| rows.get(limit as usize - 1))
         .flatten()
         .map(|r| encode_cursor(r.generated_at, &r.report_id));
+    let now = app.now();
     let reports = rows
         .into_iter()
         .take(limit as usize)
         .map(|r| ReportRecord {
+            trigger: r.trigger,
+            valid_until: r.valid_until.and_then(Timestamp::from_unix_seconds),
+            stale: r.valid_until.is_some_and(|t| t < now.unix_seconds()),
+            previous_canonical_sha256: r.previous_sha256,
             report_id: r.report_id,
             framework: r.framework,
             schema_version: r.schema_version,
@@ -314,4 +339,49 @@ pub async fn oscal(app: &App, caller: &Caller, report: &str) -> Result<Vec<u8>> 
         .map_err(ServiceError::internal)?;
     caller.audit(app, "report.oscal_download", report).await?;
     serde_json::to_vec(&doc).map_err(ServiceError::internal)
+}
+
+/// How a report's packet differs from another's of the same organization
+/// and framework: both verified against the published keys first.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "ReportDiff")]
+pub struct Diff {
+    /// The later packet (the path's report) and the one it is compared with.
+    pub report_id: String,
+    pub against: String,
+    pub framework: String,
+    #[serde(flatten)]
+    pub comparison: vouch_engine::compare::Comparison,
+}
+
+/// The changes from report `against` to report `report`; 400 without
+/// `against` or for packets of different frameworks, 404 when either is
+/// not the caller's, 409 when either failed.
+pub async fn diff(app: &App, caller: &Caller, report: &str, against: Option<&str>) -> Result<Diff> {
+    let against = against.filter(|a| !a.is_empty()).ok_or_else(|| {
+        ServiceError::bad(
+            "bad_against",
+            "against names the report to compare with: ?against={reportId}",
+        )
+    })?;
+    let later = complete(app, caller, report).await?;
+    let earlier = complete(app, caller, against).await?;
+    let keys: vouch_engine::keys::KeysDocument =
+        serde_json::from_slice(&keys_document(app).await?).map_err(ServiceError::internal)?;
+    let packet = |r: &reports::Stored| -> Result<vouch_engine::Packet> {
+        let body = super::generate::stored_body(r)?;
+        vouch_engine::verify::verify_body(&body, &keys)
+            .map_err(|e| ServiceError::Unverifiable(format!("report {}: {e}", r.report_id)))?;
+        let (canonical, _) = super::generate::signed_parts(r)?;
+        serde_json::from_str(canonical).map_err(ServiceError::internal)
+    };
+    let comparison = vouch_engine::compare::compare(&packet(&earlier)?, &packet(&later)?)
+        .map_err(|e| ServiceError::bad("different_frameworks", e.to_string()))?;
+    caller.audit(app, "report.diff", report).await?;
+    Ok(Diff {
+        report_id: later.report_id,
+        against: earlier.report_id,
+        framework: later.framework,
+        comparison,
+    })
 }

@@ -132,6 +132,20 @@ async fn log_event(
     reason: Option<String>,
     now: Timestamp,
 ) -> Result<(), sqlx::Error> {
+    let webhook = match event {
+        KeyEvent::Rotated => Some("signing_key.rotated"),
+        KeyEvent::Revoked => Some("signing_key.revoked"),
+        _ => None,
+    };
+    if let Some(event_type) = webhook {
+        let data = serde_json::json!({
+            "key_id": key_id,
+            "at": at,
+            "compromised_at": compromised_at,
+            "reason": reason,
+        });
+        super::webhooks::emit_data(tx, None, event_type, now, data).await?;
+    }
     super::log::append(tx, now, |logged_at| Entry::Key {
         event,
         key_id: key_id.to_owned(),

@@ -13,9 +13,12 @@ pub mod log;
 pub mod records;
 pub mod render;
 pub mod reports;
+pub mod schedule;
+pub mod series;
 pub mod snapshot;
 pub mod subscriptions;
 pub mod users;
+pub mod webhooks;
 
 use std::path::Path;
 use std::sync::Arc;

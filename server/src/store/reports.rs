@@ -70,6 +70,12 @@ pub struct NewReport<'a> {
     pub idempotency_key: Option<&'a str>,
     pub request_digest: &'a str,
     pub created_by: &'a str,
+    /// The canonical_sha256 the packet names as the one before it.
+    pub previous: Option<&'a str>,
+    /// `on_demand` or `scheduled`.
+    pub trigger: &'a str,
+    /// The packet's `valid_until`, Unix seconds.
+    pub valid_until: Option<i64>,
 }
 
 /// Stores a report; a complete one with its attestations, records, render
@@ -92,8 +98,9 @@ pub async fn insert(tx: &mut WriteTx, r: &NewReport<'_>) -> Result<(), sqlx::Err
     };
     sqlx::query(
         "INSERT INTO reports (report_id, organization_id, framework, schema_version, period_start, period_end, generated_at, key_id, \
-         status, failure_reason, canonical, signature, idempotency_key, request_digest, pdf_available, created_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, $15)",
+         status, failure_reason, canonical, signature, idempotency_key, request_digest, pdf_available, created_by, \
+         previous_sha256, trigger_kind, valid_until) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, $15, $16, $17, $18)",
     )
     .bind(r.report_id)
     .bind(r.organization_id)
@@ -110,6 +117,9 @@ pub async fn insert(tx: &mut WriteTx, r: &NewReport<'_>) -> Result<(), sqlx::Err
     .bind(key)
     .bind(r.request_digest)
     .bind(r.created_by)
+    .bind(r.previous)
+    .bind(r.trigger)
+    .bind(r.valid_until)
     .execute(tx.conn())
     .await?;
     if let Outcome::Complete {
@@ -360,6 +370,11 @@ pub struct Listed {
     /// The state of its render job (`store::render`), if it has one.
     pub render_state: Option<String>,
     pub render_error: Option<String>,
+    /// `on_demand` or `scheduled`.
+    pub trigger: String,
+    pub valid_until: Option<i64>,
+    /// The canonical_sha256 the packet names as the one before it.
+    pub previous_sha256: Option<String>,
 }
 
 /// Reports of `org`, newest first, strictly after the `(generated_at,
@@ -374,7 +389,7 @@ pub async fn list(
     let (after_t, after_id) = after.unwrap_or((i64::MAX, ""));
     let rows = sqlx::query(
         "SELECT r.report_id, r.framework, r.schema_version, r.period_start, r.period_end, r.generated_at, r.key_id, r.status, r.failure_reason, r.pdf_available, \
-         j.state AS render_state, j.last_error AS render_error \
+         j.state AS render_state, j.last_error AS render_error, r.trigger_kind, r.valid_until, r.previous_sha256 \
          FROM reports r LEFT JOIN render_jobs j ON j.report_id = r.report_id \
          WHERE r.organization_id = $1 AND ($2 = '' OR r.framework = $2) \
          AND (r.generated_at < $3 OR (r.generated_at = $3 AND ($4 = '' OR r.report_id < $4))) \
@@ -402,6 +417,9 @@ pub async fn list(
                 pdf_available: r.try_get::<i64, _>("pdf_available")? != 0,
                 render_state: r.try_get("render_state")?,
                 render_error: r.try_get("render_error")?,
+                trigger: r.try_get("trigger_kind")?,
+                valid_until: r.try_get("valid_until")?,
+                previous_sha256: r.try_get("previous_sha256")?,
             })
         })
         .collect()
