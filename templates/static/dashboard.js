@@ -102,7 +102,7 @@
     try {
       await api(s.enabled ? "DELETE" : "PUT", `${base}/compliance-subscriptions/${encodeURIComponent(s.framework)}`);
       say(s.enabled ? `Unsubscribed from ${s.name}. Past packets stay available.` : `Subscribed to ${s.name}.`);
-      await loadSubscriptions();
+      await Promise.all([loadSubscriptions(), loadSchedule()]);
     } catch (e) {
       say(`Could not change the subscription: ${e.message}`, true);
       button.disabled = false;
@@ -170,7 +170,12 @@
       tr.append(el("td", r.period_start && r.period_end ? `${r.period_start} – ${r.period_end}` : ""));
       const status = el("td");
       status.append(r.status === "complete" ? badge("Complete", "ok") : badge("Failed", "bad"));
-      tr.append(status, el("td", r.key_id || "", "mono"));
+      if (r.trigger === "scheduled") status.append(" ", badge("Scheduled", "off"));
+      const fresh = el("td");
+      if (r.status === "complete" && r.valid_until) {
+        fresh.append(r.stale ? badge(`Stale since ${r.valid_until}`, "bad") : badge(`Valid until ${r.valid_until}`, "ok"));
+      }
+      tr.append(status, fresh, el("td", r.key_id || "", "mono"));
       const verdict = el("td");
       verdict.className = "verdict";
       const inputs = el("td");
@@ -230,7 +235,7 @@
     if (list.length === 0) {
       const tr = el("tr");
       const td = el("td", "No packets yet.");
-      td.colSpan = 8;
+      td.colSpan = 9;
       tr.append(td);
       body.append(tr);
     }
@@ -284,11 +289,174 @@
     try {
       const body = JSON.parse(await api("POST", `${base}/compliance-reports`, { framework }));
       say(`Packet ${body.report_id} generated and signed with ${body.signature.key_id}.`);
-      await loadPackets();
+      await Promise.all([loadPackets(), loadSchedule()]);
     } catch (e) {
       say(`Could not generate the packet: ${e.message}`, true);
     } finally {
       button.disabled = false;
+    }
+  }
+
+  // ------------------------------------------------------------ schedule and series
+  // A framework's series from the listing, oldest first: every complete
+  // packet, verified here, must name the one before it.
+  async function seriesCheck(framework) {
+    const list = JSON.parse(await api("GET", `${base}/compliance-reports?framework=${encodeURIComponent(framework)}&limit=200`)).reports
+      .filter((r) => r.status === "complete").reverse();
+    if (list.length === 0) return { ok: true, text: "no packets yet", list };
+    let previous = null;
+    for (const r of list) {
+      const text = await api("GET", `${base}/compliance-reports/${encodeURIComponent(r.report_id)}`);
+      const v = await verify(text);
+      if (!v.ok) return { ok: false, text: `${r.report_id}: not verified (${v.why})`, list };
+      const body = JSON.parse(text);
+      const link = body.packet.series ? body.packet.series.previous_canonical_sha256 : undefined;
+      if (link === undefined) { previous = body.signature.canonical_sha256; continue; } // from before series
+      if (previous !== null && link !== previous) return { ok: false, text: `${r.report_id} does not follow the packet before it`, list };
+      previous = body.signature.canonical_sha256;
+    }
+    const more = list.length === 200 ? " (the latest 200)" : "";
+    return { ok: true, text: `${list.length} packets linked${more}`, list };
+  }
+
+  async function latestChange(list) {
+    if (list.length < 2) return null;
+    const [older, newer] = list.slice(-2);
+    const d = JSON.parse(await api("GET", `${base}/compliance-reports/${encodeURIComponent(newer.report_id)}/diff?against=${encodeURIComponent(older.report_id)}`));
+    const regressed = d.controls.filter((c) => c.change === "regression").map((c) => c.control_id);
+    return regressed.length > 0
+      ? { ok: false, text: `${regressed.length} regression${regressed.length === 1 ? "" : "s"}: ${regressed.join(", ")}` }
+      : { ok: true, text: `no regression (${d.improvements} improved)` };
+  }
+
+  async function loadSchedule() {
+    const view = JSON.parse(await api("GET", `${base}/compliance-schedule`));
+    document.getElementById("cadence").value = view.cadence;
+    const body = document.querySelector("#schedule tbody");
+    body.replaceChildren();
+    for (const s of view.subscriptions) {
+      const tr = el("tr");
+      tr.dataset.framework = s.framework;
+      tr.append(el("td", s.framework, "mono"));
+      tr.append(el("td", s.paused ? `paused since ${s.paused_at}` : `${s.next_period_start} – ${s.next_period_end}, due ${s.next_run_at}`));
+      const last = el("td");
+      if (s.last_run) {
+        last.append(s.last_run.state === "done" ? badge("Done", "ok") : badge(`Failed ×${s.last_run.attempts}`, "bad"));
+        last.append(` ${s.last_run.period_start} – ${s.last_run.period_end}`);
+        if (s.last_run.last_error) last.title = s.last_run.last_error;
+      } else {
+        last.append(el("span", "none yet", "hint"));
+      }
+      const series = el("td", "checking…", "series");
+      const change = el("td", "", "change");
+      tr.append(last, series, change);
+      const action = el("td");
+      const button = el("button", s.paused ? "Resume" : "Pause");
+      button.type = "button";
+      button.dataset.action = s.paused ? "resume" : "pause";
+      button.setAttribute("aria-label", `${s.paused ? "Resume" : "Pause"} the scheduled packets of ${s.framework}`);
+      if (!canManage) {
+        button.disabled = true;
+        button.title = "Only owners and admins can pause schedules";
+      } else {
+        button.addEventListener("click", async () => {
+          button.disabled = true;
+          try {
+            await api("PUT", `${base}/compliance-subscriptions/${encodeURIComponent(s.framework)}/schedule`, { paused: !s.paused });
+            say(s.paused ? `Scheduled ${s.framework} packets resumed.` : `Scheduled ${s.framework} packets paused.`);
+            await loadSchedule();
+          } catch (e) {
+            say(`Could not change the schedule: ${e.message}`, true);
+            button.disabled = false;
+          }
+        });
+      }
+      action.append(button);
+      tr.append(action);
+      body.append(tr);
+      seriesCheck(s.framework).then(async (c) => {
+        series.replaceChildren(badge(c.text, c.ok ? "ok" : "bad"));
+        const l = await latestChange(c.list);
+        change.replaceChildren(l ? badge(l.text, l.ok ? "ok" : "bad") : el("span", "needs two packets", "hint"));
+      }).catch((e) => series.replaceChildren(badge(`cannot check: ${e.message}`, "bad")));
+    }
+    if (view.subscriptions.length === 0) {
+      const tr = el("tr");
+      const td = el("td", "No active subscriptions.");
+      td.colSpan = 6;
+      tr.append(td);
+      body.append(tr);
+    }
+  }
+
+  async function setCadence(event) {
+    event.preventDefault();
+    const cadence = document.getElementById("cadence").value;
+    try {
+      await api("PUT", `${base}/compliance-schedule`, { cadence });
+      say(`Cadence set to ${cadence}; it applies to periods ending from now on.`);
+      await loadSchedule();
+    } catch (e) {
+      say(`Could not set the cadence: ${e.message}`, true);
+    }
+  }
+
+  // ------------------------------------------------------------ webhooks
+  async function loadWebhooks() {
+    if (!canManage) return;
+    const list = JSON.parse(await api("GET", `${base}/webhooks`)).webhooks;
+    const body = document.querySelector("#webhooks tbody");
+    body.replaceChildren();
+    for (const h of list) {
+      const tr = el("tr");
+      tr.dataset.endpoint = h.endpoint_id;
+      tr.append(el("td", h.url, "mono"), el("td", h.event_types.join(", ")));
+      const d = el("td", `${h.delivered} delivered, ${h.pending} pending, ${h.failed} failed`);
+      if (h.last_error) d.title = `last failure: ${h.last_error}`;
+      tr.append(d);
+      const action = el("td");
+      const button = el("button", "Delete");
+      button.type = "button";
+      button.setAttribute("aria-label", `Delete the webhook endpoint ${h.url}`);
+      button.addEventListener("click", async () => {
+        button.disabled = true;
+        try {
+          await api("DELETE", `${base}/webhooks/${encodeURIComponent(h.endpoint_id)}`);
+          say(`Webhook endpoint ${h.url} deleted.`);
+          await loadWebhooks();
+        } catch (e) {
+          say(`Could not delete the endpoint: ${e.message}`, true);
+          button.disabled = false;
+        }
+      });
+      action.append(button);
+      tr.append(action);
+      body.append(tr);
+    }
+    if (list.length === 0) {
+      const tr = el("tr");
+      const td = el("td", "No endpoints.");
+      td.colSpan = 4;
+      tr.append(td);
+      body.append(tr);
+    }
+  }
+
+  async function addWebhook(event) {
+    event.preventDefault();
+    const form = event.target;
+    const url = form.elements.url.value;
+    const types = Array.from(form.querySelectorAll('input[name="event_types"]:checked'), (i) => i.value);
+    try {
+      const created = JSON.parse(await api("POST", `${base}/webhooks`, { url, event_types: types }));
+      const secret = document.getElementById("webhook-secret");
+      secret.replaceChildren(el("span", "Secret of the new endpoint (shown once; verify deliveries with it): "), el("code", created.secret));
+      secret.hidden = false;
+      say(`Webhook endpoint ${created.url} added.`);
+      form.elements.url.value = "";
+      await loadWebhooks();
+    } catch (e) {
+      say(`Could not add the endpoint: ${e.message}`, true);
     }
   }
 
@@ -329,5 +497,7 @@
   }
 
   document.getElementById("generate").addEventListener("submit", generate);
-  Promise.all([loadSubscriptions(), loadPackets(), loadPosture()]).catch((e) => say(`Could not load the page: ${e.message}`, true));
+  document.getElementById("cadence-form").addEventListener("submit", setCadence);
+  if (canManage) document.getElementById("webhook-form").addEventListener("submit", addWebhook);
+  Promise.all([loadSubscriptions(), loadPackets(), loadSchedule(), loadWebhooks(), loadPosture()]).catch((e) => say(`Could not load the page: ${e.message}`, true));
 })();
