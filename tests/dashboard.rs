@@ -216,6 +216,19 @@ fn the_compliance_tab_in_a_real_browser() {
     );
     assert!(!hooks.text().contains("whsec_"));
 
+    // An outside auditor, granted gdpr_ropa for a week on the page.
+    admin.js(
+        "document.getElementById('grant-user').value = 'erin';\
+         document.getElementById('grant-framework').value = 'gdpr_ropa';\
+         document.getElementById('grant-days').value = '7'; return null",
+        json!([]),
+    );
+    admin.click("#grant-button");
+    admin.wait_for(
+        "the grant listed",
+        "const r = document.querySelector('#grants tbody tr[data-grant]'); return r && r.innerText.includes('erin') && r.innerText.includes('In force')",
+    );
+
     // The key rule the page verifies with: a key signs only from its
     // valid_from, until its retirement, and never once revoked.
     let rule = admin.js(
@@ -299,6 +312,38 @@ fn the_compliance_tab_in_a_real_browser() {
         json!([true, true]),
         "a member manages neither webhooks nor schedules"
     );
+
+    // The auditor's view: the granted packets, verified, and nothing else.
+    let auditor = driver.session(&store.path().join("profile-erin"));
+    auditor.goto(&page_url(&s, "erin"));
+    auditor.wait_for(
+        "the auditor's packets",
+        "return document.querySelectorAll('#packets tbody tr[data-report]').length === 2",
+    );
+    let view = auditor.js(
+        "return [document.getElementById('auditor-view').innerText, document.getElementById('subscriptions'), document.getElementById('generate'), document.getElementById('posture')]",
+        json!([]),
+    );
+    assert!(view[0].as_str().unwrap().contains("gdpr_ropa"), "{view}");
+    assert_eq!(view[1..], [json!(null), json!(null), json!(null)], "{view}");
+    let verdict = auditor.wait_for(
+        "the auditor's verdict",
+        "const c = document.querySelector('#packets tbody tr[data-report] .verdict'); return c && c.innerText.includes('Verified') && c.innerText.trim()",
+    );
+    assert!(verdict.as_str().unwrap().starts_with("Verified"), "{verdict}");
+    let shot = auditor.screenshot();
+    std::fs::write(store.path().join("dashboard-auditor.png"), &shot).unwrap();
+    if let Some(dir) = std::env::var_os("VOUCH_SCREENSHOT_DIR") {
+        std::fs::write(std::path::Path::new(&dir).join("dashboard-auditor.png"), &shot).unwrap();
+    }
+    // Revoked on the page: the auditor's page is gone, as for a stranger.
+    admin.click("#grants tbody tr[data-grant] button");
+    admin.wait_for(
+        "the revocation",
+        "const r = document.querySelector('#grants tbody tr[data-grant]'); return r && r.innerText.includes('Revoked')",
+    );
+    let gone = s.get("/ui/organizations/acme/compliance", Auth::Basic("erin", "demo"));
+    assert_eq!(gone.status, 404);
 }
 
 fn the_page_is_protected() {

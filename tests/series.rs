@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use vouch::service::{
-    access, generate, reports, schedule, subscriptions, webhooks, App, Caller, Config,
+    access, generate, grants, reports, schedule, subscriptions, webhooks, App, Caller, Config,
 };
 use vouch::store::Db;
 use vouch_engine::keys::{KeysDocument, PublishedKey};
@@ -887,4 +887,76 @@ async fn a_webhook_is_delivered_once_through_failures_and_a_restart() {
         types.contains(&&json!("control.regressed")) && types.contains(&&json!("packet.generated")),
         "{got:?}"
     );
+}
+
+/// An outside auditor's grant, in process with the clock moved by hand:
+/// the granted framework and period only, every read audited under the
+/// auditor's name, and nothing at all once it expired or was revoked.
+#[tokio::test]
+async fn an_auditor_grant_shows_one_framework_and_period_until_it_ends() {
+    let w = World::sqlite("2026-06-22T10:00:00Z").await;
+    w.subscribe("soc2").await;
+    w.subscribe("dora").await;
+    let carol = w.caller("carol").await;
+    let alice = w.caller("alice").await;
+    let ask = |framework: &str, start: &str, end: &str| generate::Request {
+        framework: framework.into(),
+        period_start: Some(ts(start)),
+        period_end: Some(ts(end)),
+        idempotency_key: None,
+    };
+    let june = generate::generate(w.app(), &carol, ask("soc2", "2026-06-01T00:00:00Z", "2026-06-22T00:00:00Z"))
+        .await
+        .unwrap();
+    let may = generate::generate(w.app(), &carol, ask("soc2", "2026-05-01T00:00:00Z", "2026-06-01T00:00:00Z"))
+        .await
+        .unwrap();
+    let dora = generate::generate(w.app(), &carol, ask("dora", "2026-06-01T00:00:00Z", "2026-06-22T00:00:00Z"))
+        .await
+        .unwrap();
+    let grant = grants::grant(
+        w.app(),
+        &alice,
+        grants::NewGrant {
+            username: "erin".into(),
+            framework: "soc2".into(),
+            expires_at: ts("2026-07-01T00:00:00Z"),
+            period_start: Some(ts("2026-06-01T00:00:00Z")),
+            period_end: None,
+        },
+    )
+    .await
+    .unwrap();
+    let erin = || access::authorize_reader(w.app(), "erin", "acme", None);
+    let auditor = erin().await.unwrap();
+    assert_eq!(auditor.role, vouch::auth::Role::Auditor);
+    assert_eq!(
+        reports::download(w.app(), &auditor, &june.report_id).await.unwrap(),
+        june.body
+    );
+    for hidden in [&may.report_id, &dora.report_id] {
+        let e = reports::download(w.app(), &auditor, hidden).await.unwrap_err();
+        assert!(matches!(e, vouch::service::ServiceError::NotFound), "{e:?}");
+    }
+    let page = reports::list(w.app(), &auditor, reports::Listing::default()).await.unwrap();
+    let ids: Vec<&str> = page.reports.iter().map(|r| r.report_id.as_str()).collect();
+    assert_eq!(ids, [june.report_id.as_str()]);
+    // Not a member: nothing else of the organization.
+    assert!(access::authorize(w.app(), "erin", "acme", vouch::auth::Role::Member, None).await.is_err());
+    let (actions,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM audit_entries WHERE actor = 'erin' AND action IN ('report.download', 'report.list')",
+    )
+    .fetch_one(&w.app().db.pool)
+    .await
+    .unwrap();
+    assert_eq!(actions, 2, "the auditor's download and listing are audited");
+    // Expired: as if erin had never been granted anything.
+    w.set_clock("2026-07-01T00:00:00Z");
+    assert!(matches!(erin().await.unwrap_err(), vouch::service::ServiceError::NotFound));
+    // Revoked: the same, and a second revocation finds nothing.
+    w.set_clock("2026-06-23T00:00:00Z");
+    assert!(erin().await.is_ok());
+    grants::revoke(w.app(), &alice, &grant.grant_id).await.unwrap();
+    assert!(matches!(erin().await.unwrap_err(), vouch::service::ServiceError::NotFound));
+    assert!(grants::revoke(w.app(), &alice, &grant.grant_id).await.is_err());
 }

@@ -200,7 +200,10 @@ pub fn batch(now: Timestamp) -> Value {
             {"username": "alice", "password": "demo", "mfa_enabled": true},
             {"username": "bob", "password": "demo", "mfa_enabled": true},
             {"username": "carol", "password": "demo", "mfa_enabled": false},
-            {"username": "dave", "password": "demo", "mfa_enabled": true}
+            {"username": "dave", "password": "demo", "mfa_enabled": true},
+            // An outside auditor: no membership; an owner or admin grants
+            // them access to one framework's packets.
+            {"username": "erin", "password": "demo", "mfa_enabled": true}
         ],
         "memberships": [
             {"organization_id": "acme", "username": "alice", "role": "owner"},

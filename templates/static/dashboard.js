@@ -8,6 +8,7 @@
   const org = meta("vouch-org");
   const csrf = meta("vouch-csrf");
   const canManage = meta("vouch-can-manage") === "yes";
+  const auditor = meta("vouch-auditor") === "yes";
   const base = `/organizations/${encodeURIComponent(org)}`;
   const statusLine = document.getElementById("status");
   let keysDoc = null;
@@ -460,6 +461,57 @@
     }
   }
 
+  // ------------------------------------------------------------ auditor grants
+  async function loadGrants() {
+    if (!canManage) return;
+    const list = JSON.parse(await api("GET", `${base}/auditor-grants`)).grants;
+    const body = document.querySelector("#grants tbody");
+    body.replaceChildren();
+    for (const g of list) {
+      const tr = el("tr");
+      tr.dataset.grant = g.grant_id;
+      tr.append(el("td", g.username, "mono"), el("td", g.framework), el("td", g.expires_at));
+      const state = el("td");
+      state.append(g.active ? badge("In force", "ok") : badge(g.revoked_at ? "Revoked" : "Expired", "off"));
+      tr.append(state);
+      const action = el("td");
+      if (g.active) {
+        const button = el("button", "Revoke");
+        button.type = "button";
+        button.setAttribute("aria-label", `Revoke ${g.username}'s access to ${g.framework}`);
+        button.addEventListener("click", async () => {
+          button.disabled = true;
+          try {
+            await api("DELETE", `${base}/auditor-grants/${encodeURIComponent(g.grant_id)}`);
+            say(`${g.username}'s access revoked.`);
+            await loadGrants();
+          } catch (e) {
+            say(`Could not revoke: ${e.message}`, true);
+            button.disabled = false;
+          }
+        });
+        action.append(button);
+      }
+      tr.append(action);
+      body.append(tr);
+    }
+  }
+
+  async function addGrant(event) {
+    event.preventDefault();
+    const f = event.target.elements;
+    const days = Number(f.days.value) || 30;
+    const expires = new Date(Date.now() + days * 86400000).toISOString().replace(/\.\d+Z$/, "Z");
+    try {
+      const g = JSON.parse(await api("POST", `${base}/auditor-grants`, { username: f.username.value, framework: f.framework.value, expires_at: expires }));
+      say(`${g.username} may read the ${g.framework} packets until ${g.expires_at}.`);
+      f.username.value = "";
+      await loadGrants();
+    } catch (e) {
+      say(`Could not grant access: ${e.message}`, true);
+    }
+  }
+
   // ------------------------------------------------------------ posture
   async function loadPosture() {
     const report = JSON.parse(await api("GET", `${base}/compliance-report`)).report;
@@ -496,8 +548,16 @@
     }
   }
 
+  if (auditor) {
+    // An outside auditor's view: the packets of the grant, read-only.
+    loadPackets().catch((e) => say(`Could not load the page: ${e.message}`, true));
+    return;
+  }
   document.getElementById("generate").addEventListener("submit", generate);
   document.getElementById("cadence-form").addEventListener("submit", setCadence);
-  if (canManage) document.getElementById("webhook-form").addEventListener("submit", addWebhook);
-  Promise.all([loadSubscriptions(), loadPackets(), loadSchedule(), loadWebhooks(), loadPosture()]).catch((e) => say(`Could not load the page: ${e.message}`, true));
+  if (canManage) {
+    document.getElementById("webhook-form").addEventListener("submit", addWebhook);
+    document.getElementById("grant-form").addEventListener("submit", addGrant);
+  }
+  Promise.all([loadSubscriptions(), loadPackets(), loadSchedule(), loadWebhooks(), loadGrants(), loadPosture()]).catch((e) => say(`Could not load the page: ${e.message}`, true));
 })();

@@ -17,9 +17,12 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use subtle::ConstantTimeEq;
 
-/// A role within an organization, weakest first.
+/// A role within an organization, weakest first. `Auditor` is no
+/// membership: an outside auditor's standing through a grant
+/// (`service::grants`), below every member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
+    Auditor,
     Member,
     Admin,
     Owner,
@@ -40,6 +43,7 @@ impl Role {
             Role::Owner => "owner",
             Role::Admin => "admin",
             Role::Member => "member",
+            Role::Auditor => "auditor",
         }
     }
 }

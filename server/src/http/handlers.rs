@@ -11,7 +11,7 @@ use super::routes::Endpoint;
 use super::{json, json_bytes, ApiError, HandlerResult, Request};
 use crate::auth::Role;
 use crate::service::{
-    self, access, generate, records, reports, schedule, subscriptions, webhooks, App, Caller,
+    self, access, generate, grants, records, reports, schedule, subscriptions, webhooks, App, Caller,
 };
 
 pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResult {
@@ -59,7 +59,7 @@ pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResu
             json(StatusCode::OK, &view)
         }
         E::Reports => {
-            let caller = member(app, req, Role::Member).await?;
+            let caller = reader(app, req).await?;
             let limit = match req.query_param("limit") {
                 None => None,
                 Some(v) => Some(v.parse().map_err(|_| {
@@ -75,18 +75,18 @@ pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResu
         }
         E::Generate => generate(app, req).await,
         E::Report => {
-            let caller = member(app, req, Role::Member).await?;
+            let caller = reader(app, req).await?;
             let body = reports::download(app, &caller, req.param("reportId")).await?;
             Ok(json_bytes(StatusCode::OK, body))
         }
         E::ReportPdf => pdf(app, req).await,
         E::ReportRecords => {
-            let caller = member(app, req, Role::Member).await?;
+            let caller = reader(app, req).await?;
             let body = reports::records(app, &caller, req.param("reportId")).await?;
             Ok(json_bytes(StatusCode::OK, body))
         }
         E::ReportAttestation => {
-            let caller = member(app, req, Role::Member).await?;
+            let caller = reader(app, req).await?;
             let predicate = match req.query_param("predicate") {
                 None => vouch_engine::attest::Predicate::Vouch,
                 Some(p) => vouch_engine::attest::Predicate::parse(&p).ok_or_else(|| {
@@ -101,14 +101,14 @@ pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResu
             typed(body, "application/vnd.in-toto+json")
         }
         E::ReportBundle => {
-            let caller = member(app, req, Role::Member).await?;
+            let caller = reader(app, req).await?;
             let body =
                 reports::attestation(app, &caller, req.param("reportId"), reports::Form::Bundle)
                     .await?;
             typed(body, "application/vnd.dev.sigstore.bundle.v0.3+json")
         }
         E::ReportOscal => {
-            let caller = member(app, req, Role::Member).await?;
+            let caller = reader(app, req).await?;
             let body = reports::oscal(app, &caller, req.param("reportId")).await?;
             Ok(json_bytes(StatusCode::OK, body))
         }
@@ -129,17 +129,17 @@ pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResu
             Ok(resp)
         }
         E::ReportInclusion => {
-            let caller = member(app, req, Role::Member).await?;
+            let caller = reader(app, req).await?;
             let proof = reports::inclusion(app, &caller, req.param("reportId")).await?;
             json(StatusCode::OK, &proof)
         }
         E::ReportTimestamp => {
-            let caller = member(app, req, Role::Member).await?;
+            let caller = reader(app, req).await?;
             let resp = reports::timestamp(app, &caller, req.param("reportId")).await?;
             typed(resp, "application/timestamp-reply")
         }
         E::ReportDiff => {
-            let caller = member(app, req, Role::Member).await?;
+            let caller = reader(app, req).await?;
             let against = req.query_param("against");
             let diff =
                 reports::diff(app, &caller, req.param("reportId"), against.as_deref()).await?;
@@ -187,6 +187,24 @@ pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResu
             webhooks::delete(app, &caller, id).await?;
             json(StatusCode::OK, &json!({ "deleted": id }))
         }
+        E::Grants => {
+            let caller = member(app, req, Role::Admin).await?;
+            let list = grants::list(app, &caller).await?;
+            json(StatusCode::OK, &json!({ "grants": list }))
+        }
+        E::CreateGrant => {
+            let caller = member(app, req, Role::Admin).await?;
+            access::check_write(app, &caller, &req.marks())?;
+            let body: grants::NewGrant = settings_body(req)?;
+            json(StatusCode::CREATED, &grants::grant(app, &caller, body).await?)
+        }
+        E::RevokeGrant => {
+            let caller = member(app, req, Role::Admin).await?;
+            access::check_write(app, &caller, &req.marks())?;
+            let id = req.param("grantId");
+            grants::revoke(app, &caller, id).await?;
+            json(StatusCode::OK, &json!({ "revoked": id }))
+        }
         E::LogCheckpoint => {
             let note = app.log.checkpoint(&app.db).await?;
             let mut resp = typed(note.into_bytes(), "text/plain; charset=utf-8")?;
@@ -215,7 +233,7 @@ pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResu
             Ok(json_bytes(StatusCode::OK, body))
         }
         E::UiPage => {
-            let caller = member(app, req, Role::Member).await?;
+            let caller = reader(app, req).await?;
             super::ui::page(app, &caller).await
         }
         E::UiAsset => super::ui::asset(req.param("file")),
@@ -269,6 +287,23 @@ async fn member(app: &App, req: &Request, min: Role) -> Result<Caller, ApiError>
         req.remote.map(|a| a.ip()),
     )
     .await?;
+    if req.method == warp::http::Method::GET {
+        access::check_read(&req.marks())?;
+    }
+    Ok(caller)
+}
+
+/// The authenticated caller as a reader of the path's organization's
+/// packets: a member, or an outside auditor with a grant in force (limited
+/// to it); 404 for anyone else, grants ended included.
+async fn reader(app: &App, req: &Request) -> Result<Caller, ApiError> {
+    let username = req
+        .user
+        .as_deref()
+        .ok_or_else(|| ApiError::from(service::ServiceError::Unauthenticated))?;
+    let caller =
+        access::authorize_reader(app, username, req.param("orgId"), req.remote.map(|a| a.ip()))
+            .await?;
     if req.method == warp::http::Method::GET {
         access::check_read(&req.marks())?;
     }
@@ -409,7 +444,7 @@ async fn generate(app: &App, req: &Request) -> HandlerResult {
 }
 
 async fn pdf(app: &App, req: &Request) -> HandlerResult {
-    let caller = member(app, req, Role::Member).await?;
+    let caller = reader(app, req).await?;
     let report = req.param("reportId");
     let (pdf, how) = reports::pdf(app, &caller, report).await?;
     let mut resp = json_bytes(StatusCode::OK, pdf);

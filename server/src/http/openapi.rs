@@ -421,6 +421,24 @@ fn operation(e: Endpoint) -> Operation {
             answers: vec![(200, answer("The endpoint is deleted; its pending deliveries are not sent.", "application/json", json!({ "type": "object", "required": ["deleted"], "properties": { "deleted": { "type": "string" } } }), &[]))],
             ..op("deleteWebhook", "Delete a webhook endpoint", "Owners and admins.")
         },
+        E::Grants => Operation {
+            answers: vec![(200, ok_json("The organization's auditor grants, newest first, each with whether it is in force.", "GrantList"))],
+            ..op("listGrants", "Outside auditors' access", "Owners and admins.")
+        },
+        E::CreateGrant => Operation {
+            parameters: vec![csrf_header()],
+            body: Some(schema_ref("GrantRequest")),
+            answers: vec![
+                (201, ok_json("The grant: until `expires_at` the auditor, signing in with their own credentials, reads this framework's packets of the period range (listing, packet, PDF, records, attestations, OSCAL, inclusion proof, timestamp, diffs), and nothing else; every read is audited under their name.", "Grant")),
+                (400, error("No such user, the user is a member, `expires_at` is not in the future or more than a year out, or the period range is inverted (`bad_grant`).")),
+            ],
+            ..op("createGrant", "Grant an outside auditor read access to one framework", "Owners and admins.")
+        },
+        E::RevokeGrant => Operation {
+            parameters: vec![csrf_header()],
+            answers: vec![(200, answer("The grant is revoked: the auditor's next request is a 404.", "application/json", json!({ "type": "object", "required": ["revoked"], "properties": { "revoked": { "type": "string" } } }), &[]))],
+            ..op("revokeGrant", "Revoke an auditor's access", "Owners and admins. 404 also for a grant that already ended.")
+        },
         E::LogCheckpoint => Operation {
             answers: vec![(
                 200,
@@ -551,7 +569,7 @@ fn common_answers(route: &Route) -> Vec<(u16, Value)> {
                 ),
             ));
             out.push((403, error("The caller's role is below the one needed, or a browser request came from another site or lacks the page's X-Vouch-CSRF token.")));
-            out.push((404, error("No such organization, report or framework, or one the caller is not a member of.")));
+            out.push((404, error("No such organization, report or framework, or one the caller is not a member of (an outside auditor: outside their grant, or after it ended).")));
             out.push((
                 429,
                 error_with("Too many failed logins from this address or for this user, or password checks saturated.", &["Retry-After"]),
@@ -579,6 +597,10 @@ fn path_parameter(name: &str) -> Value {
             "r-00000000-0000-0000-0000-000000000000",
         ),
         "keyFile" => ("A published key id and `.pem`.", "key-2026-06-0123abcd.pem"),
+        "grantId" => (
+            "An auditor grant id (`g-` and a UUID).",
+            "g-00000000-0000-0000-0000-000000000000",
+        ),
         "endpointId" => (
             "A webhook endpoint id (`wh-` and a UUID).",
             "wh-00000000-0000-0000-0000-000000000000",
@@ -658,6 +680,7 @@ fn schemas() -> Map<String, Value> {
     add::<crate::service::reports::Diff>(&mut out);
     add::<crate::service::schedule::ScheduleView>(&mut out);
     add::<crate::service::webhooks::Webhook>(&mut out);
+    add::<crate::service::grants::GrantView>(&mut out);
     add::<crate::service::webhooks::Created>(&mut out);
     let mut defs = out.take_definitions(true);
 
@@ -680,6 +703,10 @@ fn schemas() -> Map<String, Value> {
     request(
         "CadenceRequest",
         inn.root_schema_for::<super::handlers::CadenceBody>(),
+    );
+    request(
+        "GrantRequest",
+        inn.root_schema_for::<crate::service::grants::NewGrant>(),
     );
     request(
         "WebhookRequest",
@@ -708,6 +735,10 @@ fn schemas() -> Map<String, Value> {
         "SubscriptionList": {
             "type": "object", "additionalProperties": false, "required": ["subscriptions"],
             "properties": { "subscriptions": { "type": "array", "items": schema_ref("Subscription") } }
+        },
+        "GrantList": {
+            "type": "object", "additionalProperties": false, "required": ["grants"],
+            "properties": { "grants": { "type": "array", "items": schema_ref("Grant") } }
         },
         "WebhookList": {
             "type": "object", "additionalProperties": false, "required": ["webhooks"],

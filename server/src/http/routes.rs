@@ -40,6 +40,9 @@ pub enum Endpoint {
     Webhooks,
     CreateWebhook,
     DeleteWebhook,
+    Grants,
+    CreateGrant,
+    RevokeGrant,
     LogCheckpoint,
     LogConsistency,
     LogEntries,
@@ -96,7 +99,7 @@ use Access::{Admin, Public, User};
 use Endpoint as E;
 
 /// Every route of the server.
-pub static ROUTES: [Route; 34] = [
+pub static ROUTES: [Route; 37] = [
     route(Method::GET, "/healthz", E::Healthz, Public, 0),
     route(Method::GET, "/readyz", E::Readyz, Public, 0),
     route(Method::GET, "/metrics", E::Metrics, Admin, 0),
@@ -210,6 +213,27 @@ pub static ROUTES: [Route; 34] = [
         Method::DELETE,
         "/organizations/{orgId}/webhooks/{endpointId}",
         E::DeleteWebhook,
+        User,
+        0,
+    ),
+    route(
+        Method::GET,
+        "/organizations/{orgId}/auditor-grants",
+        E::Grants,
+        User,
+        0,
+    ),
+    route(
+        Method::POST,
+        "/organizations/{orgId}/auditor-grants",
+        E::CreateGrant,
+        User,
+        SMALL_BODY,
+    ),
+    route(
+        Method::DELETE,
+        "/organizations/{orgId}/auditor-grants/{grantId}",
+        E::RevokeGrant,
         User,
         0,
     ),

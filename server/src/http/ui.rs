@@ -62,6 +62,11 @@ pub async fn page(app: &App, caller: &Caller) -> HandlerResult {
                 username => &caller.username,
                 role => caller.role.as_str(),
                 can_manage => caller.role >= Role::Admin,
+                auditor => caller.role == Role::Auditor,
+                scopes => caller.scopes.as_ref().map(|list| list.iter().map(|s| {
+                    let t = |v: Option<i64>| v.and_then(vouch_engine::Timestamp::from_unix_seconds).map(|t| t.to_string());
+                    minijinja::context! { framework => &s.framework, from => t(s.period_start), to => t(s.period_end) }
+                }).collect::<Vec<_>>()),
                 csrf_token => csrf::token(&app.csrf_key, &caller.username, &caller.org_id),
             })
         })

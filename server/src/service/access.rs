@@ -23,6 +23,26 @@ pub struct Caller {
     pub role: Role,
     /// The client's address, for audit entries.
     pub remote: Option<String>,
+    /// `None` for a member (everything of the organization); for an outside
+    /// auditor, the grants in force: only their packets are there.
+    pub scopes: Option<Vec<Scope>>,
+}
+
+/// What one grant lets an auditor read: one framework's packets whose
+/// period lies within the bounds (Unix seconds; `None`: unbounded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub framework: String,
+    pub period_start: Option<i64>,
+    pub period_end: Option<i64>,
+}
+
+impl Scope {
+    pub fn covers(&self, framework: &str, period_start: i64, period_end: i64) -> bool {
+        self.framework == framework
+            && self.period_start.is_none_or(|s| period_start >= s)
+            && self.period_end.is_none_or(|e| period_end <= e)
+    }
 }
 
 fn busy(b: crate::auth::throttle::Busy) -> ServiceError {
@@ -110,6 +130,16 @@ fn rehash(app: &App, creds: Credentials, old: String) {
 }
 
 impl Caller {
+    /// Whether the caller may see a report of `framework` over this period.
+    pub fn sees(&self, framework: &str, period_start: i64, period_end: i64) -> bool {
+        match &self.scopes {
+            None => true,
+            Some(scopes) => scopes
+                .iter()
+                .any(|s| s.covers(framework, period_start, period_end)),
+        }
+    }
+
     /// Vouch's own audit entry for something the caller did at `at`.
     pub fn entry<'a>(
         &'a self,
@@ -158,6 +188,43 @@ pub async fn authorize(
         org_id: org_id.to_owned(),
         role,
         remote: remote.map(|ip| ip.to_string()),
+        scopes: None,
+    })
+}
+
+/// A reader of the organization's packets: a member, or an outside auditor
+/// with a grant in force (limited to its scopes); 404 otherwise, the same
+/// as for a stranger, before a grant and after it ends.
+pub async fn authorize_reader(
+    app: &App,
+    username: &str,
+    org_id: &str,
+    remote: Option<IpAddr>,
+) -> Result<Caller> {
+    match authorize(app, username, org_id, Role::Member, remote).await {
+        Err(ServiceError::NotFound) => {}
+        other => return other,
+    }
+    let grants =
+        store::grants::in_force(&app.db, org_id, username, app.now().unix_seconds()).await?;
+    if grants.is_empty() {
+        return Err(ServiceError::NotFound);
+    }
+    Ok(Caller {
+        username: username.to_owned(),
+        org_id: org_id.to_owned(),
+        role: Role::Auditor,
+        remote: remote.map(|ip| ip.to_string()),
+        scopes: Some(
+            grants
+                .into_iter()
+                .map(|g| Scope {
+                    framework: g.framework,
+                    period_start: g.period_start,
+                    period_end: g.period_end,
+                })
+                .collect(),
+        ),
     })
 }
 

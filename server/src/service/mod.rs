@@ -4,6 +4,7 @@
 //! | file | use cases |
 //! |---|---|
 //! | [`access`] | who is calling, and what they may do in which organization |
+//! | [`grants`] | outside auditors' time-boxed access to one framework's packets |
 //! | [`generate`] | a signed packet: authorize, snapshot, evaluate, sign, store, enqueue the PDF |
 //! | [`reports`] | listing, downloading a packet or its PDF, the published keys |
 //! | [`render`] | the PDF render queue: workers, and rendering on demand |
@@ -18,6 +19,7 @@
 
 pub mod access;
 pub mod generate;
+pub mod grants;
 pub mod legacy;
 pub mod log;
 pub mod records;

@@ -127,8 +127,13 @@ pub async fn list(app: &App, caller: &Caller, q: Listing) -> Result<Page> {
         q.framework.as_deref(),
         cursor.as_ref().map(|(t, id)| (*t, id.as_str())),
         limit + 1,
+        caller.scopes.as_deref(),
     )
     .await?;
+    if caller.scopes.is_some() {
+        // Every read of an outside auditor is in the audit log.
+        caller.audit(app, "report.list", q.framework.as_deref().unwrap_or("*")).await?;
+    }
     let next_cursor = (rows.len() as i64 > limit)
         .then(|| rows.get(limit as usize - 1))
         .flatten()
@@ -174,6 +179,7 @@ pub async fn list(app: &App, caller: &Caller, q: Listing) -> Result<Page> {
 async fn complete(app: &App, caller: &Caller, report: &str) -> Result<reports::Stored> {
     let r = reports::get(&app.db, &caller.org_id, report)
         .await?
+        .filter(|r| caller.sees(&r.framework, r.period_start, r.period_end))
         .ok_or(ServiceError::NotFound)?;
     if r.status != reports::Status::Complete {
         return Err(ServiceError::ReportFailed);

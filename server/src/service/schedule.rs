@@ -214,6 +214,7 @@ async fn run_subscription(
         org_id: sub.organization_id.clone(),
         role: Role::Member,
         remote: None,
+        scopes: None,
     };
     for period in periods {
         let claim = schedule::Claimed {

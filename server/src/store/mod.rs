@@ -7,6 +7,7 @@
 //! other (the records snapshot) go through [`ReadTx`].
 
 pub mod audit;
+pub mod grants;
 pub mod history;
 pub mod keys;
 pub mod log;

@@ -288,19 +288,22 @@ pub async fn records(db: &Db, org: &str, report: &str) -> Result<Option<Archive>
 pub struct Stored {
     pub report_id: String,
     pub framework: String,
+    pub period_start: i64,
+    pub period_end: i64,
     pub status: Status,
     pub canonical: Option<String>,
     pub signature: Option<String>,
     pub request_digest: Option<String>,
 }
 
-const STORED: &str =
-    "SELECT report_id, framework, status, canonical, signature, request_digest FROM reports";
+const STORED: &str = "SELECT report_id, framework, period_start, period_end, status, canonical, signature, request_digest FROM reports";
 
 fn stored(row: &sqlx::any::AnyRow) -> Result<Stored, sqlx::Error> {
     Ok(Stored {
         report_id: row.try_get("report_id")?,
         framework: row.try_get("framework")?,
+        period_start: row.try_get("period_start")?,
+        period_end: row.try_get("period_end")?,
         status: Status::parse(&row.try_get::<String, _>("status")?)?,
         canonical: row.try_get("canonical")?,
         signature: row.try_get("signature")?,
@@ -385,23 +388,49 @@ pub async fn list(
     framework: Option<&str>,
     after: Option<(i64, &str)>,
     limit: i64,
+    scopes: Option<&[crate::service::access::Scope]>,
 ) -> Result<Vec<Listed>, sqlx::Error> {
     let (after_t, after_id) = after.unwrap_or((i64::MAX, ""));
-    let rows = sqlx::query(
+    // An auditor's listing: only the reports of its grants (an empty list: none).
+    let scoped = scopes.map(|list| {
+        let clauses: Vec<String> = (0..list.len())
+            .map(|i| {
+                let n = 6 + 3 * i;
+                format!(
+                    "(r.framework = ${n} AND r.period_start >= ${} AND r.period_end <= ${})",
+                    n + 1,
+                    n + 2
+                )
+            })
+            .collect();
+        if clauses.is_empty() {
+            " AND 1 = 0".to_owned()
+        } else {
+            format!(" AND ({})", clauses.join(" OR "))
+        }
+    });
+    let sql = format!(
         "SELECT r.report_id, r.framework, r.schema_version, r.period_start, r.period_end, r.generated_at, r.key_id, r.status, r.failure_reason, r.pdf_available, \
          j.state AS render_state, j.last_error AS render_error, r.trigger_kind, r.valid_until, r.previous_sha256 \
          FROM reports r LEFT JOIN render_jobs j ON j.report_id = r.report_id \
          WHERE r.organization_id = $1 AND ($2 = '' OR r.framework = $2) \
-         AND (r.generated_at < $3 OR (r.generated_at = $3 AND ($4 = '' OR r.report_id < $4))) \
+         AND (r.generated_at < $3 OR (r.generated_at = $3 AND ($4 = '' OR r.report_id < $4))){} \
          ORDER BY r.generated_at DESC, r.report_id DESC LIMIT $5",
-    )
-    .bind(org)
-    .bind(framework.unwrap_or_default())
-    .bind(after_t)
-    .bind(after_id)
-    .bind(limit)
-    .fetch_all(&db.pool)
-    .await?;
+        scoped.unwrap_or_default()
+    );
+    let mut q = sqlx::query(&sql)
+        .bind(org)
+        .bind(framework.unwrap_or_default())
+        .bind(after_t)
+        .bind(after_id)
+        .bind(limit);
+    for s in scopes.unwrap_or_default() {
+        q = q
+            .bind(s.framework.as_str())
+            .bind(s.period_start.unwrap_or(i64::MIN))
+            .bind(s.period_end.unwrap_or(i64::MAX));
+    }
+    let rows = q.fetch_all(&db.pool).await?;
     rows.iter()
         .map(|r| {
             Ok(Listed {
