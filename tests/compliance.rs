@@ -485,9 +485,27 @@ fn auditor_matrix() {
     subscribe(&s, "acme", "soc2", "alice");
     subscribe(&s, "acme", "dora", "alice");
     let id = |r: Reply| r.json()["report_id"].as_str().unwrap().to_owned();
-    let inside = id(generate(&s, "acme", "carol", "demo", &json!({"framework": "soc2"})));
-    let later = id(generate(&s, "acme", "carol", "demo", &json!({"framework": "soc2"})));
-    let other_framework = id(generate(&s, "acme", "carol", "demo", &json!({"framework": "dora"})));
+    let inside = id(generate(
+        &s,
+        "acme",
+        "carol",
+        "demo",
+        &json!({"framework": "soc2"}),
+    ));
+    let later = id(generate(
+        &s,
+        "acme",
+        "carol",
+        "demo",
+        &json!({"framework": "soc2"}),
+    ));
+    let other_framework = id(generate(
+        &s,
+        "acme",
+        "carol",
+        "demo",
+        &json!({"framework": "dora"}),
+    ));
     let other_period = id(generate(
         &s,
         "acme",
@@ -513,58 +531,180 @@ fn auditor_matrix() {
     );
     assert_eq!(grant.status, 201, "{}", grant.text());
     // A grant to a member, or to nobody, is refused; a member cannot grant.
-    for (who, body) in [
-        ("bob", json!({"username": "carol", "framework": "soc2", "expires_at": expires})),
-        ("bob", json!({"username": "nobody", "framework": "soc2", "expires_at": expires})),
-        ("bob", json!({"username": "erin", "framework": "soc2", "expires_at": "2020-01-01T00:00:00Z"})),
+    for (body, want) in [
+        (
+            json!({"username": "carol", "framework": "soc2", "expires_at": expires}),
+            (409, "already_member"),
+        ),
+        (
+            json!({"username": "nobody", "framework": "soc2", "expires_at": expires}),
+            (404, "not_found"),
+        ),
+        (
+            json!({"username": "erin", "framework": "soc2", "expires_at": "2020-01-01T00:00:00Z"}),
+            (400, "bad_grant"),
+        ),
+        (
+            json!({"username": "erin", "framework": "soc2", "expires_at": "2099-01-01T00:00:00Z"}),
+            (400, "bad_grant"),
+        ),
     ] {
-        let r = call(&s, "POST", "/organizations/acme/auditor-grants", "/organizations/{orgId}/auditor-grants", Auth::Basic(who, "demo"), Some(&serde_json::to_vec(&body).unwrap()));
-        assert_eq!((r.status, r.code().as_str()), (400, "bad_grant"), "{body}: {}", r.text());
+        let r = call(
+            &s,
+            "POST",
+            "/organizations/acme/auditor-grants",
+            "/organizations/{orgId}/auditor-grants",
+            Auth::Basic("bob", "demo"),
+            Some(&serde_json::to_vec(&body).unwrap()),
+        );
+        assert_eq!((r.status, r.code().as_str()), want, "{body}: {}", r.text());
     }
-    let r = call(&s, "GET", "/organizations/acme/auditor-grants", "/organizations/{orgId}/auditor-grants", Auth::Basic("carol", "demo"), None);
+    let r = call(
+        &s,
+        "GET",
+        "/organizations/acme/auditor-grants",
+        "/organizations/{orgId}/auditor-grants",
+        Auth::Basic("carol", "demo"),
+        None,
+    );
     assert_eq!(r.status, 403);
 
     let rep = |r: &str| format!("/organizations/acme/compliance-reports/{r}");
     const T: &str = "/organizations/{orgId}/compliance-reports/{reportId}";
-    let forms = ["", "/pdf", "/records", "/attestation", "/bundle", "/oscal", "/inclusion"];
+    let forms = [
+        "",
+        "/pdf",
+        "/records",
+        "/attestation",
+        "/bundle",
+        "/oscal",
+        "/inclusion",
+    ];
     let mut rows: Vec<(String, String, String, u16)> = vec![];
     for f in forms {
-        rows.push(("GET".into(), format!("{}{f}", rep(&inside)), format!("{T}{f}"), 200));
-        rows.push(("GET".into(), format!("{}{f}", rep(&other_framework)), format!("{T}{f}"), 404));
-        rows.push(("GET".into(), format!("{}{f}", rep(&other_period)), format!("{T}{f}"), 404));
+        rows.push((
+            "GET".into(),
+            format!("{}{f}", rep(&inside)),
+            format!("{T}{f}"),
+            200,
+        ));
+        rows.push((
+            "GET".into(),
+            format!("{}{f}", rep(&other_framework)),
+            format!("{T}{f}"),
+            404,
+        ));
+        rows.push((
+            "GET".into(),
+            format!("{}{f}", rep(&other_period)),
+            format!("{T}{f}"),
+            404,
+        ));
     }
-    rows.push(("GET".into(), format!("{}/timestamp", rep(&inside)), format!("{T}/timestamp"), 404));
-    rows.push(("GET".into(), format!("{}/diff?against={inside}", rep(&later)), format!("{T}/diff"), 200));
-    rows.push(("GET".into(), format!("{}/diff?against={other_period}", rep(&later)), format!("{T}/diff"), 404));
-    rows.push(("GET".into(), format!("{}/diff?against={inside}", rep(&other_framework)), format!("{T}/diff"), 404));
-    rows.push(("GET".into(), "/organizations/acme/compliance-reports".into(), REPORTS.into(), 200));
-    rows.push(("GET".into(), "/ui/organizations/acme/compliance".into(), "/ui/organizations/{orgId}/compliance".into(), 200));
+    rows.push((
+        "GET".into(),
+        format!("{}/timestamp", rep(&inside)),
+        format!("{T}/timestamp"),
+        404,
+    ));
+    rows.push((
+        "GET".into(),
+        format!("{}/diff?against={inside}", rep(&later)),
+        format!("{T}/diff"),
+        200,
+    ));
+    rows.push((
+        "GET".into(),
+        format!("{}/diff?against={other_period}", rep(&later)),
+        format!("{T}/diff"),
+        404,
+    ));
+    rows.push((
+        "GET".into(),
+        format!("{}/diff?against={inside}", rep(&other_framework)),
+        format!("{T}/diff"),
+        404,
+    ));
+    rows.push((
+        "GET".into(),
+        "/organizations/acme/compliance-reports".into(),
+        REPORTS.into(),
+        200,
+    ));
+    rows.push((
+        "GET".into(),
+        "/ui/organizations/acme/compliance".into(),
+        "/ui/organizations/{orgId}/compliance".into(),
+        200,
+    ));
     // Everything that is not reading the granted packets: as for a stranger.
     for (m, p, t) in [
         ("GET", "/organizations/acme/compliance-subscriptions", SUBS),
-        ("PUT", "/organizations/acme/compliance-subscriptions/soc2", SUB),
+        (
+            "PUT",
+            "/organizations/acme/compliance-subscriptions/soc2",
+            SUB,
+        ),
         ("POST", "/organizations/acme/compliance-reports", REPORTS),
         ("GET", "/organizations/acme/compliance-report", LEGACY),
-        ("GET", "/organizations/acme/records", "/organizations/{orgId}/records"),
-        ("GET", "/organizations/acme/compliance-schedule", "/organizations/{orgId}/compliance-schedule"),
-        ("GET", "/organizations/acme/webhooks", "/organizations/{orgId}/webhooks"),
-        ("GET", "/organizations/acme/auditor-grants", "/organizations/{orgId}/auditor-grants"),
+        (
+            "GET",
+            "/organizations/acme/records",
+            "/organizations/{orgId}/records",
+        ),
+        (
+            "GET",
+            "/organizations/acme/compliance-schedule",
+            "/organizations/{orgId}/compliance-schedule",
+        ),
+        (
+            "GET",
+            "/organizations/acme/webhooks",
+            "/organizations/{orgId}/webhooks",
+        ),
+        (
+            "GET",
+            "/organizations/acme/auditor-grants",
+            "/organizations/{orgId}/auditor-grants",
+        ),
         ("GET", "/organizations/globex/compliance-reports", REPORTS),
     ] {
         rows.push((m.into(), p.into(), t.into(), 404));
     }
-    let missing = call(&s, "GET", &rep("r-does-not-exist"), T, Auth::Basic("erin", "demo"), None);
+    let missing = call(
+        &s,
+        "GET",
+        &rep("r-does-not-exist"),
+        T,
+        Auth::Basic("erin", "demo"),
+        None,
+    );
     assert_eq!(missing.status, 404);
     let run = |after: bool| {
         let mut failures = vec![];
         for (method, path, template, want) in &rows {
             let want = if after { 404 } else { *want };
             let body = (method == "POST").then(|| br#"{"framework":"soc2"}"#.to_vec());
-            let r = call(&s, method, path, template, Auth::Basic("erin", "demo"), body.as_deref());
+            let r = call(
+                &s,
+                method,
+                path,
+                template,
+                Auth::Basic("erin", "demo"),
+                body.as_deref(),
+            );
             if r.status != want {
-                failures.push(format!("{backend:?} {method} {path} as the auditor{}: {} (expected {want}) {}", if after { " after expiry" } else { "" }, r.status, r.text()));
+                failures.push(format!(
+                    "{backend:?} {method} {path} as the auditor{}: {} (expected {want}) {}",
+                    if after { " after expiry" } else { "" },
+                    r.status,
+                    r.text()
+                ));
             } else if want == 404 && method == "GET" && r.body != missing.body {
-                failures.push(format!("{method} {path}: a 404 unlike a missing report's: {}", r.text()));
+                failures.push(format!(
+                    "{method} {path}: a 404 unlike a missing report's: {}",
+                    r.text()
+                ));
             }
         }
         failures
@@ -572,16 +712,37 @@ fn auditor_matrix() {
     let failures = run(false);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // The listing holds the granted packets only; every read is audited.
-    let list = s.get("/organizations/acme/compliance-reports", Auth::Basic("erin", "demo")).json();
-    let ids: Vec<&str> = list["reports"].as_array().unwrap().iter().map(|r| r["report_id"].as_str().unwrap()).collect();
+    let list = s
+        .get(
+            "/organizations/acme/compliance-reports",
+            Auth::Basic("erin", "demo"),
+        )
+        .json();
+    let ids: Vec<&str> = list["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["report_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, [later.as_str(), inside.as_str()]);
     let expires_in = expires.unix_seconds()
-        - std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    assert!(expires_in > 0, "the matrix took longer than the grant ran; lengthen it");
+        - std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+    assert!(
+        expires_in > 0,
+        "the matrix took longer than the grant ran; lengthen it"
+    );
     std::thread::sleep(std::time::Duration::from_secs(expires_in as u64 + 1));
     let failures = run(true);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    let grants = s.get("/organizations/acme/auditor-grants", Auth::Basic("alice", "demo")).json();
+    let grants = s
+        .get(
+            "/organizations/acme/auditor-grants",
+            Auth::Basic("alice", "demo"),
+        )
+        .json();
     assert_eq!(grants["grants"][0]["active"], false, "{grants}");
 }
 

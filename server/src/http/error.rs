@@ -117,6 +117,7 @@ impl From<ServiceError> for ApiError {
             E::BadInput { code, .. } => (StatusCode::BAD_REQUEST, *code),
             E::InvalidRecords(_) => (StatusCode::BAD_REQUEST, "invalid_records"),
             E::IdempotencyKeyReused => (StatusCode::CONFLICT, "idempotency_key_reused"),
+            E::Conflict { code, .. } => (StatusCode::CONFLICT, *code),
             E::SubscriptionRequired { .. } => {
                 (StatusCode::PAYMENT_REQUIRED, "subscription_required")
             }

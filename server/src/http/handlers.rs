@@ -11,7 +11,8 @@ use super::routes::Endpoint;
 use super::{json, json_bytes, ApiError, HandlerResult, Request};
 use crate::auth::Role;
 use crate::service::{
-    self, access, generate, grants, records, reports, schedule, subscriptions, webhooks, App, Caller,
+    self, access, generate, grants, records, reports, schedule, subscriptions, webhooks, App,
+    Caller,
 };
 
 pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResult {
@@ -196,7 +197,10 @@ pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResu
             let caller = member(app, req, Role::Admin).await?;
             access::check_write(app, &caller, &req.marks())?;
             let body: grants::NewGrant = settings_body(req)?;
-            json(StatusCode::CREATED, &grants::grant(app, &caller, body).await?)
+            json(
+                StatusCode::CREATED,
+                &grants::grant(app, &caller, body).await?,
+            )
         }
         E::RevokeGrant => {
             let caller = member(app, req, Role::Admin).await?;
@@ -301,9 +305,13 @@ async fn reader(app: &App, req: &Request) -> Result<Caller, ApiError> {
         .user
         .as_deref()
         .ok_or_else(|| ApiError::from(service::ServiceError::Unauthenticated))?;
-    let caller =
-        access::authorize_reader(app, username, req.param("orgId"), req.remote.map(|a| a.ip()))
-            .await?;
+    let caller = access::authorize_reader(
+        app,
+        username,
+        req.param("orgId"),
+        req.remote.map(|a| a.ip()),
+    )
+    .await?;
     if req.method == warp::http::Method::GET {
         access::check_read(&req.marks())?;
     }

@@ -372,11 +372,15 @@ fn operation(e: Endpoint) -> Operation {
             ..op("getReportTimestamp", "The packet's trusted timestamp", "404 also when no time-stamping authority was configured when the packet was generated.")
         },
         E::ReportDiff => Operation {
-            parameters: vec![query(
-                "against",
-                "The report to compare with (the earlier packet): the answer lists how the path's report differs from it.",
-                json!({ "type": "string", "minLength": 1 }),
-            )],
+            parameters: vec![{
+                let mut q = query(
+                    "against",
+                    "The report to compare with (the earlier packet): the answer lists how the path's report differs from it.",
+                    json!({ "type": "string", "minLength": 1 }),
+                );
+                q["required"] = json!(true);
+                q
+            }],
             answers: vec![
                 (200, ok_json("Both packets verified against the published keys; per control, how its status moved (`regression`, `improvement`, `changed`, `unchanged`, `added`, `removed`) and the findings added and removed (by resource, field and expectation).", "ReportDiff")),
                 (400, error("`against` is missing (`bad_against`), or the packets are of different frameworks (`different_frameworks`).")),
@@ -412,7 +416,8 @@ fn operation(e: Endpoint) -> Operation {
             body: Some(schema_ref("WebhookRequest")),
             answers: vec![
                 (201, ok_json("The endpoint, with its signing secret: shown this once. Deliveries follow the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`); a 2xx ends a delivery, anything else is retried with backoff.", "WebhookCreated")),
-                (400, error("The URL is not https:// (or names a private address, credentials, no host), an event type is unknown or none is named, or the organization has 20 endpoints (`bad_webhook`).")),
+                (400, error("The URL names a loopback, private or link-local address or `localhost` (`bad_webhook`).")),
+                (409, error("The organization has 20 endpoints already (`too_many_webhooks`).")),
             ],
             ..op("createWebhook", "Register a webhook endpoint", "Owners and admins. Event types: `packet.generated`, `packet.failed`, `control.regressed`, `signing_key.rotated`, `signing_key.revoked`.")
         },
@@ -430,7 +435,9 @@ fn operation(e: Endpoint) -> Operation {
             body: Some(schema_ref("GrantRequest")),
             answers: vec![
                 (201, ok_json("The grant: until `expires_at` the auditor, signing in with their own credentials, reads this framework's packets of the period range (listing, packet, PDF, records, attestations, OSCAL, inclusion proof, timestamp, diffs), and nothing else; every read is audited under their name.", "Grant")),
-                (400, error("No such user, the user is a member, `expires_at` is not in the future or more than a year out, or the period range is inverted (`bad_grant`).")),
+                (400, error("`expires_at` is not in the future or more than a year out, or the period range is inverted (`bad_grant`).")),
+                (404, error("No such user, or no such framework.")),
+                (409, error("The user is a member of the organization and reads everything already (`already_member`).")),
             ],
             ..op("createGrant", "Grant an outside auditor read access to one framework", "Owners and admins.")
         },

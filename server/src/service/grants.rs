@@ -83,9 +83,25 @@ pub async fn list(app: &App, caller: &Caller) -> Result<Vec<GrantView>> {
 pub async fn grant(app: &App, caller: &Caller, new: NewGrant) -> Result<GrantView> {
     app.framework(&new.framework)?;
     let now = app.now();
+    let (user, member) = grants::standing(&app.db, &caller.org_id, &new.username).await?;
+    if !user {
+        return Err(ServiceError::NotFound);
+    }
+    if member {
+        return Err(ServiceError::Conflict {
+            code: "already_member",
+            message: format!(
+                "{} is a member of this organization and reads everything already",
+                crate::auth::loggable(&new.username)
+            ),
+        });
+    }
     let bad = |m: String| ServiceError::bad("bad_grant", m);
     if new.expires_at <= now {
-        return Err(bad(format!("expires_at {} is not in the future", new.expires_at)));
+        return Err(bad(format!(
+            "expires_at {} is not in the future",
+            new.expires_at
+        )));
     }
     if new.expires_at.unix_seconds() - now.unix_seconds() > MAX_DAYS * 86_400 {
         return Err(bad(format!("a grant runs at most {MAX_DAYS} days")));
@@ -94,16 +110,6 @@ pub async fn grant(app: &App, caller: &Caller, new: NewGrant) -> Result<GrantVie
         if s > e {
             return Err(bad(format!("period_start {s} is after period_end {e}")));
         }
-    }
-    let (user, member) = grants::standing(&app.db, &caller.org_id, &new.username).await?;
-    if !user {
-        return Err(bad("no such user: the auditor needs an account of their own".into()));
-    }
-    if member {
-        return Err(bad(format!(
-            "{} is a member of this organization and reads everything already",
-            crate::auth::loggable(&new.username)
-        )));
     }
     let g = grants::Grant {
         grant_id: format!("g-{}", uuid::Uuid::now_v7()),
@@ -118,7 +124,11 @@ pub async fn grant(app: &App, caller: &Caller, new: NewGrant) -> Result<GrantVie
     };
     let mut tx = app.db.write().await?;
     grants::insert(&mut tx, &caller.org_id, &g).await?;
-    audit::append_tx(&mut tx, &caller.entry(now, "auditor_grant.create", &g.grant_id)).await?;
+    audit::append_tx(
+        &mut tx,
+        &caller.entry(now, "auditor_grant.create", &g.grant_id),
+    )
+    .await?;
     tx.commit().await?;
     Ok(view(g, now.unix_seconds()))
 }
@@ -130,7 +140,11 @@ pub async fn revoke(app: &App, caller: &Caller, grant_id: &str) -> Result<()> {
     if !grants::revoke(&mut tx, &caller.org_id, grant_id, now.unix_seconds()).await? {
         return Err(ServiceError::NotFound);
     }
-    audit::append_tx(&mut tx, &caller.entry(now, "auditor_grant.revoke", grant_id)).await?;
+    audit::append_tx(
+        &mut tx,
+        &caller.entry(now, "auditor_grant.revoke", grant_id),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

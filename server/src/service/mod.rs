@@ -153,6 +153,9 @@ pub enum ServiceError {
     InvalidRecords(String),
     #[error("this Idempotency-Key was used for a different request")]
     IdempotencyKeyReused,
+    /// A request that conflicts with what is stored; `code` for clients.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     #[error("the organization is not subscribed to {framework}: an owner or admin subscribes with PUT /organizations/{org}/compliance-subscriptions/{framework}")]
     SubscriptionRequired { org: String, framework: String },
     #[error("the platform's signing key is not configured")]

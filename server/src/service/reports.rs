@@ -132,7 +132,9 @@ pub async fn list(app: &App, caller: &Caller, q: Listing) -> Result<Page> {
     .await?;
     if caller.scopes.is_some() {
         // Every read of an outside auditor is in the audit log.
-        caller.audit(app, "report.list", q.framework.as_deref().unwrap_or("*")).await?;
+        caller
+            .audit(app, "report.list", q.framework.as_deref().unwrap_or("*"))
+            .await?;
     }
     let next_cursor = (rows.len() as i64 > limit)
         .then(|| rows.get(limit as usize - 1))

@@ -2,7 +2,7 @@
 //!
 //! Owners and admins register an endpoint (an `https://` URL; `http://`
 //! and private addresses only with [`Settings::allow_private`]) for some of
-//! [`EVENT_TYPES`]; its secret (`whsec_` and base64 of 32 random bytes) is
+//! [`EventType`]s; its secret (`whsec_` and base64 of 32 random bytes) is
 //! answered once. An event is written in the transaction of what it
 //! reports, with one delivery per endpoint that receives it; every server
 //! runs workers that take due deliveries (one server at a time, a lease in
@@ -25,9 +25,6 @@ use vouch_engine::Timestamp;
 
 use super::{App, Caller, Result, ServiceError};
 use crate::store::{audit, webhooks};
-
-/// The events an endpoint may ask for.
-pub use webhooks::EVENT_TYPES;
 
 /// Seconds before each retry: the first attempt is at once, then these;
 /// after the last, the delivery stays failed (about 17 hours in all).
@@ -262,16 +259,50 @@ fn is_public(ip: IpAddr) -> bool {
     }
 }
 
+/// The shape of an endpoint URL the schema promises to accept: `https://`,
+/// a host name or IPv4 address, a port, a path. (`http://` and private
+/// addresses, with [`Settings::allow_private`], are beyond it.)
+pub const URL_PATTERN: &str =
+    "^https://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~/-]{0,1024})?$";
+
+/// An event an endpoint may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+pub enum EventType {
+    #[serde(rename = "packet.generated")]
+    PacketGenerated,
+    #[serde(rename = "packet.failed")]
+    PacketFailed,
+    #[serde(rename = "control.regressed")]
+    ControlRegressed,
+    #[serde(rename = "signing_key.rotated")]
+    KeyRotated,
+    #[serde(rename = "signing_key.revoked")]
+    KeyRevoked,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::PacketGenerated => "packet.generated",
+            EventType::PacketFailed => "packet.failed",
+            EventType::ControlRegressed => "control.regressed",
+            EventType::KeyRotated => "signing_key.rotated",
+            EventType::KeyRevoked => "signing_key.revoked",
+        }
+    }
+}
+
 /// What `POST .../webhooks` takes.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "WebhookRequest")]
 pub struct NewWebhook {
-    /// Where deliveries are POSTed: `https://`, at most 2,048 characters.
+    /// Where deliveries are POSTed: `https://` on a public address.
+    #[schemars(pattern(URL_PATTERN), length(max = 2048))]
     pub url: String,
-    /// Some of `packet.generated`, `packet.failed`, `control.regressed`,
-    /// `signing_key.rotated`, `signing_key.revoked`.
-    pub event_types: Vec<String>,
+    /// The events the endpoint receives: at least one.
+    #[schemars(length(min = 1, max = 5))]
+    pub event_types: Vec<EventType>,
 }
 
 /// An endpoint as listed.
@@ -335,18 +366,8 @@ pub async fn register(app: &App, caller: &Caller, new: NewWebhook) -> Result<Cre
         .map_err(|e| ServiceError::bad("bad_webhook", e))?;
     let mut types: Vec<String> = vec![];
     for t in new.event_types {
-        if !EVENT_TYPES.contains(&t.as_str()) {
-            return Err(ServiceError::bad(
-                "bad_webhook",
-                format!(
-                    "unknown event type {:?}; the types are {}",
-                    t,
-                    EVENT_TYPES.join(", ")
-                ),
-            ));
-        }
-        if !types.contains(&t) {
-            types.push(t);
+        if !types.iter().any(|have| have == t.as_str()) {
+            types.push(t.as_str().to_owned());
         }
     }
     if types.is_empty() {
@@ -356,10 +377,12 @@ pub async fn register(app: &App, caller: &Caller, new: NewWebhook) -> Result<Cre
         ));
     }
     if webhooks::list(&app.db, &caller.org_id).await?.len() >= MAX_ENDPOINTS {
-        return Err(ServiceError::bad(
-            "bad_webhook",
-            format!("an organization has at most {MAX_ENDPOINTS} endpoints"),
-        ));
+        return Err(ServiceError::Conflict {
+            code: "too_many_webhooks",
+            message: format!(
+                "an organization has at most {MAX_ENDPOINTS} endpoints; delete one first"
+            ),
+        });
     }
     let mut raw = [0u8; 32];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut raw);

@@ -46,7 +46,12 @@ pub async fn of(db: &Db, org: &str) -> Result<Vec<Grant>, sqlx::Error> {
 }
 
 /// The grants of `username` in `org` in force at `now`.
-pub async fn in_force(db: &Db, org: &str, username: &str, now: i64) -> Result<Vec<Grant>, sqlx::Error> {
+pub async fn in_force(
+    db: &Db,
+    org: &str,
+    username: &str,
+    now: i64,
+) -> Result<Vec<Grant>, sqlx::Error> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM auditor_grants WHERE organization_id = $1 AND username = $2 \
          AND revoked_at IS NULL AND expires_at > $3 ORDER BY created_at, grant_id"
@@ -99,11 +104,12 @@ pub async fn standing(db: &Db, org: &str, username: &str) -> Result<(bool, bool)
         .fetch_optional(&db.pool)
         .await?
         .is_some();
-    let member = sqlx::query("SELECT 1 FROM memberships WHERE organization_id = $1 AND username = $2")
-        .bind(org)
-        .bind(username)
-        .fetch_optional(&db.pool)
-        .await?
-        .is_some();
+    let member =
+        sqlx::query("SELECT 1 FROM memberships WHERE organization_id = $1 AND username = $2")
+            .bind(org)
+            .bind(username)
+            .fetch_optional(&db.pool)
+            .await?
+            .is_some();
     Ok((user, member))
 }
