@@ -995,3 +995,62 @@ async fn an_auditor_grant_shows_one_framework_and_period_until_it_ends() {
         .await
         .is_err());
 }
+
+/// `vouch verify-series URL`: the listing of a live server, read with a
+/// member's credentials, verified against its published keys.
+#[test]
+fn verify_series_reads_a_live_server() {
+    let store = support::Store::new(support::Backend::Sqlite);
+    let s = support::Server::start(&store);
+    let base = format!("http://{}", s.addr);
+    let r = support::request(
+        "PUT",
+        &format!("{base}/organizations/acme/compliance-subscriptions/soc2"),
+        support::Auth::Basic("alice", "demo"),
+        None,
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    for _ in 0..3 {
+        support::generate_at(&base);
+    }
+    let keys = format!("{base}/.well-known/compliance-signing-keys");
+    let run = |password: &str| {
+        let out = Command::new(support::bin())
+            .args([
+                "verify-series",
+                &base,
+                "--user",
+                "carol",
+                "--org",
+                "acme",
+                "--framework",
+                "soc2",
+                "--keys",
+                &keys,
+            ])
+            .env("VOUCH_PASSWORD", password)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (code, out) = run("demo");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.starts_with("OK series of 3 soc2 packets of acme"),
+        "{out}"
+    );
+    let (code, out) = run("wrong");
+    assert_eq!(
+        code, 3,
+        "a refused login is unreadable input, not a broken series: {out}"
+    );
+    assert!(out.contains("401"), "{out}");
+}

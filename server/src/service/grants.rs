@@ -13,6 +13,10 @@ use vouch_engine::Timestamp;
 use super::{App, Caller, Result, ServiceError};
 use crate::store::{audit, grants};
 
+/// The usernames a grant names, as the schema has them (the platform's
+/// usernames are visible ASCII without `:`, the Basic separator).
+pub const USERNAME_PATTERN: &str = "^[!-9;-~]{1,256}$";
+
 /// The longest a grant may run: a year.
 pub const MAX_DAYS: i64 = 366;
 
@@ -22,6 +26,7 @@ pub const MAX_DAYS: i64 = 366;
 #[schemars(rename = "GrantRequest")]
 pub struct NewGrant {
     /// The auditor's username: a user of the platform, not a member of the organization.
+    #[schemars(pattern(USERNAME_PATTERN))]
     pub username: String,
     /// The one framework whose packets the auditor may read.
     #[schemars(pattern(vouch_engine::framework::IDENTIFIER_PATTERN))]
