@@ -127,13 +127,19 @@ pub async fn generate_as(
     // computed from and its attestations; again over the new end when
     // another packet of the series was stored in between
     let mut attempt = 0;
+    let regressed_wanted =
+        webhooks::wanted(&app.db, Some(&caller.org_id), "control.regressed").await?;
+    let turn = app.series_turn(&caller.org_id, &framework.framework).await;
     let done = loop {
         attempt += 1;
         let end = series::end(&app.db, &caller.org_id, &framework.framework).await?;
         packet.series = Some(vouch_engine::packet::SeriesLink {
             previous_canonical_sha256: end.canonical_sha256.clone(),
         });
-        let regressed = regressions(app, caller, &end, &packet).await?;
+        let regressed = match regressed_wanted {
+            true => regressions(app, caller, &end, &packet).await?,
+            false => None,
+        };
         let done = match seal(app, packet, archive, signer.clone()).await {
             Ok(s) => s,
             Err(cause) => return Err(pending.failed(app, cause).await),
@@ -152,6 +158,7 @@ pub async fn generate_as(
             }
         }
     };
+    drop(turn);
     let signed = &done.signed;
     app.metrics
         .packets
@@ -169,8 +176,8 @@ pub async fn generate_as(
 }
 
 /// The controls that regressed since the packet at the end of the series,
-/// for a `control.regressed` webhook; `None` when no endpoint receives it
-/// (then nothing is compared) or nothing regressed.
+/// for a `control.regressed` webhook (asked only when an endpoint receives
+/// it); `None` when nothing regressed.
 async fn regressions(
     app: &App,
     caller: &Caller,
@@ -180,9 +187,6 @@ async fn regressions(
     let Some(previous) = &end.report_id else {
         return Ok(None);
     };
-    if !webhooks::wanted(&app.db, Some(&caller.org_id), "control.regressed").await? {
-        return Ok(None);
-    }
     let Some(stored) = reports::get(&app.db, &caller.org_id, previous).await? else {
         return Ok(None);
     };

@@ -115,6 +115,9 @@ impl<S> Workers<S> {
     }
 }
 
+/// Turns at the ends of series on one server (see [`App::series_turn`]).
+const SERIES_TURNS: usize = 64;
+
 /// The time source; tests and the engine never read the clock themselves.
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
@@ -250,6 +253,8 @@ pub struct App {
     pub scheduler: schedule::Scheduler,
     /// This server's webhook delivery workers.
     pub webhooks: webhooks::Queue,
+    /// Turns at the end of a series ([`App::series_turn`]).
+    series_turns: Vec<tokio::sync::Mutex<()>>,
     /// PDF renderings at once (one per core), workers and requests together:
     /// each holds a typst compilation in memory.
     render_slots: Arc<tokio::sync::Semaphore>,
@@ -331,6 +336,9 @@ impl App {
             tsa: c.tsa,
             scheduler: schedule::Scheduler::default(),
             webhooks: webhooks::Queue::new(c.webhooks),
+            series_turns: (0..SERIES_TURNS)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
             render_slots: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             )),
@@ -339,6 +347,21 @@ impl App {
 
     pub fn now(&self) -> Timestamp {
         (self.clock)()
+    }
+
+    /// This server's turn at the end of `org`'s series of `framework`: held
+    /// from reading the end to committing the packet that moves it, so that
+    /// generations of one series on this server link one after the other
+    /// instead of signing over the same end and all but one signing again.
+    /// (Servers sharing a database still race; the guarded move settles
+    /// that, `service::generate`.) Series share one of [`SERIES_TURNS`]
+    /// turns by hash.
+    pub async fn series_turn(&self, org: &str, framework: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (org, framework).hash(&mut h);
+        let i = (h.finish() % self.series_turns.len() as u64) as usize;
+        self.series_turns[i].lock().await
     }
 
     /// The framework `id`, shared, or [`ServiceError::UnknownFramework`].
