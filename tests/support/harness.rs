@@ -32,6 +32,9 @@ pub enum Tool {
     /// ([`super::standards_tools`]), `@sigstore/verify` in tests/js, node,
     /// openssl.
     Standards,
+    /// python3 with `standardwebhooks`: the Standard Webhooks reference
+    /// library, verifying deliveries in tests/webhook_receiver.py.
+    Webhooks,
 }
 
 fn succeeds(program: &str, args: &[&str]) -> bool {
@@ -57,6 +60,7 @@ impl Tool {
             Tool::Standards => {
                 "trestle, check-jsonschema, the OSCAL schema, @sigstore/verify, node, openssl"
             }
+            Tool::Webhooks => "python3 with standardwebhooks",
         }
     }
 
@@ -73,12 +77,13 @@ impl Tool {
                 "rustup target add wasm32-unknown-unknown; cargo build -p backup-cadence --target wasm32-unknown-unknown --profile plugin"
             }
             Tool::Standards => "the `standards tools` step of .ci/run installs them",
+            Tool::Webhooks => "pip install standardwebhooks",
         }
     }
 
     /// Whether the tool is here (checked once per tool and test process).
     pub fn available(self) -> bool {
-        static FOUND: [OnceLock<bool>; 6] = [const { OnceLock::new() }; 6];
+        static FOUND: [OnceLock<bool>; 7] = [const { OnceLock::new() }; 7];
         *FOUND[self as usize].get_or_init(|| match self {
             Tool::Postgres => postgres_url().is_some(),
             Tool::Python => succeeds("python3", &["-c", "import cryptography"]),
@@ -97,6 +102,7 @@ impl Tool {
                     && succeeds("node", &["--version"])
                     && succeeds("openssl", &["version"])
             }
+            Tool::Webhooks => succeeds("python3", &["-c", "import standardwebhooks"]),
         })
     }
 }
