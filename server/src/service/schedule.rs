@@ -91,11 +91,12 @@ impl Cadence {
     }
 
     /// The periods that end after `from` and whose packet is due at `now`,
-    /// oldest first.
+    /// oldest first (a few hundred a decade: done or not, [`pending`]
+    /// bounds what one pass generates).
     pub fn due(self, from: Timestamp, now: Timestamp) -> Vec<Period> {
         let mut out = vec![];
         let mut p = self.period_of(from);
-        while p.end.unix_seconds() + DELAY <= now.unix_seconds() && out.len() < MAX_PER_PASS {
+        while p.end.unix_seconds() + DELAY <= now.unix_seconds() {
             out.push(p);
             let next = self.period_of(p.end);
             if next.start <= p.start {
@@ -180,13 +181,14 @@ pub async fn run_due(app: &App) -> anyhow::Result<Pass> {
     Ok(pass)
 }
 
-/// The due periods of `sub` not yet done, oldest first, up to the first
-/// that waits for a retry; a period out of attempts is passed over.
+/// The due periods of `sub` not yet done, oldest first, with the attempts
+/// each had, up to the first that waits for a retry and at most
+/// [`MAX_PER_PASS`]; a period out of attempts is passed over.
 async fn pending(
     app: &App,
     sub: &schedule::Subscription,
     now: Timestamp,
-) -> anyhow::Result<Vec<Period>> {
+) -> anyhow::Result<Vec<(Period, i64)>> {
     let cadence = Cadence::parse(&sub.cadence).unwrap_or(Cadence::Monthly);
     let from = Timestamp::from_unix_seconds(sub.from).unwrap_or(now);
     let runs = schedule::runs(&app.db, &sub.organization_id, &sub.framework, sub.from).await?;
@@ -197,7 +199,10 @@ async fn pending(
             Some(r) if r.done => {}
             Some(r) if r.attempts >= MAX_ATTEMPTS => {}
             Some(r) if r.next_attempt_at > now.unix_seconds() => break,
-            _ => out.push(p),
+            run => out.push((p, run.map_or(0, |r| r.attempts))),
+        }
+        if out.len() == MAX_PER_PASS {
+            break;
         }
     }
     Ok(out)
@@ -206,7 +211,7 @@ async fn pending(
 async fn run_subscription(
     app: &App,
     sub: &schedule::Subscription,
-    periods: Vec<Period>,
+    periods: Vec<(Period, i64)>,
     pass: &mut Pass,
 ) -> anyhow::Result<()> {
     let caller = Caller {
@@ -216,7 +221,7 @@ async fn run_subscription(
         remote: None,
         scopes: None,
     };
-    for period in periods {
+    for (period, attempts) in periods {
         let claim = schedule::Claimed {
             holder: app.scheduler.signals.id.clone(),
             period_start: period.start.unix_seconds(),
@@ -233,16 +238,7 @@ async fn run_subscription(
             Err(ServiceError::LostClaim) => return Ok(()),
             Err(e) => {
                 pass.failed += 1;
-                let run = schedule::runs(
-                    &app.db,
-                    &sub.organization_id,
-                    &sub.framework,
-                    claim.period_start,
-                )
-                .await?
-                .into_iter()
-                .find(|r| (r.period_start, r.period_end) == (claim.period_start, claim.period_end));
-                let attempts = run.map_or(0, |r| r.attempts);
+                // This attempt was number attempts + 1.
                 let backoff = 300i64.saturating_mul(1 << attempts.clamp(0, 10));
                 let reason = match &e {
                     ServiceError::GenerationFailed { .. } => generate::FAILURE_REASON.to_owned(),
@@ -414,4 +410,25 @@ pub async fn set_paused(
     }
     tx.commit().await?;
     view(app, caller).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    /// Every due period is listed, however many are already done: a cap here
+    /// stopped a weekly schedule for good after 120 weeks.
+    #[test]
+    fn due_lists_every_period_however_many() {
+        let weeks = Cadence::Weekly.due(ts("2026-01-05T00:00:00Z"), ts("2029-01-01T01:00:00Z"));
+        assert_eq!(weeks.len(), 156);
+        assert_eq!(weeks[155].end, ts("2029-01-01T00:00:00Z"));
+        let months = Cadence::Monthly.due(ts("2026-01-01T00:00:00Z"), ts("2037-01-01T01:00:00Z"));
+        assert_eq!(months.len(), 132);
+        assert_eq!(months.last().unwrap().end, ts("2037-01-01T00:00:00Z"));
+    }
 }
