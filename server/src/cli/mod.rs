@@ -89,12 +89,20 @@ pub fn now() -> vouch_engine::Timestamp {
 /// GETs `url` (15 s at most, at most `limit` bytes): for documents a command
 /// reads from a server (the keys document, the log's checkpoint and proofs).
 pub fn fetch(url: &str, limit: u64, what: &str) -> Result<Vec<u8>> {
+    fetch_as(url, limit, what, None)
+}
+
+/// [`fetch`] with an `Authorization` header (a member's listing and packets).
+pub fn fetch_as(url: &str, limit: u64, what: &str, authorization: Option<&str>) -> Result<Vec<u8>> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(std::time::Duration::from_secs(15)))
         .build()
         .into();
-    let mut resp = agent
-        .get(url)
+    let mut req = agent.get(url);
+    if let Some(a) = authorization {
+        req = req.header("authorization", a);
+    }
+    let mut resp = req
         .call()
         .with_context(|| format!("cannot fetch {what} from {url}"))?;
     resp.body_mut()

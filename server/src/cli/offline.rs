@@ -18,7 +18,7 @@ use crate::plugins::{Limits, Plugins};
 use crate::Failure;
 
 const MAX_RECORDS: u64 = 256 * 1024 * 1024;
-const MAX_PACKET: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_PACKET: u64 = 64 * 1024 * 1024;
 const MAX_KEYS_DOC: u64 = 1024 * 1024;
 const MAX_FRAMEWORK: u64 = 4 * 1024 * 1024;
 

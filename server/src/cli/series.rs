@@ -9,12 +9,11 @@ use vouch_engine::compare::{compare, Change, Comparison};
 use vouch_engine::series::verify_series as check_series;
 use vouch_engine::verify::{body_parts, verify_body};
 
-use super::offline::load_keys;
+use super::fetch_as;
+use super::offline::{load_keys, MAX_PACKET};
 use crate::files::read_capped;
 use crate::Failure;
 
-/// A packet body at most (as `vouch verify` reads).
-const MAX_PACKET: u64 = 64 * 1024 * 1024;
 /// Packets in one series at most: ten years of weekly packets, and more.
 const MAX_PACKETS: usize = 10_000;
 /// A page of the server's listing.
@@ -133,7 +132,8 @@ fn from_server(a: &VerifySeriesArgs) -> Result<Vec<(String, Vec<u8>)>, Failure> 
         if let Some(c) = &cursor {
             url.push_str(&format!("&cursor={}", enc(c)));
         }
-        let page: serde_json::Value = serde_json::from_slice(&get(&url, &auth, MAX_PAGE)?)
+        let listing = fetch_as(&url, MAX_PAGE, "the report listing", Some(&auth))?;
+        let page: serde_json::Value = serde_json::from_slice(&listing)
             .with_context(|| format!("{url} is not a report listing"))?;
         for r in page["reports"].as_array().into_iter().flatten() {
             if r["status"] != "complete" {
@@ -145,34 +145,15 @@ fn from_server(a: &VerifySeriesArgs) -> Result<Vec<(String, Vec<u8>)>, Failure> 
                     "the series has more than {MAX_PACKETS} packets"
                 )));
             }
-            out.push((
-                id.clone(),
-                get(&format!("{reports}/{}", enc(&id)), &auth, MAX_PACKET)?,
-            ));
+            let url = format!("{reports}/{}", enc(&id));
+            let body = fetch_as(&url, MAX_PACKET, "a packet", Some(&auth))?;
+            out.push((id, body));
         }
         cursor = page["next_cursor"].as_str().map(str::to_owned);
         if cursor.is_none() {
             return Ok(out);
         }
     }
-}
-
-fn get(url: &str, auth: &str, limit: u64) -> Result<Vec<u8>, Failure> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(std::time::Duration::from_secs(30)))
-        .build()
-        .into();
-    let mut resp = agent
-        .get(url)
-        .header("authorization", auth)
-        .call()
-        .with_context(|| format!("cannot fetch {url}"))?;
-    Ok(resp
-        .body_mut()
-        .with_config()
-        .limit(limit)
-        .read_to_vec()
-        .with_context(|| format!("cannot read {url}"))?)
 }
 
 /// What makes `vouch diff` exit 1.

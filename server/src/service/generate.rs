@@ -136,9 +136,10 @@ pub async fn generate_as(
         packet.series = Some(vouch_engine::packet::SeriesLink {
             previous_canonical_sha256: end.canonical_sha256.clone(),
         });
-        let regressed = match regressed_wanted {
-            true => regressions(app, caller, &end, &packet).await?,
-            false => None,
+        let regressed = if regressed_wanted {
+            regressions(app, caller, &end, &packet).await?
+        } else {
+            None
         };
         let done = match seal(app, packet, archive, signer.clone()).await {
             Ok(s) => s,
@@ -430,14 +431,7 @@ impl Pending<'_> {
     }
 
     fn entry<'b>(&'b self, action: &'b str) -> audit::Entry<'b> {
-        audit::Entry {
-            organization_id: Some(&self.caller.org_id),
-            at: self.now,
-            actor: &self.caller.username,
-            action,
-            target: self.report_id,
-            remote_addr: self.caller.remote.as_deref(),
-        }
+        self.caller.entry(self.now, action, self.report_id)
     }
 
     /// What webhooks say of this report.
@@ -492,12 +486,12 @@ impl Pending<'_> {
             data["canonical_sha256"] = json!(sha);
             data["previous_canonical_sha256"] = json!(end.canonical_sha256);
             data["valid_until"] = json!(signed.packet.valid_until);
-            webhooks::emit_data(&mut tx, Some(org), "packet.generated", self.now, data).await?;
+            webhooks::emit(&mut tx, Some(org), "packet.generated", self.now, data).await?;
             if let Some(mut r) = regressed {
                 r["report_id"] = json!(self.report_id);
                 r["organization_id"] = json!(org);
                 r["framework"] = json!(framework);
-                webhooks::emit_data(&mut tx, Some(org), "control.regressed", self.now, r).await?;
+                webhooks::emit(&mut tx, Some(org), "control.regressed", self.now, r).await?;
             }
             // Last: it appends to the transparency log (store::log).
             let previous = end.canonical_sha256.as_deref();
@@ -535,7 +529,7 @@ impl Pending<'_> {
             audit::append_tx(&mut tx, &self.entry("report.generate_failed")).await?;
             let mut data = self.event_data();
             data["reason"] = json!(FAILURE_REASON);
-            webhooks::emit_data(
+            webhooks::emit(
                 &mut tx,
                 Some(&self.caller.org_id),
                 "packet.failed",

@@ -374,8 +374,7 @@ pub async fn diff(app: &App, caller: &Caller, report: &str, against: Option<&str
     })?;
     let later = complete(app, caller, report).await?;
     let earlier = complete(app, caller, against).await?;
-    let keys: vouch_engine::keys::KeysDocument =
-        serde_json::from_slice(&keys_document(app).await?).map_err(ServiceError::internal)?;
+    let keys = crate::keys::document(&app.db).await?;
     let packet = |r: &reports::Stored| -> Result<vouch_engine::Packet> {
         let body = super::generate::stored_body(r)?;
         vouch_engine::verify::verify_body(&body, &keys)

@@ -68,18 +68,7 @@ pub async fn set(
         )
     };
     if changed {
-        audit::append_tx(
-            &mut tx,
-            &audit::Entry {
-                organization_id: Some(&caller.org_id),
-                at: now,
-                actor: &caller.username,
-                action,
-                target: framework,
-                remote_addr: caller.remote.as_deref(),
-            },
-        )
-        .await?;
+        audit::append_tx(&mut tx, &caller.entry(now, action, framework)).await?;
     }
     tx.commit().await?;
     list(app, caller)

@@ -178,12 +178,17 @@ fn post(url: &str, headers: &[(&str, String)], body: String) -> std::result::Res
 /// address or `localhost` (unless allowed). No name is resolved here: what
 /// a name resolves to is checked at each delivery ([`check_destination`]).
 pub fn check_url(url: &str, allow_private: bool) -> std::result::Result<(), String> {
+    destination(url, allow_private).map(drop)
+}
+
+/// [`check_url`]'s checks; the host and port to connect to.
+fn destination(url: &str, allow_private: bool) -> std::result::Result<(String, u16), String> {
     let uri: warp::http::Uri = url.parse().map_err(|_| "not a URL".to_owned())?;
-    match uri.scheme_str() {
-        Some("https") => {}
-        Some("http") if allow_private => {}
+    let default_port = match uri.scheme_str() {
+        Some("https") => 443,
+        Some("http") if allow_private => 80,
         _ => return Err("an endpoint URL is https://".into()),
-    }
+    };
     let authority = uri.authority().ok_or("the URL names no host")?;
     if authority.as_str().contains('@') {
         return Err("an endpoint URL holds no credentials".into());
@@ -195,33 +200,25 @@ pub fn check_url(url: &str, allow_private: bool) -> std::result::Result<(), Stri
     if host.is_empty() {
         return Err("the URL names no host".into());
     }
-    if allow_private {
-        return Ok(());
-    }
     let local =
         host.eq_ignore_ascii_case("localhost") || host.to_ascii_lowercase().ends_with(".localhost");
-    if local || host.parse::<IpAddr>().is_ok_and(|ip| !is_public(ip)) {
+    if !allow_private && (local || host.parse::<IpAddr>().is_ok_and(|ip| !is_public(ip))) {
         return Err(format!("{host} is not a public address"));
     }
-    Ok(())
+    Ok((
+        host.to_owned(),
+        authority.port_u16().unwrap_or(default_port),
+    ))
 }
 
 /// [`check_url`], and (unless private addresses are allowed) that every
 /// address the host resolves to is public: the server does not probe the
 /// network it runs in for whoever registers an endpoint.
 pub async fn check_destination(url: &str, allow_private: bool) -> std::result::Result<(), String> {
-    check_url(url, allow_private)?;
+    let (host, port) = destination(url, allow_private)?;
     if allow_private {
         return Ok(());
     }
-    let uri: warp::http::Uri = url.parse().map_err(|_| "not a URL".to_owned())?;
-    let host = uri
-        .host()
-        .unwrap_or_default()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let port = uri.port_u16().unwrap_or(443);
     let addrs: Vec<IpAddr> = tokio::net::lookup_host((host.as_str(), port))
         .await
         .map_err(|_| format!("{host} does not resolve"))?

@@ -144,7 +144,7 @@ async fn log_event(
             "compromised_at": compromised_at,
             "reason": reason,
         });
-        super::webhooks::emit_data(tx, None, event_type, now, data).await?;
+        super::webhooks::emit(tx, None, event_type, now, data).await?;
     }
     super::log::append(tx, now, |logged_at| Entry::Key {
         event,

@@ -7,37 +7,6 @@ use vouch_engine::Timestamp;
 
 use super::{Db, WriteTx};
 
-/// The events an endpoint may ask for.
-pub const EVENT_TYPES: [&str; 5] = [
-    "packet.generated",
-    "packet.failed",
-    "control.regressed",
-    "signing_key.rotated",
-    "signing_key.revoked",
-];
-
-/// An event's body: `{"type", "timestamp", "data"}`, as the specification suggests.
-pub fn payload(event_type: &str, at: Timestamp, data: serde_json::Value) -> String {
-    serde_json::json!({ "type": event_type, "timestamp": at, "data": data }).to_string()
-}
-
-/// A new event id (`msg_` and a UUID v7).
-pub fn event_id() -> String {
-    format!("msg_{}", uuid::Uuid::now_v7().simple())
-}
-
-/// Writes the event `event_type` with `data`, at `at`, for whoever receives it.
-pub async fn emit_data(
-    tx: &mut WriteTx,
-    org: Option<&str>,
-    event_type: &str,
-    at: Timestamp,
-    data: serde_json::Value,
-) -> Result<u64, sqlx::Error> {
-    let body = payload(event_type, at, data);
-    emit(tx, org, event_type, &event_id(), &body, at.unix_seconds()).await
-}
-
 /// An endpoint as listed (without its secret).
 #[derive(Debug, Clone)]
 pub struct Endpoint {
@@ -136,7 +105,7 @@ const RECEIVING: &str = "FROM webhook_endpoints WHERE deleted_at IS NULL \
      AND ($1 = '' OR organization_id = $1) AND event_types LIKE $2";
 
 fn type_pattern(event_type: &str) -> String {
-    // Event types are a fixed set of `[a-z_.]` names (`_` matches any one
+    // Event types are `service::webhooks::EventType`'s `[a-z_.]` names (`_` matches any one
     // character in LIKE, harmlessly: no two types differ only there).
     format!("%\"{event_type}\"%")
 }
@@ -152,15 +121,16 @@ pub async fn wanted(db: &Db, org: Option<&str>, event_type: &str) -> Result<bool
         .is_some())
 }
 
-/// Writes an event and a delivery of it to every endpoint that receives it,
-/// in `tx`; nothing when none does.
+/// Writes the event `event_type` with `data`, at `at` (`{"type",
+/// "timestamp", "data"}`, as the specification suggests, under a new
+/// `msg_` id), and a delivery of it to every endpoint that receives it, in
+/// `tx`; nothing, not even the body, when none does. The deliveries made.
 pub async fn emit(
     tx: &mut WriteTx,
     org: Option<&str>,
     event_type: &str,
-    event_id: &str,
-    payload: &str,
-    at: i64,
+    at: Timestamp,
+    data: serde_json::Value,
 ) -> Result<u64, sqlx::Error> {
     let receiving = sqlx::query(&format!("SELECT 1 {RECEIVING} LIMIT 1"))
         .bind(org.unwrap_or_default())
@@ -170,14 +140,16 @@ pub async fn emit(
     if receiving.is_none() {
         return Ok(0);
     }
+    let event_id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+    let body = serde_json::json!({ "type": event_type, "timestamp": at, "data": data }).to_string();
     sqlx::query(
         "INSERT INTO webhook_events (event_id, organization_id, event_type, payload, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
-    .bind(event_id)
+    .bind(&event_id)
     .bind(org)
     .bind(event_type)
-    .bind(payload)
-    .bind(at)
+    .bind(body)
+    .bind(at.unix_seconds())
     .execute(tx.conn())
     .await?;
     let done = sqlx::query(&format!(
@@ -186,8 +158,8 @@ pub async fn emit(
     ))
     .bind(org.unwrap_or_default())
     .bind(type_pattern(event_type))
-    .bind(event_id)
-    .bind(at)
+    .bind(&event_id)
+    .bind(at.unix_seconds())
     .execute(tx.conn())
     .await?;
     Ok(done.rows_affected())
