@@ -26,10 +26,12 @@
 
 pub mod attest;
 pub mod canonical;
+pub mod cases;
 pub mod compare;
 mod contradictions;
 mod diff;
 pub mod eval;
+pub mod explain;
 pub mod framework;
 pub mod keys;
 pub mod oscal;

@@ -31,6 +31,7 @@ case!(bad_jsonpath);
 case!(unknown_operator);
 case!(wrong_argument_type);
 case!(many_problems);
+case!(misspelt_status);
 
 #[test]
 fn every_file_of_a_directory_is_reported_together() {

@@ -60,3 +60,47 @@ fn example_records_are_valid() {
     }
     assert!(n > 0);
 }
+
+/// Editors show a check's description and examples on hover and complete
+/// from them: every check has both, on its operator key, and every argument
+/// of every check has a description.
+#[test]
+fn every_check_and_argument_is_described_for_editors() {
+    let schema = vouch_engine::framework::json_schema();
+    let checks = schema["$defs"]["Check"]["oneOf"].as_array().unwrap();
+    assert_eq!(checks.len(), vouch_engine::framework::OPERATORS.len());
+    for check in checks {
+        let (op, key) = check["properties"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .next()
+            .unwrap();
+        for node in [check, key] {
+            assert!(
+                node["description"].as_str().is_some_and(|d| d.len() > 10),
+                "{op}: no description"
+            );
+            let examples = node["examples"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{op}: no examples"));
+            for e in examples {
+                assert!(e.get(op.as_str()).is_some(), "{op}: {e}");
+                // The example is a check the loader reads.
+                serde_json::from_value::<vouch_engine::framework::Check>(e.clone())
+                    .unwrap_or_else(|err| panic!("{op}: {e}: {err}"));
+            }
+        }
+    }
+    for (name, def) in schema["$defs"].as_object().unwrap() {
+        if !name.ends_with("Args") {
+            continue;
+        }
+        for (field, prop) in def["properties"].as_object().unwrap() {
+            assert!(
+                prop["description"].is_string(),
+                "{name}.{field}: no description"
+            );
+        }
+    }
+}

@@ -3,7 +3,8 @@
 //! Exit codes, for scripts:
 //! - 0: success (`verify`: the packet is authentic)
 //! - 1: a negative answer (`verify`: the packet does not verify; `frameworks
-//!   check`: the files have problems)
+//!   check`: the files have problems; `frameworks test`: a case fails or the
+//!   coverage rule is not met)
 //! - 2: the command line is wrong
 //! - 3: an input could not be read or is malformed (records, key, packet, keys document)
 
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use vouch::cli::{export, import, keys, log, offline, series, serve};
+use vouch::cli::{authoring, export, import, keys, log, offline, series, serve};
 
 /// vouch turns a managed-database platform's records into signed, auditor-grade compliance evidence.
 #[derive(Parser, Debug)]
@@ -54,7 +55,7 @@ enum Command {
     /// Signing keys: create, publish, rotate, retire, revoke, list.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Validate framework definitions.
+    /// Framework authoring: check, test, explain and diff framework YAML.
     #[command(subcommand)]
     Frameworks(FrameworksCommand),
     /// Monitor a server's transparency log of packets and key events.
@@ -92,6 +93,12 @@ enum LogCommand {
 enum FrameworksCommand {
     /// Check framework YAML files and report every problem with file:line:column.
     Check(FrameworksCheckArgs),
+    /// Run the cases (records in, status and findings out) and the coverage rule.
+    Test(authoring::TestArgs),
+    /// Why a control came out as it did on a records document: paths, scope, checks, status.
+    Explain(authoring::ExplainArgs),
+    /// What an edit of the frameworks would change, control by control, on records documents.
+    Diff(authoring::DiffArgs),
 }
 
 #[derive(Args, Debug)]
@@ -101,6 +108,11 @@ struct FrameworksCheckArgs {
     /// Directory of the plugins (`NAME.wasm`) the frameworks reference.
     #[arg(long, value_name = "DIR", env = "VOUCH_PLUGINS_DIR")]
     plugins_dir: Option<PathBuf>,
+    /// Records document the frameworks' paths are tried on (with the records
+    /// of every case), to warn of paths that select nothing [default: the
+    /// built-in examples/records]
+    #[arg(long, value_name = "FILE")]
+    records: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -134,8 +146,11 @@ fn main() -> ExitCode {
         Command::Keys(KeysCommand::Revoke(a)) => keys::keys_revoke(a),
         Command::Keys(KeysCommand::List(a)) => keys::keys_list(a),
         Command::Frameworks(FrameworksCommand::Check(a)) => {
-            offline::frameworks_check(a.dir, a.plugins_dir)
+            offline::frameworks_check(a.dir, a.plugins_dir, a.records)
         }
+        Command::Frameworks(FrameworksCommand::Test(a)) => authoring::test(a),
+        Command::Frameworks(FrameworksCommand::Explain(a)) => authoring::explain_control(a),
+        Command::Frameworks(FrameworksCommand::Diff(a)) => authoring::diff(a),
         Command::Plugins(PluginsCommand::Check(a)) => offline::plugins_check(a),
         Command::Log(LogCommand::Verify(a)) => log::log_verify(a),
     };

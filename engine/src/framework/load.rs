@@ -248,63 +248,101 @@ impl Ctx<'_> {
         err: serde_path_to_error::Error<serde_yaml::Error>,
         what: &str,
     ) {
-        let mut path = base.to_vec();
-        for seg in err.path().iter() {
-            match seg {
-                serde_path_to_error::Segment::Seq { index } => path.push(Seg::Index(*index)),
-                serde_path_to_error::Segment::Map { key } => path.push(Seg::Key(key.clone())),
-                serde_path_to_error::Segment::Enum { variant } => {
-                    path.push(Seg::Key(variant.clone()))
-                }
-                serde_path_to_error::Segment::Unknown => {}
-            }
-        }
+        let path = serde_path(base, &err);
         let message = strip_location(&err.inner().to_string());
-        let (pos, hint) = if let Some(field) = backticked_after(&message, "unknown field `") {
-            let mut key_path = path.clone();
-            if key_path.last() != Some(&Seg::Key(field.clone())) {
-                key_path.push(Seg::Key(field.clone()));
+        let (pos, suggestion) = locate_and_hint(&self.index, &path, &message);
+        let fields = if what == "control" {
+            CONTROL_FIELDS
+        } else {
+            FRAMEWORK_FIELDS
+        };
+        let hint = if backticked_after(&message, "unknown field `").is_some() {
+            if is_check_path(&path) {
+                Some("it is not an argument of this check; see frameworks/README.md for each check's arguments".to_owned())
+            } else {
+                Some(format!("the fields of a {what} are: {fields}"))
             }
-            let allowed = if what == "control" {
-                CONTROL_FIELDS
+        } else if backticked_after(&message, "unknown variant `").is_some() {
+            if message.contains("`all_true`") {
+                Some(format!("a check is one of: {}", OPERATORS.join(", ")))
             } else {
-                FRAMEWORK_FIELDS
-            };
-            let hint = if is_check_path(&path) {
-                format!("`{field}` is not an argument of this check; see frameworks/README.md for each check's arguments")
-            } else {
-                format!("the fields of a {what} are: {allowed}")
-            };
-            (self.index.key(&key_path), Some(hint))
-        } else if let Some(op) = backticked_after(&message, "unknown variant `") {
-            let mut key_path = path.clone();
-            key_path.push(Seg::Key(op));
-            (
-                self.index.key(&key_path),
-                Some(format!("a check is one of: {}", OPERATORS.join(", "))),
-            )
+                None
+            }
         } else if message.starts_with("missing field") {
-            (
-                self.index.value(&path),
-                Some(format!(
-                    "the fields of a {what} are: {}",
-                    if what == "control" {
-                        CONTROL_FIELDS
-                    } else {
-                        FRAMEWORK_FIELDS
-                    }
-                )),
-            )
+            Some(format!("the fields of a {what} are: {fields}"))
         } else if message.starts_with("invalid type") || message.starts_with("invalid value") {
-            (
-                self.index.value(&path),
-                Some("check the argument's type: paths and durations are strings, bounds are integers".into()),
+            Some(
+                "check the argument's type: paths and durations are strings, bounds are integers"
+                    .into(),
             )
         } else {
-            (self.index.value(&path), None)
+            None
         };
+        // A near name says it all; the message lists the others.
+        let hint = suggestion.or(hint);
         self.push_at(pos, &path, message, hint);
     }
+}
+
+/// The YAML path of a serde error, below `base`.
+pub(crate) fn serde_path<E>(base: &[Seg], err: &serde_path_to_error::Error<E>) -> Vec<Seg> {
+    let mut path = base.to_vec();
+    for seg in err.path().iter() {
+        match seg {
+            serde_path_to_error::Segment::Seq { index } => path.push(Seg::Index(*index)),
+            serde_path_to_error::Segment::Map { key } => path.push(Seg::Key(key.clone())),
+            serde_path_to_error::Segment::Enum { variant } => path.push(Seg::Key(variant.clone())),
+            serde_path_to_error::Segment::Unknown => {}
+        }
+    }
+    path
+}
+
+/// Where a serde error at `path` points (an unknown name at its key), and,
+/// for a name close to one serde expected, "did you mean `at_least`?".
+pub(crate) fn locate_and_hint(
+    index: &PositionIndex,
+    path: &[Seg],
+    message: &str,
+) -> (Pos, Option<String>) {
+    let named = backticked_after(message, "unknown field `")
+        .or_else(|| backticked_after(message, "unknown variant `"));
+    let Some(name) = named else {
+        return (index.value(path), None);
+    };
+    let mut key_path = path.to_vec();
+    if key_path.last() != Some(&Seg::Key(name.clone())) {
+        key_path.push(Seg::Key(name.clone()));
+    }
+    let expected = expected_names(message);
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    let hint = suggest(&name, &expected).map(|s| format!("did you mean `{s}`?"));
+    (index.key(&key_path), hint)
+}
+
+/// The names serde lists after "expected" (`expected one of `a`, `b``, `expected `a` or `b``).
+fn expected_names(message: &str) -> Vec<String> {
+    let Some(at) = message.find("expected") else {
+        return vec![];
+    };
+    message[at..]
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The known name nearest to `name`, if it is near enough to be a slip:
+/// at most a third of its characters differ (and always one), as Levenshtein counts.
+pub fn suggest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(1);
+    known
+        .iter()
+        .map(|k| (strsim::levenshtein(name, k), *k))
+        .filter(|(d, k)| *d <= limit && *k != name)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
 }
 
 fn is_check_path(path: &[Seg]) -> bool {
@@ -319,7 +357,7 @@ fn backticked_after(message: &str, prefix: &str) -> Option<String> {
 }
 
 /// serde_yaml appends " at line L column C" for errors from text; we report positions ourselves.
-fn strip_location(msg: &str) -> String {
+pub(crate) fn strip_location(msg: &str) -> String {
     match msg.find(" at line ") {
         Some(i) => msg[..i].to_owned(),
         None => msg.to_owned(),

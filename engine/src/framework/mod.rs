@@ -14,8 +14,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub(crate) use load::{locate_and_hint, serde_path, strip_location};
 pub use load::{
-    parse_framework, parse_framework_with, Diagnostic, FrameworkSet, LoadError, NoPlugins,
+    parse_framework, parse_framework_with, suggest, Diagnostic, FrameworkSet, LoadError, NoPlugins,
     PluginCatalog, BUILTIN, IDENTIFIER_PATTERN,
 };
 pub use selector::{Age, Selected, Selector};
@@ -240,39 +241,52 @@ pub enum MissingAction {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Check {
     /// Every selected value is `true`: `all_true: tls_enabled`.
+    #[schemars(example = serde_json::json!({"all_true": "tls_enabled"}))]
     AllTrue(Selector),
     /// Every selected value is present and not empty: not null, not `""`, not `[]`.
+    #[schemars(example = serde_json::json!({"non_empty": "processor.contact_email"}))]
     NonEmpty(Selector),
     /// Every selected value equals `value`.
+    #[schemars(example = serde_json::json!({"equals": {"path": "backups.encryption_algorithm", "value": "AES-256-GCM"}}))]
     Equals(EqualsArgs),
     /// Every selected value is one of `values`.
+    #[schemars(example = serde_json::json!({"one_of": {"path": "role", "values": ["owner", "admin", "member"]}}))]
     OneOf(OneOfArgs),
     /// Every selected value is an integer of at least `value`.
+    #[schemars(example = serde_json::json!({"at_least": {"path": "backups.retention_days", "value": 7}}))]
     AtLeast(BoundArgs),
     /// Every selected value is an integer of at most `value`.
+    #[schemars(example = serde_json::json!({"at_most": {"path": "backups.retention_days", "value": 35}}))]
     AtMost(BoundArgs),
     /// Every selected value is a timestamp no older than `max_age` before the
     /// period end (and not after it).
+    #[schemars(example = serde_json::json!({"not_older_than": {"path": "backups.last_completed_at", "max_age": "36h"}}))]
     NotOlderThan(AgeArgs),
     /// Every selected value is a timestamp at or before the period start: the
     /// records cover the whole period (e.g. `audit_log.oldest_entry_at`).
+    #[schemars(example = serde_json::json!({"covers_period": "audit_log.oldest_entry_at"}))]
     CoversPeriod(Selector),
     /// The path selects an array; the number of its items that pass `where`
     /// (and, with `within_period`, whose timestamp lies in the period) is
     /// between `min` and `max`.
+    #[schemars(example = serde_json::json!({"count": {"path": "backup_runs", "where": [{"equals": {"path": "status", "value": "succeeded"}}], "within_period": "completed_at", "min": 1}}))]
     Count(CountArgs),
     /// At least one of these checks holds.
+    #[schemars(example = serde_json::json!({"any_of": [{"equals": {"path": "audit_log.retention_policy", "value": "indefinite"}}, {"at_least": {"path": "audit_log.retention_days", "value": 183}}]}))]
     AnyOf(Vec<Check>),
     /// The path selects an array of events; across the whole period, no gap
     /// between the period start, the timestamps at `at` of the items that pass
     /// `where`, and the period end is longer than `max`.
+    #[schemars(example = serde_json::json!({"max_gap": {"path": "backup_runs", "at": "completed_at", "where": [{"equals": {"path": "status", "value": "succeeded"}}], "max": "36h"}}))]
     MaxGap(MaxGapArgs),
     /// The object at the path (`{start, end, ...}`) holds figures computed for
     /// exactly the packet's period; otherwise they are evidence of another
     /// period and the control is inconclusive.
+    #[schemars(example = serde_json::json!({"for_period": "audit_log.in_period"}))]
     ForPeriod(Selector),
     /// A WebAssembly plugin decides (for what JSONPath cannot express); see
     /// `plugins/ABI.md`. Its sha256 is pinned here and checked at load.
+    #[schemars(example = serde_json::json!({"plugin": {"name": "residency", "sha256": "0000000000000000000000000000000000000000000000000000000000000000", "config": {}}}))]
     Plugin(PluginArgs),
 }
 
@@ -345,6 +359,8 @@ impl<'de> Deserialize<'de> for Check {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EqualsArgs {
+    /// The values to compare, e.g. `backups.encryption_algorithm`.
+    #[schemars(example = &"backups.encryption_algorithm")]
     pub path: Selector,
     /// A string, boolean, integer or null.
     pub value: Value,
@@ -353,6 +369,8 @@ pub struct EqualsArgs {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OneOfArgs {
+    /// The values to look up, e.g. `role`.
+    #[schemars(example = &"role")]
     pub path: Selector,
     /// Strings, booleans, integers or null.
     pub values: Vec<Value>,
@@ -361,14 +379,22 @@ pub struct OneOfArgs {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BoundArgs {
+    /// The integers to compare, e.g. `backups.retention_days`.
+    #[schemars(example = &"backups.retention_days")]
     pub path: Selector,
+    /// The bound, included: mark it under the control's `thresholds`.
+    #[schemars(example = 7)]
     pub value: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgeArgs {
+    /// The timestamps (RFC 3339) to judge, e.g. `backups.last_completed_at`.
+    #[schemars(example = &"backups.last_completed_at")]
     pub path: Selector,
+    /// How long before the period end a timestamp may lie: `36h`, `7d`, `6months`.
+    #[schemars(example = &"36h")]
     pub max_age: Age,
 }
 
@@ -399,9 +425,14 @@ pub struct CountArgs {
     /// Only items whose timestamp at this path lies within the period are counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within_period: Option<Selector>,
+    /// At least this many items must count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = 1)]
     pub min: Option<u64>,
+    /// At most this many items may count (`max: 0`: none may). With nothing
+    /// to count, `max` alone proves nothing: the check is inconclusive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = 0)]
     pub max: Option<u64>,
     /// What an item whose `where` field is missing or null means. Without it
     /// the item might count or not, and the check holds only if it holds either way.
@@ -431,6 +462,25 @@ impl Framework {
 }
 
 /// The committed JSON Schema of framework files (`frameworks/framework.schema.json`).
+///
+/// Each check's description and examples are on its operator key too, where
+/// an editor (yaml-language-server) shows them on hover over `at_least:`.
 pub fn json_schema() -> Value {
-    serde_json::to_value(schemars::schema_for!(Framework)).unwrap_or(Value::Null)
+    let mut schema = serde_json::to_value(schemars::schema_for!(Framework)).unwrap_or(Value::Null);
+    if let Some(Value::Array(checks)) = schema.pointer_mut("/$defs/Check/oneOf") {
+        for check in checks {
+            let copied: Vec<(String, Value)> = ["description", "examples"]
+                .iter()
+                .filter_map(|k| Some(((*k).to_owned(), check.get(*k)?.clone())))
+                .collect();
+            if let Some(Value::Object(props)) = check.get_mut("properties") {
+                for (_, operator) in props.iter_mut() {
+                    if let Value::Object(o) = operator {
+                        o.extend(copied.iter().cloned());
+                    }
+                }
+            }
+        }
+    }
+    schema
 }

@@ -1,6 +1,7 @@
 //! The command line: one file per command group. `main.rs` parses the
 //! arguments and calls one function here.
 
+pub mod authoring;
 pub mod export;
 pub mod import;
 pub mod keys;
@@ -84,6 +85,22 @@ pub fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T,
 /// The wall clock, for commands (the server takes its clock injected).
 pub fn now() -> vouch_engine::Timestamp {
     vouch_engine::Timestamp::from_datetime(chrono::Utc::now())
+}
+
+/// The `Authorization` header of `user`, whose password is in `VOUCH_PASSWORD`
+/// (never a command-line argument, where other users of the machine see it).
+pub fn basic_auth(user: &str) -> Result<String, crate::Failure> {
+    use base64::Engine as _;
+    let password = std::env::var("VOUCH_PASSWORD").map_err(|_| {
+        crate::Failure::input(anyhow::anyhow!(
+            "set VOUCH_PASSWORD to the password of {}",
+            user.escape_debug()
+        ))
+    })?;
+    Ok(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    ))
 }
 
 /// GETs `url` (15 s at most, at most `limit` bytes): for documents a command

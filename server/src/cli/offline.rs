@@ -42,18 +42,39 @@ pub struct GenerateArgs {
     /// Key id written in the signature [default: the `key_id:` line of the key file]
     #[arg(long, value_name = "ID")]
     key_id: Option<String>,
-    /// Start of the assessment period (RFC 3339) [default: one calendar month before the end]
-    #[arg(long, value_name = "T", requires = "period_end")]
-    period_start: Option<Timestamp>,
-    /// End of the assessment period (RFC 3339) [default: generated_at]
-    #[arg(long, value_name = "T")]
-    period_end: Option<Timestamp>,
-    /// Time of generation written in the packet [default: now]
-    #[arg(long, value_name = "T")]
-    generated_at: Option<Timestamp>,
+    #[command(flatten)]
+    period: PeriodArgs,
     /// Write the body to FILE instead of standard output.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+}
+
+/// The period a command evaluates, and the time of evaluation.
+#[derive(Args, Debug, Clone)]
+pub struct PeriodArgs {
+    /// Start of the assessment period (RFC 3339) [default: one calendar month before the end]
+    #[arg(long, value_name = "T", requires = "period_end")]
+    pub period_start: Option<Timestamp>,
+    /// End of the assessment period (RFC 3339) [default: generated_at]
+    #[arg(long, value_name = "T")]
+    pub period_end: Option<Timestamp>,
+    /// Time of generation (written in the packet) [default: now]
+    #[arg(long, value_name = "T")]
+    pub generated_at: Option<Timestamp>,
+}
+
+impl PeriodArgs {
+    /// The time of generation, and the period when one is given (else the
+    /// calendar month ending at the time of generation).
+    pub fn resolve(&self) -> Result<(Timestamp, Option<Period>), Failure> {
+        let generated_at = self.generated_at.unwrap_or_else(super::now);
+        let period = match (self.period_start, self.period_end) {
+            (Some(start), Some(end)) => Some(Period::new(start, end)?),
+            (None, Some(end)) => Some(Period::month_ending_at(end)),
+            _ => None,
+        };
+        Ok((generated_at, period))
+    }
 }
 
 pub fn generate(a: GenerateArgs) -> Result<(), Failure> {
@@ -70,14 +91,7 @@ pub fn generate(a: GenerateArgs) -> Result<(), Failure> {
     let records = RecordsDocument::from_json_slice(&bytes)
         .with_context(|| format!("{} is not a valid records document", a.records.display()))?;
     let signer = load_signer(&a.key, a.key_id)?;
-    let generated_at = a
-        .generated_at
-        .unwrap_or_else(|| Timestamp::from_datetime(chrono::Utc::now()));
-    let period = match (a.period_start, a.period_end) {
-        (Some(start), Some(end)) => Some(Period::new(start, end)?),
-        (None, Some(end)) => Some(Period::month_ending_at(end)),
-        _ => None,
-    };
+    let (generated_at, period) = a.period.resolve()?;
     let host: &dyn vouch_engine::PluginHost = match &plugins {
         Some(p) => p.as_ref(),
         None => &vouch_engine::NoPluginHost,
@@ -550,7 +564,11 @@ pub fn keys_public(a: KeysPublicArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn frameworks_check(dir: Option<PathBuf>, plugins_dir: Option<PathBuf>) -> Result<(), Failure> {
+pub fn frameworks_check(
+    dir: Option<PathBuf>,
+    plugins_dir: Option<PathBuf>,
+    records: Option<PathBuf>,
+) -> Result<(), Failure> {
     let dir = dir.or_else(|| std::env::var_os("VOUCH_FRAMEWORKS_DIR").map(PathBuf::from));
     let plugins = load_plugins(plugins_dir.as_deref())?;
     let set = match load_frameworks_result(dir.as_deref(), plugins.as_deref())? {
@@ -564,6 +582,7 @@ pub fn frameworks_check(dir: Option<PathBuf>, plugins_dir: Option<PathBuf>) -> R
             )));
         }
     };
+    let warnings = super::authoring::warnings(&set, dir.as_deref(), records.as_deref())?;
     let source = dir
         .map(|d| d.display().to_string())
         .unwrap_or_else(|| "built-in frameworks".into());
@@ -575,7 +594,17 @@ pub fn frameworks_check(dir: Option<PathBuf>, plugins_dir: Option<PathBuf>) -> R
             fw.name
         );
     }
-    println!("{} frameworks in {source}: no problems", set.len());
+    for w in &warnings {
+        println!("warning: {}", vouch_engine::explain::escaped(w));
+    }
+    match warnings.len() {
+        0 => println!("{} frameworks in {source}: no problems", set.len()),
+        n => println!(
+            "{} frameworks in {source}: no problems, {n} warning{}",
+            set.len(),
+            if n == 1 { "" } else { "s" }
+        ),
+    }
     Ok(())
 }
 

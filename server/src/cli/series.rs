@@ -113,13 +113,7 @@ fn from_server(a: &VerifySeriesArgs) -> Result<Vec<(String, Vec<u8>)>, Failure> 
             "a URL needs --user (and the password in VOUCH_PASSWORD)"
         ))
     })?;
-    let password = std::env::var("VOUCH_PASSWORD")
-        .map_err(|_| Failure::input(anyhow!("set VOUCH_PASSWORD to the password of {user}")))?;
-    use base64::Engine as _;
-    let auth = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    );
+    let auth = super::basic_auth(user)?;
     let base = a.source.trim_end_matches('/');
     let enc = |s: &str| {
         percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
@@ -218,7 +212,6 @@ pub fn diff(a: DiffArgs) -> Result<(), Failure> {
 }
 
 fn text(c: &Comparison, earlier: &vouch_engine::Packet, later: &vouch_engine::Packet) -> String {
-    let status = |s: Option<vouch_engine::Status>| s.map_or("-", |s| s.as_str());
     let mut out = format!(
         "{} {} to {} against {} to {}: {} regression(s), {} improvement(s)\n",
         later.framework,
@@ -229,6 +222,15 @@ fn text(c: &Comparison, earlier: &vouch_engine::Packet, later: &vouch_engine::Pa
         c.regressions,
         c.improvements
     );
+    out.push_str(&changes(c, ""));
+    out
+}
+
+/// One line per control that changed, and its findings added (`+`) and
+/// removed (`-`), each line after `indent`.
+pub(crate) fn changes(c: &Comparison, indent: &str) -> String {
+    let status = |s: Option<vouch_engine::Status>| s.map_or("-", |s| s.as_str());
+    let mut out = String::new();
     for ch in c.controls.iter().filter(|ch| {
         ch.change != Change::Unchanged
             || !ch.findings_added.is_empty()
@@ -239,7 +241,7 @@ fn text(c: &Comparison, earlier: &vouch_engine::Packet, later: &vouch_engine::Pa
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
         out.push_str(&format!(
-            "{change:<12} {} {} -> {}\n",
+            "{indent}{change:<12} {} {} -> {}\n",
             ch.control_id.escape_debug(),
             status(ch.before),
             status(ch.after)
@@ -247,7 +249,7 @@ fn text(c: &Comparison, earlier: &vouch_engine::Packet, later: &vouch_engine::Pa
         for (sign, list) in [("+", &ch.findings_added), ("-", &ch.findings_removed)] {
             for f in list {
                 out.push_str(&format!(
-                    "  {sign} {} {}: expected {}\n",
+                    "{indent}  {sign} {} {}: expected {}\n",
                     f.resource.escape_debug(),
                     f.field.escape_debug(),
                     f.expected.escape_debug()
