@@ -7,6 +7,8 @@ use std::path::Path;
 mod support;
 use std::process::{Command, Output};
 
+mod authoring;
+
 fn vouch(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vouch"))
         .args(args)
@@ -776,7 +778,7 @@ fn a_closed_pipe_ends_a_command_without_a_panic() {
 
 fn main() -> std::process::ExitCode {
     use support::harness::{run, Tool};
-    run(&[
+    let mut cases = vec![
         case!(generate_then_verify),
         case!(offline_generate_judges_the_history_in_the_records),
         case!(reproduce_recomputes_a_packet_and_names_what_differs),
@@ -793,5 +795,7 @@ fn main() -> std::process::ExitCode {
         case!(help_explains_the_commands),
         case!(a_closed_pipe_ends_a_command_without_a_panic),
         case!(export_makes_what_verify_and_oscal_readers_take),
-    ])
+    ];
+    cases.extend(authoring::cases());
+    run(&cases)
 }

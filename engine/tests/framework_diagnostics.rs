@@ -50,3 +50,20 @@ fn built_in_frameworks_load() {
     let set = FrameworkSet::builtin().unwrap();
     assert!(set.get("soc2").is_some());
 }
+
+/// "Did you mean" names a near miss (a slip, a transposition), never a far one.
+#[test]
+fn did_you_mean_only_for_a_near_name() {
+    use vouch_engine::framework::suggest;
+    let ops = vouch_engine::framework::OPERATORS;
+    assert_eq!(suggest("at_leats", ops), Some("at_least"));
+    assert_eq!(suggest("all_ture", ops), Some("all_true"));
+    assert_eq!(suggest("sco2", &["soc2", "dora"]), Some("soc2"));
+    assert_eq!(suggest("minimum", ops), None);
+    assert_eq!(suggest("x", &["soc2"]), None);
+    assert_eq!(
+        suggest("all_true", ops),
+        None,
+        "the name itself is no suggestion"
+    );
+}

@@ -334,12 +334,12 @@ fn expected_names(message: &str) -> Vec<String> {
 }
 
 /// The known name nearest to `name`, if it is near enough to be a slip:
-/// at most a third of its characters differ (and always one), as Levenshtein counts.
+/// at most a third of its characters differ (and always one), a transposition counting as one (optimal string alignment).
 pub fn suggest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
     let limit = (name.chars().count() / 3).max(1);
     known
         .iter()
-        .map(|k| (strsim::levenshtein(name, k), *k))
+        .map(|k| (strsim::osa_distance(name, k), *k))
         .filter(|(d, k)| *d <= limit && *k != name)
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)

@@ -13,7 +13,7 @@ use vouch_engine::framework::{suggest, FrameworkSet};
 use vouch_engine::records::RecordsDocument;
 use vouch_engine::{assemble_with, Period, PluginHost, Timestamp};
 
-use super::offline::{load_frameworks_with, load_plugins, PeriodArgs};
+use super::offline::{load_frameworks_with, load_plugins, yaml_files, PeriodArgs};
 use super::series::{changes, FailOn};
 use crate::files::{read_capped, read_text};
 use crate::Failure;
@@ -68,19 +68,7 @@ fn frameworks_dir(dir: Option<PathBuf>) -> Option<PathBuf> {
 
 /// The cases files of `dir` (every `*.yaml`, in name order).
 fn read_cases(dir: &Path) -> Result<Vec<CaseFile>, Failure> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read the cases directory {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
-        .collect();
-    paths.sort();
-    if paths.is_empty() {
-        return Err(Failure::input(anyhow!(
-            "{} holds no cases files (*.yaml)",
-            dir.display()
-        )));
-    }
-    paths
+    yaml_files(dir, "cases")?
         .iter()
         .map(|p| {
             let text = read_text(p, MAX_CASES)?;
@@ -261,15 +249,7 @@ pub fn explain_control(a: ExplainArgs) -> Result<(), Failure> {
         let at = a.case.as_deref()?;
         let file = Path::new(at.rsplit_once(':').map_or(at, |(f, _)| f));
         let dir = file.parent()?.parent()?;
-        let holds_frameworks = std::fs::read_dir(dir)
-            .ok()?
-            .filter_map(|e| e.ok())
-            .any(|e| {
-                matches!(
-                    e.path().extension().and_then(|x| x.to_str()),
-                    Some("yaml" | "yml")
-                )
-            });
+        let holds_frameworks = yaml_files(dir, "framework").is_ok();
         holds_frameworks.then(|| dir.to_path_buf())
     });
     let frameworks = load_frameworks_with(dir.as_deref(), plugins.as_deref())?;

@@ -641,18 +641,7 @@ fn load_frameworks_result(
     let Some(dir) = dir else {
         return Ok(FrameworkSet::builtin());
     };
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read the frameworks directory {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
-        .collect();
-    paths.sort();
-    if paths.is_empty() {
-        return Err(Failure::input(anyhow!(
-            "{} holds no framework files (*.yaml)",
-            dir.display()
-        )));
-    }
+    let paths = yaml_files(dir, "framework")?;
     let mut texts = Vec::new();
     for p in &paths {
         texts.push((p.display().to_string(), read_text(p, MAX_FRAMEWORK)?));
@@ -661,6 +650,24 @@ fn load_frameworks_result(
         texts.iter().map(|(f, t)| (f.as_str(), t.as_str())),
         catalog,
     ))
+}
+
+/// The `*.yaml` and `*.yml` files of `dir`, in name order; none is an error
+/// naming `what` they should have been (framework, cases).
+pub(crate) fn yaml_files(dir: &Path, what: &str) -> Result<Vec<PathBuf>, Failure> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the {what} directory {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(Failure::input(anyhow!(
+            "{} holds no {what} files (*.yaml)",
+            dir.display()
+        )));
+    }
+    Ok(paths)
 }
 
 #[derive(Args, Debug)]
