@@ -180,6 +180,29 @@ fn explain_names_each_check_verdict_per_resource() {
     ]);
     expect_exit(&o, 0);
     insta::assert_snapshot!("frameworks_explain_exception", stdout(&o));
+    // Missing evidence: the resources are in scope, and each check says what
+    // it lacks.
+    let o = c.vouch(&[
+        "frameworks",
+        "explain",
+        "--framework",
+        "soc2",
+        "--control",
+        "A1.2-backups-completed",
+        "--records",
+        "examples/records/seed-only.json",
+        "--generated-at",
+        "2026-06-22T10:00:00Z",
+    ]);
+    expect_exit(&o, 0);
+    let out = stdout(&o);
+    for words in [
+        "  svc-orders               in scope\n",
+        "     svc-orders               unknown (evidence missing) [no `backup_runs` in the records for `svc-orders`]\n",
+        "status: inconclusive\n",
+    ] {
+        assert!(out.contains(words), "no {words:?} in:\n{out}");
+    }
 }
 
 fn diff_lists_what_an_edit_changes() {

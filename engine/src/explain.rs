@@ -316,8 +316,9 @@ impl fmt::Display for Explanation {
                 if let Some(p) = &self.result.population {
                     for r in p.resources.iter().take(SHOWN) {
                         write!(f, "  {:<24} {}", escaped(&r.resource), scope_words(r))?;
-                        match (&r.verdict, &r.reason) {
-                            (Verdict::Passed | Verdict::Failed, _) | (_, None) => writeln!(f)?,
+                        // The scope's reasons; missing evidence is the checks' part.
+                        match (scope_words(r), &r.reason) {
+                            ("in scope", _) | (_, None) => writeln!(f)?,
                             (_, Some(why)) => writeln!(f, ": {}", escaped(why))?,
                         }
                     }
