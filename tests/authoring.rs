@@ -327,7 +327,7 @@ fn authoring_tools_refuse_bad_input() {
     check(
         &["frameworks", "test", "mine"],
         1,
-        "MISSING mine/cases/typo.yaml: unknown framework `soc3`: did you mean `soc2`?",
+        "INVALID mine/cases/typo.yaml: unknown framework `soc3`: did you mean `soc2`?",
     );
     // A misspelt status, at its line.
     std::fs::write(

@@ -149,9 +149,9 @@ pub fn render_report(report: &cases::Report) -> String {
         let verdict = if r.outcome.is_ok() { "ok  " } else { "FAIL" };
         out.push_str(&format!(
             "{verdict} {}:{} {} {}: {}\n",
-            r.file,
+            escaped(&r.file),
             r.line,
-            r.framework,
+            escaped(&r.framework),
             escaped(&r.control),
             escaped(&r.name)
         ));
@@ -164,18 +164,29 @@ pub fn render_report(report: &cases::Report) -> String {
     if !report.gaps.is_empty() {
         out.push_str("\ncoverage: every control needs a case of each status it can reach\n");
         for g in &report.gaps {
-            out.push_str(&format!("MISSING {}\n", escaped(&g.to_string())));
+            let label = match g {
+                cases::Gap::Missing { .. } => "MISSING",
+                cases::Gap::Invalid { .. } => "INVALID",
+            };
+            out.push_str(&format!("{label} {}\n", escaped(&g.to_string())));
         }
     }
+    let missing = report
+        .gaps
+        .iter()
+        .filter(|g| matches!(g, cases::Gap::Missing { .. }))
+        .count();
+    let invalid = report.gaps.len() - missing;
+    let coverage = match (missing, invalid) {
+        (0, 0) => "complete".to_owned(),
+        (m, 0) => format!("{m} missing"),
+        (m, i) => format!("{m} missing, {i} invalid"),
+    };
     out.push_str(&format!(
-        "\n{} cases: {} passed, {} failed; coverage: {}\n",
+        "\n{} cases: {} passed, {} failed; coverage: {coverage}\n",
         report.results.len(),
         report.passed(),
         report.failed(),
-        match report.gaps.len() {
-            0 => "complete".to_owned(),
-            n => format!("{n} missing"),
-        }
     ));
     out
 }
