@@ -307,34 +307,24 @@ fn authoring_tools_refuse_bad_input() {
         let all = format!("{}{}", stdout(&o), stderr(&o));
         assert!(all.contains(words), "{args:?}: no {words:?} in:\n{all}");
     };
+    // Each mistake in a cases file of its own beside the good ones.
+    let typo = |text: &str| std::fs::write(c.path("mine/cases/typo.yaml"), text).unwrap();
     // A case of a control that does not exist.
-    std::fs::write(
-        c.path("mine/cases/typo.yaml"),
-        "framework: soc2\ncases:\n  - { control: CC6.8, name: no such control, records: full, status: attested }\n",
-    )
-    .unwrap();
+    typo("framework: soc2\ncases:\n  - { control: CC6.8, name: no such control, records: full, status: attested }\n");
     check(
         &["frameworks", "test", "mine"],
         1,
         "FAIL mine/cases/typo.yaml:3 soc2 CC6.8: no such control\n       unknown control of soc2 `CC6.8`: did you mean `CC6.1`?",
     );
     // A cases file of a framework that does not exist.
-    std::fs::write(
-        c.path("mine/cases/typo.yaml"),
-        "framework: soc3\ncases:\n  - { control: CC6.1, name: no such framework, records: full, status: attested }\n",
-    )
-    .unwrap();
+    typo("framework: soc3\ncases:\n  - { control: CC6.1, name: no such framework, records: full, status: attested }\n");
     check(
         &["frameworks", "test", "mine"],
         1,
         "INVALID mine/cases/typo.yaml: unknown framework `soc3`: did you mean `soc2`?",
     );
     // A misspelt status, at its line.
-    std::fs::write(
-        c.path("mine/cases/typo.yaml"),
-        "framework: soc2\ncases:\n  - { control: CC6.1, name: typo, records: full, status: atested }\n",
-    )
-    .unwrap();
+    typo("framework: soc2\ncases:\n  - { control: CC6.1, name: typo, records: full, status: atested }\n");
     check(
         &["frameworks", "test", "mine"],
         3,
@@ -346,11 +336,7 @@ fn authoring_tools_refuse_bad_input() {
         "hint: did you mean `attested`?",
     );
     // Records an example does not have.
-    std::fs::write(
-        c.path("mine/cases/typo.yaml"),
-        "framework: soc2\ncases:\n  - { control: CC6.1, name: typo, records: ful, status: attested }\n",
-    )
-    .unwrap();
+    typo("framework: soc2\ncases:\n  - { control: CC6.1, name: typo, records: ful, status: attested }\n");
     check(&["frameworks", "test", "mine"], 1, "no example records named `ful`; the examples are: full, one-bad-service, seed-only (did you mean `full`?)");
     std::fs::remove_file(c.path("mine/cases/typo.yaml")).unwrap();
     // A records file that does not parse.

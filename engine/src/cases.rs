@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::eval::{Finding, Status};
 use crate::framework::positions::{PositionIndex, Seg};
-use crate::framework::{suggest, Diagnostic, EmptyStatus, FrameworkSet};
+use crate::framework::{suggest, unknown_name, Diagnostic, EmptyStatus, FrameworkSet};
 use crate::packet::assemble_with;
 use crate::records::RecordsDocument;
 use crate::{Period, PluginHost, Timestamp};
@@ -289,6 +289,16 @@ impl fmt::Display for CaseFailure {
 }
 
 impl Case {
+    /// When the case is evaluated: its `generated_at`, else
+    /// [`DEFAULT_GENERATED_AT`] (the period is the month before).
+    pub fn generated_at(&self) -> Result<Timestamp, String> {
+        self.generated_at
+            .as_deref()
+            .unwrap_or(DEFAULT_GENERATED_AT)
+            .parse()
+            .map_err(|e| format!("generated_at: {e}"))
+    }
+
     /// The expectation, in a few words: `exception, findings [svc-a tls_enabled = false]`.
     pub fn expected(&self) -> String {
         let mut out = match (&self.status, &self.refused) {
@@ -366,13 +376,17 @@ pub fn run_case(
     host: &dyn PluginHost,
 ) -> Result<(), CaseFailure> {
     let fw = frameworks.get(&file.framework).ok_or_else(|| {
-        CaseFailure::Invalid(unknown("framework", &file.framework, frameworks.ids()))
+        CaseFailure::Invalid(unknown_name(
+            "framework",
+            &file.framework,
+            &frameworks.ids(),
+        ))
     })?;
     let control = fw.control(&case.control).ok_or_else(|| {
-        CaseFailure::Invalid(unknown(
+        CaseFailure::Invalid(unknown_name(
             &format!("control of {}", fw.framework),
             &case.control,
-            fw.controls.iter().map(|c| c.control_id.as_str()).collect(),
+            &control_ids(fw),
         ))
     })?;
     let doc = case_records(&file.file, case, examples).map_err(CaseFailure::Invalid)?;
@@ -398,12 +412,7 @@ pub fn run_case(
             got: None,
         });
     };
-    let generated_at: Timestamp = case
-        .generated_at
-        .as_deref()
-        .unwrap_or(DEFAULT_GENERATED_AT)
-        .parse()
-        .map_err(|e| CaseFailure::Invalid(format!("generated_at: {e}")))?;
+    let generated_at = case.generated_at().map_err(CaseFailure::Invalid)?;
     let period = Period::month_ending_at(generated_at);
     let packet = assemble_with(fw, &records, generated_at, Some(period), host)
         .map_err(|e| CaseFailure::Invalid(e.to_string()))?;
@@ -458,13 +467,8 @@ pub fn run_case(
     Ok(())
 }
 
-fn unknown(what: &str, name: &str, known: Vec<&str>) -> String {
-    let mut msg = format!("unknown {what} `{name}`");
-    match suggest(name, &known) {
-        Some(s) => msg.push_str(&format!(": did you mean `{s}`?")),
-        None => msg.push_str(&format!("; known: {}", known.join(", "))),
-    }
-    msg
+fn control_ids(fw: &crate::Framework) -> Vec<&str> {
+    fw.controls.iter().map(|c| c.control_id.as_str()).collect()
 }
 
 /// One case's result.
@@ -579,7 +583,7 @@ pub fn coverage(frameworks: &FrameworkSet, files: &[CaseFile]) -> Vec<Gap> {
         let Some(fw) = frameworks.get(&file.framework) else {
             gaps.push(Gap::Invalid {
                 file: file.file.clone(),
-                why: unknown("framework", &file.framework, frameworks.ids()),
+                why: unknown_name("framework", &file.framework, &frameworks.ids()),
             });
             continue;
         };
@@ -595,10 +599,10 @@ pub fn coverage(frameworks: &FrameworkSet, files: &[CaseFile]) -> Vec<Gap> {
                     file: file.file.clone(),
                     why: format!(
                         "unreachable: {}",
-                        unknown(
+                        unknown_name(
                             &format!("control of {}", fw.framework),
                             control,
-                            fw.controls.iter().map(|c| c.control_id.as_str()).collect()
+                            &control_ids(fw)
                         )
                     ),
                 });

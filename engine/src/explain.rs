@@ -452,7 +452,8 @@ impl fmt::Display for EmptyPath {
 /// cannot see.
 pub fn empty_paths(framework: &Framework, roots: &[&Value]) -> Vec<EmptyPath> {
     let mut out = vec![];
-    let root_fields = field_paths(roots);
+    // The fields to suggest from, listed only when a path selects nothing.
+    let mut root_fields = None;
     for c in &framework.controls {
         for (i, path) in c.evidence_refs.iter().enumerate() {
             if !selects_any(path, roots) {
@@ -461,7 +462,10 @@ pub fn empty_paths(framework: &Framework, roots: &[&Value]) -> Vec<EmptyPath> {
                     at: format!("evidence_refs[{i}]"),
                     path: path.as_str().to_owned(),
                     relative_to: None,
-                    nearest: nearest(path.as_str(), &root_fields),
+                    nearest: nearest(
+                        path.as_str(),
+                        root_fields.get_or_insert_with(|| field_paths(roots)),
+                    ),
                 });
             }
         }

@@ -345,6 +345,18 @@ pub fn suggest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
         .map(|(_, k)| k)
 }
 
+/// "unknown control of soc2 `CC6.8`", then "did you mean `CC6.1`?" for a
+/// near name, else the names there are; `name` with its control characters
+/// escaped (it is someone's input).
+pub fn unknown_name(what: &str, name: &str, known: &[&str]) -> String {
+    let mut msg = format!("unknown {what} `{}`", crate::explain::escaped(name));
+    match suggest(name, known) {
+        Some(s) => msg.push_str(&format!(": did you mean `{s}`?")),
+        None => msg.push_str(&format!("; known: {}", known.join(", "))),
+    }
+    msg
+}
+
 fn is_check_path(path: &[Seg]) -> bool {
     path.iter()
         .any(|s| matches!(s, Seg::Key(k) if k == "checks" || k == "where"))

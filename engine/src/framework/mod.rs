@@ -16,8 +16,8 @@ use serde_json::Value;
 
 pub(crate) use load::{locate_and_hint, serde_path, strip_location};
 pub use load::{
-    parse_framework, parse_framework_with, suggest, Diagnostic, FrameworkSet, LoadError, NoPlugins,
-    PluginCatalog, BUILTIN, IDENTIFIER_PATTERN,
+    parse_framework, parse_framework_with, suggest, unknown_name, Diagnostic, FrameworkSet,
+    LoadError, NoPlugins, PluginCatalog, BUILTIN, IDENTIFIER_PATTERN,
 };
 pub use selector::{Age, Selected, Selector};
 

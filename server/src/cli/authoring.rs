@@ -9,16 +9,18 @@ use serde_json::Value;
 use vouch_engine::cases::{self, BuiltinExamples, CaseFile, Examples};
 use vouch_engine::compare::compare;
 use vouch_engine::explain::{empty_paths, escaped, explain};
-use vouch_engine::framework::{suggest, FrameworkSet};
+use vouch_engine::framework::{unknown_name, FrameworkSet};
 use vouch_engine::records::RecordsDocument;
-use vouch_engine::{assemble_with, Period, PluginHost, Timestamp};
+use vouch_engine::{assemble_with, Period, Timestamp};
 
-use super::offline::{load_frameworks_with, load_plugins, yaml_files, PeriodArgs};
+use super::offline::{
+    frameworks_dir, load_frameworks_with, load_plugins, plugin_host as host, read_records,
+    yaml_files, PeriodArgs, MAX_RECORDS,
+};
 use super::series::{changes, FailOn};
-use crate::files::{read_capped, read_text};
+use crate::files::read_text;
 use crate::Failure;
 
-const MAX_RECORDS: u64 = 256 * 1024 * 1024;
 const MAX_CASES: u64 = 4 * 1024 * 1024;
 
 #[derive(Args, Debug)]
@@ -62,10 +64,6 @@ impl Examples for ExampleSource {
     }
 }
 
-fn frameworks_dir(dir: Option<PathBuf>) -> Option<PathBuf> {
-    dir.or_else(|| std::env::var_os("VOUCH_FRAMEWORKS_DIR").map(PathBuf::from))
-}
-
 /// The cases files of `dir` (every `*.yaml`, in name order).
 fn read_cases(dir: &Path) -> Result<Vec<CaseFile>, Failure> {
     yaml_files(dir, "cases")?
@@ -96,13 +94,6 @@ fn load_cases(dir: Option<&Path>, cases_dir: Option<&Path>) -> Result<Vec<CaseFi
         }
         (None, None) => cases::builtin()
             .map_err(|d| Failure::input(anyhow!("the built-in cases have a problem:\n{d}"))),
-    }
-}
-
-fn host(plugins: &Option<std::sync::Arc<crate::plugins::Plugins>>) -> &dyn PluginHost {
-    match plugins {
-        Some(p) => p.as_ref(),
-        None => &vouch_engine::NoPluginHost,
     }
 }
 
@@ -235,37 +226,26 @@ pub struct ExplainArgs {
     period: PeriodArgs,
 }
 
-fn read_records(path: &Path) -> Result<RecordsDocument, Failure> {
-    let bytes = read_capped(path, MAX_RECORDS)?;
-    RecordsDocument::from_json_slice(&bytes)
-        .with_context(|| format!("{} is not a valid records document", path.display()))
-        .map_err(Failure::input)
-}
-
 fn unknown(what: &str, name: &str, known: &[&str]) -> Failure {
-    let mut msg = format!("unknown {what} `{}`", escaped(name));
-    match suggest(name, known) {
-        Some(s) => msg.push_str(&format!(": did you mean `{s}`?")),
-        None => msg.push_str(&format!("; known: {}", known.join(", "))),
-    }
-    Failure::input(anyhow!(msg))
+    Failure::input(anyhow!(unknown_name(what, name, known)))
 }
 
 /// `vouch frameworks explain`: why one control came out as it did.
 pub fn explain_control(a: ExplainArgs) -> Result<(), Failure> {
     let plugins = load_plugins(a.plugins_dir.as_deref())?;
+    let case = a.case.as_deref().map(find_case).transpose()?;
     // A case in DIR/cases/ is of the frameworks in DIR.
     let dir = a.frameworks_dir.clone().or_else(|| {
-        let at = a.case.as_deref()?;
-        let file = Path::new(at.rsplit_once(':').map_or(at, |(f, _)| f));
-        let dir = file.parent()?.parent()?;
-        let holds_frameworks = yaml_files(dir, "framework").is_ok();
-        holds_frameworks.then(|| dir.to_path_buf())
+        let (file, _) = case.as_ref()?;
+        let dir = Path::new(&file.file).parent()?.parent()?;
+        yaml_files(dir, "framework")
+            .is_ok()
+            .then(|| dir.to_path_buf())
     });
     let frameworks = load_frameworks_with(dir.as_deref(), plugins.as_deref())?;
-    let (framework, control, records, generated_at, period) = match &a.case {
-        Some(at) => {
-            let (file, case) = find_case(at)?;
+    let (framework, control, records, generated_at, period) = match case {
+        Some((file, case)) => {
+            let at = a.case.as_deref().unwrap_or_default();
             println!(
                 "case {}:{} \"{}\": expects {}\n",
                 file.file,
@@ -281,12 +261,9 @@ pub fn explain_control(a: ExplainArgs) -> Result<(), Failure> {
             let records = RecordsDocument::from_value(doc)
                 .with_context(|| format!("{at}: the case's records are refused"))
                 .map_err(Failure::input)?;
-            let generated_at: Timestamp = case
-                .generated_at
-                .as_deref()
-                .unwrap_or(cases::DEFAULT_GENERATED_AT)
-                .parse()
-                .map_err(|e| Failure::input(anyhow!("{at}: generated_at: {e}")))?;
+            let generated_at = case
+                .generated_at()
+                .map_err(|e| Failure::input(anyhow!("{at}: {e}")))?;
             (file.framework, case.control, records, generated_at, None)
         }
         None => {

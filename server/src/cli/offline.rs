@@ -17,7 +17,7 @@ use crate::files::{read_capped, read_private, read_text, write_atomic};
 use crate::plugins::{Limits, Plugins};
 use crate::Failure;
 
-const MAX_RECORDS: u64 = 256 * 1024 * 1024;
+pub(crate) const MAX_RECORDS: u64 = 256 * 1024 * 1024;
 pub(crate) const MAX_PACKET: u64 = 64 * 1024 * 1024;
 const MAX_KEYS_DOC: u64 = 1024 * 1024;
 const MAX_FRAMEWORK: u64 = 4 * 1024 * 1024;
@@ -87,16 +87,16 @@ pub fn generate(a: GenerateArgs) -> Result<(), Failure> {
             frameworks.ids().join(", ")
         ))
     })?;
-    let bytes = read_capped(&a.records, MAX_RECORDS)?;
-    let records = RecordsDocument::from_json_slice(&bytes)
-        .with_context(|| format!("{} is not a valid records document", a.records.display()))?;
+    let records = read_records(&a.records)?;
     let signer = load_signer(&a.key, a.key_id)?;
     let (generated_at, period) = a.period.resolve()?;
-    let host: &dyn vouch_engine::PluginHost = match &plugins {
-        Some(p) => p.as_ref(),
-        None => &vouch_engine::NoPluginHost,
-    };
-    let packet = assemble_with(framework, &records, generated_at, period, host)?;
+    let packet = assemble_with(
+        framework,
+        &records,
+        generated_at,
+        period,
+        plugin_host(&plugins),
+    )?;
     let signed = signer.sign(packet)?;
     let body = signed.body(None);
     match a.out {
@@ -371,10 +371,7 @@ pub fn reproduce(a: ReproduceArgs) -> Result<(), Failure> {
     };
     let (_, inputs) = named_inputs(&canonical).map_err(refused)?;
     let plugins = load_plugins(a.plugins_dir.as_deref())?;
-    let host: &dyn vouch_engine::PluginHost = match &plugins {
-        Some(p) => p.as_ref(),
-        None => &vouch_engine::NoPluginHost,
-    };
+    let host = plugin_host(&plugins);
     // Before the frameworks load: they pin their plugins' digests, and a
     // changed plugin is this reason, not a framework that does not load.
     check_plugins(&inputs, host).map_err(refused)?;
@@ -569,7 +566,7 @@ pub fn frameworks_check(
     plugins_dir: Option<PathBuf>,
     records: Option<PathBuf>,
 ) -> Result<(), Failure> {
-    let dir = dir.or_else(|| std::env::var_os("VOUCH_FRAMEWORKS_DIR").map(PathBuf::from));
+    let dir = frameworks_dir(dir);
     let plugins = load_plugins(plugins_dir.as_deref())?;
     let set = match load_frameworks_result(dir.as_deref(), plugins.as_deref())? {
         Ok(set) => set,
@@ -606,6 +603,30 @@ pub fn frameworks_check(
         ),
     }
     Ok(())
+}
+
+/// A records document (JSON) of one organization, from a file.
+pub(crate) fn read_records(path: &Path) -> Result<RecordsDocument, Failure> {
+    let bytes = read_capped(path, MAX_RECORDS)?;
+    RecordsDocument::from_json_slice(&bytes)
+        .with_context(|| format!("{} is not a valid records document", path.display()))
+        .map_err(Failure::input)
+}
+
+/// The frameworks directory a command was given, else `$VOUCH_FRAMEWORKS_DIR`
+/// (for commands that take it as an argument rather than an option).
+pub(crate) fn frameworks_dir(dir: Option<PathBuf>) -> Option<PathBuf> {
+    dir.or_else(|| std::env::var_os("VOUCH_FRAMEWORKS_DIR").map(PathBuf::from))
+}
+
+/// The plugins' host, or none: a `plugin:` check is then inconclusive.
+pub(crate) fn plugin_host(
+    plugins: &Option<std::sync::Arc<Plugins>>,
+) -> &dyn vouch_engine::PluginHost {
+    match plugins {
+        Some(p) => p.as_ref(),
+        None => &vouch_engine::NoPluginHost,
+    }
 }
 
 /// Loads the plugins of `dir` (every `*.wasm`), if a directory is given.
