@@ -5,8 +5,10 @@
 //! makes the control `inconclusive`; a failing check makes it an `exception`
 //! whose findings name the resource, the field and the observed value.
 
-use std::cell::RefCell;
+use std::borrow::Cow;
+use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::rc::Rc;
 
 use schemars::JsonSchema;
@@ -18,6 +20,9 @@ use crate::framework::{
     Selector, Threshold, TimeBasis,
 };
 use crate::time::{Period, Timestamp};
+
+mod view;
+use view::{merged, Lookup, View};
 
 /// The four statuses of a control.
 #[derive(
@@ -310,11 +315,21 @@ impl Outcome {
         }
     }
     fn absorb(&mut self, other: Outcome) {
-        self.findings.extend(other.findings);
-        self.missing.extend(other.missing);
-        self.empty.extend(other.empty);
-        self.observed.extend(other.observed);
-        merge_plugins(&mut self.plugins, other.plugins);
+        /// `from` after `into`, moved without copying into an empty `into`.
+        fn append<T>(into: &mut Vec<T>, mut from: Vec<T>) {
+            if into.is_empty() {
+                *into = from;
+            } else {
+                into.append(&mut from);
+            }
+        }
+        append(&mut self.findings, other.findings);
+        append(&mut self.missing, other.missing);
+        append(&mut self.empty, other.empty);
+        append(&mut self.observed, other.observed);
+        if !other.plugins.is_empty() {
+            merge_plugins(&mut self.plugins, other.plugins);
+        }
     }
 }
 
@@ -334,27 +349,95 @@ enum Mode {
 }
 
 /// The resource a check is evaluated on.
+#[derive(Clone, Copy)]
 struct Target<'a> {
-    value: &'a Value,
-    id: String,
-    /// `service svc-1`, or `organization` for the document root.
-    label: String,
-    context: &'a BTreeMap<String, Value>,
+    value: View<'a>,
+    id: &'a str,
+    label: Label<'a>,
+    context: Context<'a>,
+}
+
+/// How messages name the resource a check is on, written only when a
+/// message is: `` `svc-1` ``, `the organization`, or an item of a list in
+/// either, `` `backup_runs[2]` (run-7) of `svc-1` ``.
+#[derive(Clone, Copy)]
+enum Label<'a> {
+    Organization,
+    Resource(&'a str),
+    Item {
+        /// The list, as a readable path.
+        at: &'a str,
+        index: usize,
+        item: &'a Value,
+        of: &'a Label<'a>,
+    },
+}
+
+impl Label<'_> {
+    /// Appends the label to `s`: what `{label}` writes, without the
+    /// formatting machinery for the common labels (a note a resource
+    /// lacking evidence gets is written once per resource and control).
+    fn push_to(&self, s: &mut String) {
+        match self {
+            Label::Organization => s.push_str("the organization"),
+            Label::Resource(id) => {
+                s.push('`');
+                s.push_str(id);
+                s.push('`');
+            }
+            item => {
+                use fmt::Write;
+                let _ = write!(s, "{item}");
+            }
+        }
+    }
+}
+
+impl fmt::Display for Label<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Label::Organization => f.write_str("the organization"),
+            Label::Resource(id) => write!(f, "`{id}`"),
+            Label::Item {
+                at,
+                index,
+                item,
+                of,
+            } => match item_name(item) {
+                Some(n) => write!(f, "`{at}[{index}]` ({n}) of {of}"),
+                None => write!(f, "`{at}[{index}]` of {of}"),
+            },
+        }
+    }
+}
+
+/// The fields of a resource named by its scope's `context`, copied into a
+/// finding about it only when there is one.
+#[derive(Clone, Copy)]
+struct Context<'a> {
+    names: &'a [String],
+    of: &'a Value,
+}
+
+impl Context<'_> {
+    const NONE: Context<'static> = Context {
+        names: &[],
+        of: &Value::Null,
+    };
+
+    fn fields(&self) -> BTreeMap<String, Value> {
+        self.names
+            .iter()
+            .filter_map(|k| self.of.get(k).map(|v| (k.clone(), v.clone())))
+            .collect()
+    }
 }
 
 /// A value a path selected, with the list item it lies in (if any).
-struct Picked<'a> {
-    location: String,
-    value: &'a Value,
-    item: Option<&'a Value>,
-}
-
-/// What a path selected on a resource: values, and what is missing or empty.
-#[derive(Default)]
-struct Gathered<'a> {
-    values: Vec<Picked<'a>>,
-    missing: Vec<String>,
-    empty: Vec<String>,
+struct Picked<'p, 'v> {
+    location: Cow<'p, str>,
+    value: &'v Value,
+    item: Option<&'v Value>,
 }
 
 #[derive(Clone, Copy)]
@@ -369,13 +452,13 @@ struct Evaluator<'a> {
 }
 
 /// What every control of a framework would otherwise compute again for the
-/// same resource of the same records: the resource as it was during each
-/// interval of its history ([`merged`]), and its lifetime. Keyed by the
-/// address of the value in the records document, which the memo borrows.
+/// same resource of the same records: the resource as it was during an
+/// interval of its history ([`merged`]), for the paths that need it whole.
+/// Keyed by the address of the interval in the records document, which the
+/// memo borrows.
 #[derive(Default)]
 struct Memo<'r> {
     merged: RefCell<HashMap<*const Value, Rc<Value>>>,
-    lifetimes: RefCell<HashMap<*const Value, Lifetime>>,
     records: std::marker::PhantomData<&'r Value>,
 }
 
@@ -390,14 +473,66 @@ impl<'r> Memo<'r> {
             .or_insert_with(|| Rc::new(merged(resource, interval)))
             .clone()
     }
+}
 
-    /// [`lifetime`] of `item`.
-    fn lifetime(&self, item: &'r Value) -> Lifetime {
-        *self
-            .lifetimes
-            .borrow_mut()
-            .entry(item as *const Value)
-            .or_insert_with(|| lifetime(item))
+/// A resource of a scope with what every control judging it reads of its
+/// records, read once: its lifetime, and (for the controls judged
+/// throughout the period) the bounds of its history's intervals and the
+/// times it was absent.
+struct Resource<'a> {
+    value: &'a Value,
+    lifetime: Lifetime,
+    history: OnceCell<Option<Vec<Bounded<'a>>>>,
+    absent: OnceCell<Vec<(Timestamp, Timestamp)>>,
+}
+
+/// An interval of a history, with its `from` and `to` if both are timestamps.
+type Bounded<'a> = (&'a Value, Option<(Timestamp, Timestamp)>);
+
+impl<'a> Resource<'a> {
+    fn new(value: &'a Value) -> Self {
+        Resource {
+            value,
+            lifetime: lifetime(value),
+            history: OnceCell::new(),
+            absent: OnceCell::new(),
+        }
+    }
+
+    /// The intervals of its `history`; `None` when it has no history list.
+    fn history(&self) -> Option<&[Bounded<'a>]> {
+        self.history
+            .get_or_init(|| {
+                let Some(Value::Array(history)) = self.value.get("history") else {
+                    return None;
+                };
+                let bounds = |iv: &Value| {
+                    Some((
+                        iv.get("from").and_then(timestamp)?,
+                        iv.get("to").and_then(timestamp)?,
+                    ))
+                };
+                Some(history.iter().map(|iv| (iv, bounds(iv))).collect())
+            })
+            .as_deref()
+    }
+
+    /// Where a member was not one (removed, then added again): a gap in
+    /// its history that is no missing evidence.
+    fn absent(&self) -> &[(Timestamp, Timestamp)] {
+        self.absent.get_or_init(|| {
+            self.value
+                .get("absent")
+                .and_then(Value::as_array)
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|a| {
+                            Some((timestamp(a.get("from")?)?, timestamp(a.get("to")?)?))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
     }
 }
 
@@ -441,8 +576,9 @@ pub fn evaluate_controls(
     }
     for walk in &mut walks {
         for (i, item) in walk.items.iter().enumerate() {
+            let resource = Resource::new(item);
             for (_, run) in &mut walk.runs {
-                run.item(i, item);
+                run.item(i, &resource);
             }
         }
     }
@@ -563,12 +699,18 @@ impl Tally {
         }
     }
 
+    /// Whether the next resource recorded is listed with its reason and
+    /// observations (the first [`RESOURCE_LIMIT`] are).
+    fn lists_next(&self) -> bool {
+        self.population.resources.len() < RESOURCE_LIMIT
+    }
+
     fn record(
         &mut self,
-        resource: String,
+        resource: &str,
         verdict: Verdict,
         reason: Option<String>,
-        observed: Vec<Observation>,
+        mut observed: Vec<Observation>,
     ) {
         let p = &mut self.population;
         p.selected += 1;
@@ -585,10 +727,9 @@ impl Tally {
             return;
         }
         let omitted = observed.len().saturating_sub(OBSERVATION_LIMIT) as u64;
-        let mut observed = observed;
         observed.truncate(OBSERVATION_LIMIT);
         p.resources.push(ResourceResult {
-            resource,
+            resource: resource.to_owned(),
             verdict,
             reason,
             observed,
@@ -597,24 +738,26 @@ impl Tally {
     }
 
     /// Judges one in-scope resource from the outcome of all its checks.
-    fn judge(&mut self, resource: String, mut o: Outcome, empty_rule: Option<&EmptyRule>) {
+    fn judge(&mut self, resource: &str, mut o: Outcome, empty_rule: Option<&EmptyRule>) {
         merge_plugins(&mut self.plugins, std::mem::take(&mut o.plugins));
         let observed = std::mem::take(&mut o.observed);
+        let listed = self.lists_next();
         if !o.findings.is_empty() {
             self.findings.append(&mut o.findings);
             self.notes.append(&mut o.missing);
             self.record(resource, Verdict::Failed, None, observed);
         } else if !o.missing.is_empty() {
-            let reason = o.missing.join("; ");
+            let reason = listed.then(|| o.missing.join("; "));
             self.notes.append(&mut o.missing);
-            self.record(resource, Verdict::Missing, Some(reason), observed);
+            self.record(resource, Verdict::Missing, reason, observed);
         } else if !o.empty.is_empty() {
             let what = o.empty.join("; ");
             match empty_rule {
                 None => {
                     let note = format!("{what}: an empty population proves nothing");
-                    self.notes.push(note.clone());
-                    self.record(resource, Verdict::Missing, Some(note), observed);
+                    let reason = listed.then(|| note.clone());
+                    self.notes.push(note);
+                    self.record(resource, Verdict::Missing, reason, observed);
                 }
                 Some(rule) => {
                     let reason = format!("{what}: {}", rule.reason);
@@ -700,26 +843,25 @@ enum Started<'a> {
 
 impl<'a> Run<'a> {
     /// Judges resource `i` of the scope.
-    fn item(&mut self, i: usize, item: &'a Value) {
-        let this = self.ev;
+    fn item(&mut self, i: usize, resource: &Resource<'a>) {
+        let (this, item) = (self.ev, resource.value);
         let (control, scope) = (this.control, self.scope);
         let rule = control.empty.as_ref();
-        let context: BTreeMap<String, Value> = scope
-            .context
-            .iter()
-            .filter_map(|k| item.get(k).map(|v| (k.clone(), v.clone())))
-            .collect();
-        let id = item
-            .get(&scope.id)
-            .map(display_id)
-            .unwrap_or_else(|| format!("#{i}"));
-        let target = Target {
-            value: item,
-            label: format!("`{id}`"),
-            id: id.clone(),
-            context: &context,
+        let id = match item.get(&scope.id) {
+            Some(v) => display_id(v),
+            None => Cow::Owned(format!("#{i}")),
         };
-        let (born, ended) = this.memo.lifetime(item);
+        let id = id.as_ref();
+        let target = Target {
+            value: View::Plain(item),
+            id,
+            label: Label::Resource(id),
+            context: Context {
+                names: &scope.context,
+                of: item,
+            },
+        };
+        let (born, ended) = resource.lifetime;
         let Some(window) = this.window(born, ended) else {
             self.tally.record(
                 id,
@@ -759,7 +901,7 @@ impl<'a> Run<'a> {
             interval: None,
         });
         if control.time_basis == TimeBasis::ThroughoutPeriod {
-            match ev.throughout(scope, &target) {
+            match ev.throughout(scope, &target, resource) {
                 Judgment::OutOfScope(reason) => {
                     self.tally
                         .record(id, Verdict::OutOfScope, Some(reason), vec![])
@@ -834,7 +976,7 @@ impl<'a> Evaluator<'a> {
             Started::Done(judged) => judged,
             Started::Over(mut run, items) => {
                 for (i, item) in items.into_iter().enumerate() {
-                    run.item(i, item);
+                    run.item(i, &Resource::new(item));
                 }
                 run.finish()
             }
@@ -846,16 +988,14 @@ impl<'a> Evaluator<'a> {
     /// the scope's resources.
     fn start(&self, root: &'a Value) -> Started<'a> {
         let control = self.control;
-        let empty = BTreeMap::new();
         let id = root
             .pointer("/organization/id")
-            .map(display_id)
-            .unwrap_or_else(|| "organization".to_owned());
+            .map_or(Cow::Borrowed("organization"), display_id);
         let org = Target {
-            value: root,
-            id: id.clone(),
-            label: "the organization".into(),
-            context: &empty,
+            value: View::Plain(root),
+            id: &id,
+            label: Label::Organization,
+            context: Context::NONE,
         };
         let each = control.scope.as_ref().map(|s| s.each.as_str().to_owned());
         let mut tally = Tally::new(each);
@@ -881,7 +1021,7 @@ impl<'a> Evaluator<'a> {
             for check in &control.checks {
                 total.absorb(self.check(check, &org, Mode::Check));
             }
-            tally.judge(id, total, rule);
+            tally.judge(&id, total, rule);
             return Started::Done(tally.finish(rule, || "nothing to judge".into()));
         };
         let selected = match scope.each.select(root) {
@@ -931,34 +1071,20 @@ impl<'a> Evaluator<'a> {
     /// period (already narrowed to the resource's lifetime): the scope's
     /// `where` and the checks on the resource as it was in each interval.
     /// Any part of the period the history does not cover is missing evidence.
-    fn throughout(&self, scope: &Scope, t: &Target<'a>) -> Judgment {
+    fn throughout<'r: 'a>(&self, scope: &Scope, t: &Target<'_>, r: &Resource<'r>) -> Judgment {
         let label = &t.label;
         let (start, end) = (self.period.start, self.period.end);
-        let Some(Value::Array(history)) = t.value.get("history") else {
+        let Some(history) = r.history() else {
             return Judgment::Judged(missing(format!(
                 "no configuration history for {label}: nothing is known of its configuration during the period"
             )));
         };
-        // Where a member was not one (removed, then added again), the
-        // history has a gap that is no missing evidence.
-        let absent: Vec<(Timestamp, Timestamp)> = t
-            .value
-            .get("absent")
-            .and_then(Value::as_array)
-            .map(|list| {
-                list.iter()
-                    .filter_map(|a| Some((timestamp(a.get("from")?)?, timestamp(a.get("to")?)?)))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let absent = r.absent();
         let mut out = Outcome::default();
         let mut covered = start;
         let (mut in_scope, mut excluded, mut out_of_scope) = (0usize, vec![], 0usize);
-        for (j, iv) in history.iter().enumerate() {
-            let (Some(from), Some(to)) = (
-                iv.get("from").and_then(timestamp),
-                iv.get("to").and_then(timestamp),
-            ) else {
+        for (j, &(iv, bounds)) in history.iter().enumerate() {
+            let Some((from, to)) = bounds else {
                 out.missing.push(format!(
                     "`history[{j}]` of {label} has no `from` and `to` timestamps"
                 ));
@@ -980,12 +1106,11 @@ impl<'a> Evaluator<'a> {
             }
             covered = covered.max(to);
             let interval = Interval { from, to };
-            let during = self.memo.merged(t.value, iv);
+            let merged = OnceCell::new();
+            let make = || self.memo.merged(r.value, iv);
             let here = Target {
-                value: &during,
-                id: t.id.clone(),
-                label: label.clone(),
-                context: t.context,
+                value: View::during(r.value, iv, &merged, &make),
+                ..*t
             };
             match self.all(&scope.filter, &here) {
                 Truth::True => in_scope += 1,
@@ -1061,9 +1186,12 @@ impl<'a> Evaluator<'a> {
 
     fn check(&self, check: &Check, t: &Target<'_>, mode: Mode) -> Outcome {
         match check {
-            Check::AllTrue(path) => self.each(t, path, mode, "true", |v| v == &Value::Bool(true)),
+            Check::AllTrue(path) => self.each(t, path, mode, &|| "true".into(), |v| {
+                v == &Value::Bool(true)
+            }),
             Check::NonEmpty(path) => {
-                self.each(t, path, mode, "a value that is not empty", |v| match v {
+                let expected = || "a value that is not empty".into();
+                self.each(t, path, mode, &expected, |v| match v {
                     Value::Null => false,
                     Value::String(s) => !s.trim().is_empty(),
                     Value::Array(a) => !a.is_empty(),
@@ -1072,22 +1200,24 @@ impl<'a> Evaluator<'a> {
                 })
             }
             Check::Equals(a) => {
-                let expected = format!("equal to {}", a.value);
+                let expected = || format!("equal to {}", a.value);
                 self.each(t, &a.path, mode, &expected, |v| v == &a.value)
             }
             Check::OneOf(a) => {
-                let list: Vec<String> = a.values.iter().map(Value::to_string).collect();
-                let expected = format!("one of {}", list.join(", "));
+                let expected = || {
+                    let list: Vec<String> = a.values.iter().map(Value::to_string).collect();
+                    format!("one of {}", list.join(", "))
+                };
                 self.each(t, &a.path, mode, &expected, |v| a.values.contains(v))
             }
             Check::AtLeast(a) => {
-                let expected = format!("an integer of at least {}", a.value);
+                let expected = || format!("an integer of at least {}", a.value);
                 self.each(t, &a.path, mode, &expected, |v| {
                     v.as_i64().is_some_and(|n| n >= a.value)
                 })
             }
             Check::AtMost(a) => {
-                let expected = format!("an integer of at most {}", a.value);
+                let expected = || format!("an integer of at most {}", a.value);
                 self.each(t, &a.path, mode, &expected, |v| {
                     v.as_i64().is_some_and(|n| n <= a.value)
                 })
@@ -1100,18 +1230,20 @@ impl<'a> Evaluator<'a> {
                     ));
                 };
                 let earliest = self.period.end.saturating_sub(age);
-                let expected = format!(
-                    "a time between {earliest} and {} (no older than {})",
-                    self.period.end,
-                    a.max_age.as_str()
-                );
+                let expected = || {
+                    format!(
+                        "a time between {earliest} and {} (no older than {})",
+                        self.period.end,
+                        a.max_age.as_str()
+                    )
+                };
                 self.each(t, &a.path, mode, &expected, |v| {
                     timestamp(v).is_some_and(|ts| earliest <= ts && ts <= self.period.end)
                 })
             }
             Check::CoversPeriod(path) => {
                 let start = self.period.start;
-                let expected = format!("a time at or before the period start {start}");
+                let expected = || format!("a time at or before the period start {start}");
                 self.each(t, path, mode, &expected, |v| {
                     timestamp(v).is_some_and(|ts| ts <= start)
                 })
@@ -1141,39 +1273,50 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// What `path` selects on `value`; a `[*]` is expanded item by item, so
+    /// Calls `visit` with each value `path` selects on `value`, and notes in
+    /// `out` what is missing or empty; a `[*]` is expanded item by item, so
     /// that an item lacking the rest of the path is missing evidence and an
     /// empty list is an empty population.
+    #[allow(clippy::too_many_arguments)]
     fn gather<'v>(
         &self,
-        value: &'v Value,
+        value: View<'v>,
         path: &Selector,
         base: &str,
         item: Option<&'v Value>,
-        label: &str,
-    ) -> Gathered<'v> {
-        let mut out = Gathered::default();
+        label: &Label<'_>,
+        out: &mut Outcome,
+        visit: &mut dyn FnMut(Picked<'_, 'v>),
+    ) {
         let Some((array, rest)) = path.split_wildcard() else {
-            match select_some(path, value, label) {
-                Ok(sel) => out.values.extend(sel.into_iter().map(|s| Picked {
-                    location: join_location(base, &pretty_location(&s.location)),
-                    value: s.value,
-                    item,
-                })),
+            match pick(path, value, label) {
+                Ok(picks) => {
+                    for (location, value) in picks {
+                        let location = match base {
+                            "" => location,
+                            _ => Cow::Owned(join_location(base, &location)),
+                        };
+                        visit(Picked {
+                            location,
+                            value,
+                            item,
+                        });
+                    }
+                }
                 Err(note) => out.missing.push(note),
             }
-            return out;
+            return;
         };
-        let lists = match select_some(array, value, label) {
-            Ok(sel) => sel,
+        let lists = match pick(array, value, label) {
+            Ok(picks) => picks,
             Err(note) => {
                 out.missing.push(note);
-                return out;
+                return;
             }
         };
-        for list in lists {
-            let at = join_location(base, &pretty_location(&list.location));
-            let Value::Array(items) = list.value else {
+        for (location, list) in lists {
+            let at = join_location(base, &location);
+            let Value::Array(items) = list else {
                 out.missing
                     .push(format!("`{at}` is not a list, for {label}"));
                 continue;
@@ -1181,16 +1324,17 @@ impl<'a> Evaluator<'a> {
             if items.is_empty() {
                 out.empty.push(format!("`{at}` is empty for {label}"));
             }
-            for (i, it) in items.iter().enumerate() {
-                let here = format!("{at}[{i}]");
-                let name = item_label(&here, it, label);
-                let sub = self.gather(it, rest, &here, Some(it), &name);
-                out.values.extend(sub.values);
-                out.missing.extend(sub.missing);
-                out.empty.extend(sub.empty);
+            for (index, it) in items.iter().enumerate() {
+                let here = format!("{at}[{index}]");
+                let name = Label::Item {
+                    at: &at,
+                    index,
+                    item: it,
+                    of: label,
+                };
+                self.gather(View::Plain(it), rest, &here, Some(it), &name, out, visit);
             }
         }
-        out
     }
 
     /// Selects `path` on the target and tests every selected value.
@@ -1199,59 +1343,49 @@ impl<'a> Evaluator<'a> {
         t: &Target<'_>,
         path: &Selector,
         mode: Mode,
-        expected: &str,
+        expected: &dyn Fn() -> String,
         ok: impl Fn(&Value) -> bool,
     ) -> Outcome {
-        let g = self.gather(t.value, path, "", None, &t.label);
-        let mut out = Outcome {
-            missing: g.missing,
-            empty: g.empty,
-            ..Outcome::default()
-        };
-        for p in g.values {
+        let (mut out, mut judged) = (Outcome::default(), Outcome::default());
+        self.gather(t.value, path, "", None, &t.label, &mut out, &mut |p| {
             if self.observe {
-                out.observed.push(Observation {
-                    field: p.location.clone(),
+                judged.observed.push(Observation {
+                    field: p.location.clone().into_owned(),
                     value: p.value.clone(),
                     interval: None,
                 });
             }
             if mode == Mode::Filter && p.value.is_null() {
-                out.missing
+                judged
+                    .missing
                     .push(format!("`{}` is null for {}", p.location, t.label));
             } else if !ok(p.value) {
-                out.findings.push(Finding {
-                    resource: t.id.clone(),
-                    field: p.location,
-                    observed: p.value.clone(),
-                    expected: expected.to_owned(),
-                    context: t.context.clone(),
+                judged.findings.push(Finding {
                     item: p.item.map(scalars).unwrap_or_default(),
-                    interval: None,
+                    ..finding(t, p.location.into_owned(), p.value.clone(), expected())
                 });
             }
-        }
+        });
+        // What the values showed comes after what the path could not select.
+        out.absorb(judged);
         out
     }
 
     /// Figures computed for a period are evidence only for that period.
     fn for_period(&self, path: &Selector, t: &Target<'_>) -> Outcome {
-        let g = self.gather(t.value, path, "", None, &t.label);
-        let mut out = Outcome {
-            missing: g.missing,
-            empty: g.empty,
-            ..Outcome::default()
-        };
-        for p in g.values {
+        let (mut out, mut judged) = (Outcome::default(), Outcome::default());
+        self.gather(t.value, path, "", None, &t.label, &mut out, &mut |p| {
             let start = p.value.get("start").and_then(timestamp);
             let end = p.value.get("end").and_then(timestamp);
-            out.observed.push(Observation {
-                field: p.location.clone(),
-                value: serde_json::json!({"start": p.value.get("start"), "end": p.value.get("end")}),
-                interval: None,
-            });
+            if self.observe {
+                judged.observed.push(Observation {
+                    field: p.location.clone().into_owned(),
+                    value: serde_json::json!({"start": p.value.get("start"), "end": p.value.get("end")}),
+                    interval: None,
+                });
+            }
             if start != Some(self.period.start) || end != Some(self.period.end) {
-                out.missing.push(format!(
+                judged.missing.push(format!(
                     "`{}` for {} holds figures for {} .. {}, not for the packet's period {} .. {}",
                     p.location,
                     t.label,
@@ -1261,59 +1395,60 @@ impl<'a> Evaluator<'a> {
                     self.period.end
                 ));
             }
-        }
+        });
+        out.absorb(judged);
         out
     }
 
-    /// Evaluates `filter` on a list item in three-valued logic; `rule` says
-    /// what a missing field means.
-    fn item_truth(&self, filter: &[Check], item: &Value, t: &Target<'_>, here: &str) -> Truth {
-        let empty = BTreeMap::new();
+    /// Evaluates `filter` on item `index` of the list at `at` in three-valued logic.
+    fn item_truth(
+        &self,
+        filter: &[Check],
+        item: &Value,
+        t: &Target<'_>,
+        at: &str,
+        index: usize,
+    ) -> Truth {
         let it = Target {
-            value: item,
-            id: t.id.clone(),
-            label: item_label(here, item, &t.label),
-            context: &empty,
+            value: View::Plain(item),
+            id: t.id,
+            label: Label::Item {
+                at,
+                index,
+                item,
+                of: &t.label,
+            },
+            context: Context::NONE,
         };
         self.all(filter, &it)
     }
 
-    fn lists<'v>(&self, path: &Selector, t: &Target<'v>) -> Result<Vec<Selected<'v>>, Outcome> {
-        select_some(path, t.value, &t.label).map_err(missing)
-    }
-
     fn count(&self, a: &CountArgs, t: &Target<'_>) -> Outcome {
-        let selected = match self.lists(&a.path, t) {
+        let selected = match pick(&a.path, t.value, &t.label) {
             Ok(s) => s,
-            Err(o) => return o,
+            Err(note) => return missing(note),
         };
-        let expected = match (a.min, a.max) {
-            (Some(lo), Some(hi)) => format!("between {lo} and {hi} items"),
-            (Some(lo), None) => format!("at least {lo} items"),
-            (None, Some(hi)) => format!("at most {hi} items"),
-            (None, None) => "a count".to_owned(),
-        };
-        let expected = if a.within_period.is_some() {
-            format!(
-                "{expected} within the period {} .. {}",
-                self.period.start, self.period.end
-            )
-        } else {
-            expected
+        let expected = || {
+            let expected = match (a.min, a.max) {
+                (Some(lo), Some(hi)) => format!("between {lo} and {hi} items"),
+                (Some(lo), None) => format!("at least {lo} items"),
+                (None, Some(hi)) => format!("at most {hi} items"),
+                (None, None) => "a count".to_owned(),
+            };
+            match a.within_period {
+                Some(_) => format!(
+                    "{expected} within the period {} .. {}",
+                    self.period.start, self.period.end
+                ),
+                None => expected,
+            }
         };
         let mut out = Outcome::default();
-        for s in selected {
-            let at = pretty_location(&s.location);
-            let Value::Array(items) = s.value else {
-                out.findings.push(Finding {
-                    resource: t.id.clone(),
-                    field: at,
-                    observed: s.value.clone(),
-                    expected: "a list".into(),
-                    context: t.context.clone(),
-                    item: BTreeMap::new(),
-                    interval: None,
-                });
+        for (at, value) in selected {
+            let Value::Array(items) = value else {
+                let expected = "a list".into();
+                out.findings
+                    .push(finding(t, at.into_owned(), value.clone(), expected));
                 continue;
             };
             let (mut known, mut unknown, mut population) = (0u64, 0u64, 0u64);
@@ -1322,32 +1457,41 @@ impl<'a> Evaluator<'a> {
                 // A count is of what exists at the period end: a member
                 // removed (a service deleted) before then is not counted.
                 if let Some(ended) = lifetime(item).1.filter(|e| *e <= self.period.end) {
-                    out.observed.push(Observation {
-                        field: format!("{at}[{i}] (not counted)"),
-                        value: Value::String(format!("ended at {ended}")),
-                        interval: None,
-                    });
+                    if self.observe {
+                        out.observed.push(Observation {
+                            field: format!("{at}[{i}] (not counted)"),
+                            value: Value::String(format!("ended at {ended}")),
+                            interval: None,
+                        });
+                    }
                     continue;
                 }
                 if let Some(p) = &a.within_period {
-                    let inside = p.select(item).is_ok_and(|sel| {
-                        sel.iter()
-                            .any(|x| timestamp(x.value).is_some_and(|ts| self.period.contains(ts)))
+                    let inside = select_in(p, View::Plain(item)).is_ok_and(|mut sel| {
+                        sel.any(|(_, x)| timestamp(x).is_some_and(|ts| self.period.contains(ts)))
                     });
                     if !inside {
                         continue;
                     }
                 }
                 population += 1;
-                match self.item_truth(&a.filter, item, t, &format!("{at}[{i}]")) {
+                match self.item_truth(&a.filter, item, t, &at, i) {
                     Truth::True => known += 1,
                     Truth::False => {}
                     Truth::Unknown(why) => match &a.when_missing {
-                        Some(rule) => out.observed.push(Observation {
-                            field: format!("{at}[{i}] (excluded)"),
-                            value: Value::String(format!("{}: {}", why.join("; "), rule.reason)),
-                            interval: None,
-                        }),
+                        Some(rule) => {
+                            if self.observe {
+                                out.observed.push(Observation {
+                                    field: format!("{at}[{i}] (excluded)"),
+                                    value: Value::String(format!(
+                                        "{}: {}",
+                                        why.join("; "),
+                                        rule.reason
+                                    )),
+                                    interval: None,
+                                })
+                            }
+                        }
                         None => {
                             unknown += 1;
                             unknown_why.extend(why);
@@ -1355,11 +1499,13 @@ impl<'a> Evaluator<'a> {
                     },
                 }
             }
-            out.observed.push(Observation {
-                field: format!("{at} (count)"),
-                value: Value::from(known),
-                interval: None,
-            });
+            if self.observe {
+                out.observed.push(Observation {
+                    field: format!("{at} (count)"),
+                    value: Value::from(known),
+                    interval: None,
+                });
+            }
             let low = known;
             let high = known + unknown;
             let holds_surely =
@@ -1367,15 +1513,8 @@ impl<'a> Evaluator<'a> {
             let fails_surely =
                 a.min.is_some_and(|lo| high < lo) || a.max.is_some_and(|hi| low > hi);
             if fails_surely {
-                out.findings.push(Finding {
-                    resource: t.id.clone(),
-                    field: at,
-                    observed: Value::from(known),
-                    expected: expected.clone(),
-                    context: t.context.clone(),
-                    item: BTreeMap::new(),
-                    interval: None,
-                });
+                out.findings
+                    .push(finding(t, at.into_owned(), Value::from(known), expected()));
             } else if !holds_surely {
                 out.missing.push(format!(
                     "the count of `{at}` for {} is {low} to {high}, {unknown} of its items being unknown: {}",
@@ -1398,28 +1537,20 @@ impl<'a> Evaluator<'a> {
         let Some(max) = a.max.duration() else {
             return missing(format!("max `{}` is not a duration", a.max.as_str()));
         };
-        let selected = match self.lists(&a.path, t) {
+        let selected = match pick(&a.path, t.value, &t.label) {
             Ok(s) => s,
-            Err(o) => return o,
+            Err(note) => return missing(note),
         };
-        let expected = format!(
-            "no gap longer than {} between {} and {}",
-            a.max.as_str(),
-            self.period.start,
-            self.period.end
-        );
         let mut out = Outcome::default();
-        for s in selected {
-            let at = pretty_location(&s.location);
-            let Value::Array(items) = s.value else {
+        for (at, value) in selected {
+            let Value::Array(items) = value else {
                 out.missing
                     .push(format!("`{at}` is not a list, for {}", t.label));
                 continue;
             };
             let mut times = vec![];
             for (i, item) in items.iter().enumerate() {
-                let here = format!("{at}[{i}]");
-                match self.item_truth(&a.filter, item, t, &here) {
+                match self.item_truth(&a.filter, item, t, &at, i) {
                     Truth::True => {}
                     Truth::False => continue,
                     Truth::Unknown(why) => {
@@ -1427,15 +1558,15 @@ impl<'a> Evaluator<'a> {
                         continue;
                     }
                 }
-                let when =
-                    a.at.select(item)
-                        .ok()
-                        .and_then(|sel| sel.first().and_then(|x| timestamp(x.value)));
+                let when = select_in(&a.at, View::Plain(item))
+                    .ok()
+                    .and_then(|mut sel| sel.next())
+                    .and_then(|(_, x)| timestamp(x));
                 match when {
                     Some(ts) if self.period.contains(ts) => times.push(ts),
                     Some(_) => {}
                     None => out.missing.push(format!(
-                        "`{here}` of {} has no timestamp `{}`",
+                        "`{at}[{i}]` of {} has no timestamp `{}`",
                         t.label,
                         a.at.as_str()
                     )),
@@ -1451,26 +1582,31 @@ impl<'a> Evaluator<'a> {
                 .max_by_key(|(x, y)| y.unix_seconds() - x.unix_seconds())
                 .unwrap_or((self.period.start, self.period.end));
             let gap = (to.unix_seconds() - from.unix_seconds()).max(0) as u64;
+            let failed = gap > max.as_secs();
+            if !(self.observe || failed) {
+                continue;
+            }
             let observed = Value::String(format!(
                 "longest gap {} from {from} to {to} ({} events in the period)",
                 humantime::format_duration(std::time::Duration::from_secs(gap)),
                 times.len()
             ));
-            out.observed.push(Observation {
-                field: format!("{at} (longest gap)"),
-                value: observed.clone(),
-                interval: None,
-            });
-            if gap > max.as_secs() {
-                out.findings.push(Finding {
-                    resource: t.id.clone(),
-                    field: at,
-                    observed,
-                    expected: expected.clone(),
-                    context: t.context.clone(),
-                    item: BTreeMap::new(),
+            if self.observe {
+                out.observed.push(Observation {
+                    field: format!("{at} (longest gap)"),
+                    value: observed.clone(),
                     interval: None,
                 });
+            }
+            if failed {
+                let expected = format!(
+                    "no gap longer than {} between {} and {}",
+                    a.max.as_str(),
+                    self.period.start,
+                    self.period.end
+                );
+                out.findings
+                    .push(finding(t, at.into_owned(), observed, expected));
             }
         }
         out
@@ -1486,10 +1622,15 @@ impl<'a> Evaluator<'a> {
             o
         };
         let evidence = match &a.path {
-            None => t.value.clone(),
-            Some(sel) => match select_some(sel, t.value, &t.label) {
-                Ok(v) if v.len() == 1 => v[0].value.clone(),
-                Ok(v) => Value::Array(v.into_iter().map(|s| s.value.clone()).collect()),
+            None => t.value.whole().clone(),
+            Some(sel) => match pick(sel, t.value, &t.label) {
+                Ok(picks) => {
+                    let mut values: Vec<Value> = picks.map(|(_, v)| v.clone()).collect();
+                    match values.len() {
+                        1 => values.swap_remove(0),
+                        _ => Value::Array(values),
+                    }
+                }
                 Err(note) => return missing(note),
             },
         };
@@ -1547,28 +1688,13 @@ impl<'a> Evaluator<'a> {
                 let mut findings: Vec<Finding> = answer
                     .findings
                     .into_iter()
-                    .map(|f| Finding {
-                        resource: t.id.clone(),
-                        field: f.field,
-                        observed: f.observed,
-                        expected: f.expected,
-                        context: t.context.clone(),
-                        item: BTreeMap::new(),
-                        interval: None,
-                    })
+                    .map(|f| finding(t, f.field, f.observed, f.expected))
                     .collect();
                 if findings.is_empty() {
-                    findings.push(Finding {
-                        resource: t.id.clone(),
-                        field: String::new(),
-                        observed: Value::Null,
-                        expected: answer
-                            .note
-                            .unwrap_or_else(|| format!("what plugin `{}` checks", a.name)),
-                        context: t.context.clone(),
-                        item: BTreeMap::new(),
-                        interval: None,
-                    });
+                    let expected = answer
+                        .note
+                        .unwrap_or_else(|| format!("what plugin `{}` checks", a.name));
+                    findings.push(finding(t, String::new(), Value::Null, expected));
                 }
                 with_info(Outcome {
                     findings,
@@ -1590,29 +1716,87 @@ fn join_location(base: &str, rest: &str) -> String {
     }
 }
 
-/// What `path` selects on `value`; when it selects nothing, or cannot be
-/// evaluated, the note that says so for `label`.
-fn select_some<'v>(
-    path: &Selector,
-    value: &'v Value,
-    label: &str,
-) -> Result<Vec<Selected<'v>>, String> {
-    match path.select(value) {
-        Ok(s) if s.is_empty() => Err(format!("no `{}` in the records for {label}", path.as_str())),
-        Ok(s) => Ok(s),
-        Err(e) => Err(format!(
-            "`{}` could not be evaluated for {label}: {e}",
-            path.as_str()
-        )),
+/// A finding about `field` of the target.
+fn finding(t: &Target<'_>, field: String, observed: Value, expected: String) -> Finding {
+    Finding {
+        resource: t.id.to_owned(),
+        field,
+        observed,
+        expected,
+        context: t.context.fields(),
+        item: BTreeMap::new(),
+        interval: None,
     }
 }
 
-/// How messages name item `here` of a list of `of`: `` `services[2]` (svc-x) of the organization``.
-fn item_label(here: &str, item: &Value, of: &str) -> String {
-    match item_name(item) {
-        Some(n) => format!("`{here}` ({n}) of {of}"),
-        None => format!("`{here}` of {of}"),
+/// What a path selected, each value with its location as messages write it
+/// (`backups.retention_days`, `zones[1]`).
+enum Picks<'p, 'v> {
+    /// A path of member names: its one value, at the path as written.
+    One(Option<(&'p str, &'v Value)>),
+    Many(std::vec::IntoIter<Selected<'v>>),
+}
+
+impl<'p, 'v> Iterator for Picks<'p, 'v> {
+    type Item = (Cow<'p, str>, &'v Value);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Picks::One(one) => one.take().map(|(at, v)| (Cow::Borrowed(at), v)),
+            Picks::Many(many) => many
+                .next()
+                .map(|s| (Cow::Owned(pretty_location(&s.location)), s.value)),
+        }
     }
+}
+
+/// Why a path picked nothing.
+enum Unpicked {
+    Nothing,
+    Error(String),
+}
+
+/// What `path` selects on `value`: a path of member names is looked up
+/// (in a resource and its interval together, without merging them), any
+/// other goes through the JSONPath library.
+fn select_in<'p, 'v>(path: &'p Selector, value: View<'v>) -> Result<Picks<'p, 'v>, Unpicked> {
+    if let (Some(names), Some(at)) = (path.names(), path.readable_location()) {
+        match value.lookup(names) {
+            Lookup::Found(v) => return Ok(Picks::One(Some((at, v)))),
+            Lookup::Nothing => return Err(Unpicked::Nothing),
+            Lookup::Merge => {}
+        }
+    }
+    match path.select(value.whole()) {
+        Ok(s) if s.is_empty() => Err(Unpicked::Nothing),
+        Ok(s) => Ok(Picks::Many(s.into_iter())),
+        Err(e) => Err(Unpicked::Error(e)),
+    }
+}
+
+/// What `path` selects on `value`; when it selects nothing, or cannot be
+/// evaluated, the note that says so for `label`.
+fn pick<'p, 'v>(
+    path: &'p Selector,
+    value: View<'v>,
+    label: &Label<'_>,
+) -> Result<Picks<'p, 'v>, String> {
+    select_in(path, value).map_err(|why| match why {
+        Unpicked::Nothing => {
+            let (before, after) = ("no `", "` in the records for ");
+            let mut note =
+                String::with_capacity(before.len() + path.as_str().len() + after.len() + 24);
+            note.push_str(before);
+            note.push_str(path.as_str());
+            note.push_str(after);
+            label.push_to(&mut note);
+            note
+        }
+        Unpicked::Error(e) => format!(
+            "`{}` could not be evaluated for {label}: {e}",
+            path.as_str()
+        ),
+    })
 }
 
 /// Adds `from` to `into`, each plugin once.
@@ -1625,7 +1809,7 @@ pub(crate) fn merge_plugins(into: &mut Vec<PluginInfo>, from: Vec<PluginInfo>) {
 }
 
 /// The identifier of a list item, for messages: its first `*_id` field, or `zone`.
-fn item_name(item: &Value) -> Option<String> {
+fn item_name(item: &Value) -> Option<Cow<'_, str>> {
     let obj = item.as_object()?;
     obj.iter()
         .find(|(k, v)| (k.ends_with("_id") || k.as_str() == "zone") && v.is_string())
@@ -1665,47 +1849,6 @@ fn describe_lifetime(born: Option<Timestamp>, ended: Option<Timestamp>) -> Strin
     }
 }
 
-/// The resource as it was during one interval of its history: its own
-/// fields, with the interval's configuration in their place (objects merged
-/// field by field), without the history itself.
-fn merged(resource: &Value, interval: &Value) -> Value {
-    /// Sets `k` to `v` in `into`, merging objects field by field.
-    fn overlay(into: &mut serde_json::Map<String, Value>, k: &str, v: &Value) {
-        match (into.get_mut(k), v) {
-            (Some(Value::Object(slot)), Value::Object(sub)) => {
-                for (k, v) in sub {
-                    overlay(slot, k, v);
-                }
-            }
-            _ => {
-                into.insert(k.to_owned(), v.clone());
-            }
-        }
-    }
-    // An interval that is not an object holds no configuration: judged as
-    // it is, it is missing evidence (never the resource's own fields).
-    let Value::Object(config) = interval else {
-        return interval.clone();
-    };
-    let config = config
-        .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "from" | "to"));
-    // Field by field, leaving out the history: cloning the resource whole
-    // would copy every interval once per interval.
-    let mut out: serde_json::Map<String, Value> = match resource {
-        Value::Object(own) => own
-            .iter()
-            .filter(|(k, _)| k.as_str() != "history")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        _ => serde_json::Map::new(),
-    };
-    for (k, v) in config {
-        overlay(&mut out, k, v);
-    }
-    Value::Object(out)
-}
-
 fn missing(note: String) -> Outcome {
     Outcome {
         missing: vec![note],
@@ -1717,10 +1860,10 @@ fn timestamp(v: &Value) -> Option<Timestamp> {
     v.as_str().and_then(|s| s.parse().ok())
 }
 
-fn display_id(v: &Value) -> String {
+fn display_id(v: &Value) -> Cow<'_, str> {
     match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::String(s) => Cow::Borrowed(s),
+        other => Cow::Owned(other.to_string()),
     }
 }
 
@@ -1767,5 +1910,20 @@ mod tests {
             "services[2].zones[0]"
         );
         assert_eq!(pretty_location("$"), "");
+    }
+
+    /// A path of member names is looked up and located without the
+    /// JSONPath library: the location it gives is the library's, made readable.
+    #[test]
+    fn plain_paths_are_located_as_the_library_locates_them() {
+        for text in ["tls_enabled", "$.backups.retention_days", "a.b_2.c"] {
+            let path = Selector::parse(text);
+            let names = path.names().unwrap();
+            assert_eq!(
+                path.readable_location().unwrap(),
+                pretty_location(&crate::framework::selector::member_location(names)),
+                "{text}"
+            );
+        }
     }
 }

@@ -8,7 +8,7 @@
 
 mod load;
 pub mod positions;
-mod selector;
+pub(crate) mod selector;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

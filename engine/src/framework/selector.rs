@@ -27,6 +27,8 @@ pub struct Selector {
     /// property test `plain_paths_select_what_jsonpath_selects` holds the two
     /// to the same answers.
     names: Option<Vec<String>>,
+    /// For such a path, its location as messages write it (`backups.retention_days`).
+    readable: Option<String>,
     /// The path split at its first `[*]` ([`Selector::split_wildcard`]),
     /// parsed once with the framework instead of at every resource.
     split: Option<Box<(Selector, Selector)>>,
@@ -59,6 +61,7 @@ impl Selector {
             split: split_at_wildcard(trimmed).map(Box::new),
             text: text.to_owned(),
             compiled,
+            readable: names.as_ref().map(|n| n.join(".")),
             names,
         }
     }
@@ -75,6 +78,18 @@ impl Selector {
     /// followed by more path.
     pub fn split_wildcard(&self) -> Option<&(Selector, Selector)> {
         self.split.as_deref()
+    }
+
+    /// The member names of a path that is nothing else
+    /// (`backups.retention_days`), which selects at most one value.
+    pub fn names(&self) -> Option<&[String]> {
+        self.names.as_deref()
+    }
+
+    /// For a path of member names only, where the value it selects lies, as
+    /// messages write it: `backups.retention_days`.
+    pub fn readable_location(&self) -> Option<&str> {
+        self.readable.as_deref()
     }
 
     /// The parse error, if the text is not a JSONPath expression.
@@ -131,16 +146,26 @@ fn member_names(text: &str) -> Option<Vec<String>> {
 /// member of an object, nothing from anything else), with its location in
 /// the JSONPath library's notation.
 fn lookup<'a>(names: &[String], root: &'a Value) -> Option<Selected<'a>> {
-    let mut value = root;
+    let value = names
+        .iter()
+        .try_fold(root, |value, name| value.as_object()?.get(name))?;
+    Some(Selected {
+        value,
+        location: member_location(names),
+    })
+}
+
+/// The location of member names `names` in the JSONPath library's notation:
+/// `$['backups']['retention_days']`.
+pub(crate) fn member_location(names: &[String]) -> String {
     let mut location = String::with_capacity(1 + names.iter().map(|n| n.len() + 4).sum::<usize>());
     location.push('$');
     for name in names {
-        value = value.as_object()?.get(name)?;
         location.push_str("['");
         location.push_str(name);
         location.push_str("']");
     }
-    Some(Selected { value, location })
+    location
 }
 
 /// Turns the parser's multi-line report (`--> 1:12 ... = expected string`) into

@@ -1,0 +1,259 @@
+//! The value a check reads: a resource as the records hold it, or a resource
+//! as it was during one interval of its history.
+//!
+//! A resource during an interval is its own fields with the interval's
+//! configuration in their place ([`merged`]). Building that value copies the
+//! resource; a path of plain member names (`backups.retention_days`), which
+//! is nearly every path a framework writes, is instead looked up in the
+//! interval and the resource together ([`View::lookup`]), and the merged
+//! value is built only for the paths that need the general JSONPath
+//! machinery (or a merge of two objects). The property test `overlay_lookup_is_the_merged_value` holds
+//! the two to the same answers.
+
+use std::cell::OnceCell;
+use std::rc::Rc;
+
+use serde_json::{Map, Value};
+
+/// What a check reads on one resource.
+#[derive(Clone, Copy)]
+pub(super) enum View<'a> {
+    /// A value of the records document as it is.
+    Plain(&'a Value),
+    /// `resource` during `interval`, an object of its history ([`View::during`]).
+    During {
+        resource: &'a Value,
+        interval: &'a Value,
+        merged: &'a OnceCell<Rc<Value>>,
+        make: &'a dyn Fn() -> Rc<Value>,
+    },
+}
+
+/// What a path of member names finds.
+#[derive(Debug, PartialEq)]
+pub(super) enum Lookup<'a> {
+    Found(&'a Value),
+    Nothing,
+    /// An object of the resource with an object of the interval in its
+    /// place: the answer is their merge, which only the merged value holds.
+    Merge,
+}
+
+impl<'a> View<'a> {
+    /// `resource` during `interval` of its history; `make` builds
+    /// [`merged`] of the two, kept in `merged` once a path needs it. An
+    /// interval that is not an object holds no configuration and is judged
+    /// as it is.
+    pub(super) fn during(
+        resource: &'a Value,
+        interval: &'a Value,
+        merged: &'a OnceCell<Rc<Value>>,
+        make: &'a dyn Fn() -> Rc<Value>,
+    ) -> Self {
+        match interval {
+            Value::Object(_) => View::During {
+                resource,
+                interval,
+                merged,
+                make,
+            },
+            _ => View::Plain(interval),
+        }
+    }
+
+    /// The whole value, merged if need be.
+    pub(super) fn whole(&self) -> &'a Value {
+        match *self {
+            View::Plain(v) => v,
+            View::During { merged, make, .. } => merged.get_or_init(make),
+        }
+    }
+
+    /// The value at member names `names`, without building the merged value.
+    pub(super) fn lookup(&self, names: &[String]) -> Lookup<'a> {
+        let (resource, interval) = match *self {
+            View::Plain(v) => {
+                return names
+                    .iter()
+                    .try_fold(v, |v, n| v.as_object()?.get(n))
+                    .map_or(Lookup::Nothing, Lookup::Found)
+            }
+            View::During {
+                resource, interval, ..
+            } => (resource, interval),
+        };
+        // The merged value at each step is the interval's value, or the
+        // resource's where the interval has none, or their merge where
+        // both are objects; at the top, the resource's history and the
+        // interval's bounds are left out.
+        let top = |value: &'a Value, left_out: &[&str], name: &str| {
+            if left_out.contains(&name) {
+                None
+            } else {
+                value.as_object().and_then(|o| o.get(name))
+            }
+        };
+        let Some((first, rest)) = names.split_first() else {
+            return Lookup::Merge;
+        };
+        // The resource is read only where the interval has nothing there
+        // or an object that may be merged with the resource's.
+        let mut config = top(interval, &["from", "to"], first);
+        let mut own = match config {
+            Some(c) if !c.is_object() => None,
+            _ => top(resource, &["history"], first),
+        };
+        for name in rest {
+            (own, config) = match (own, config) {
+                (Some(Value::Object(o)), Some(Value::Object(c))) => (o.get(name), c.get(name)),
+                (_, Some(c)) => (None, c.as_object().and_then(|c| c.get(name))),
+                (Some(o), None) => (o.as_object().and_then(|o| o.get(name)), None),
+                (None, None) => return Lookup::Nothing,
+            };
+            if config.is_some_and(|c| !c.is_object()) {
+                own = None;
+            }
+        }
+        match (own, config) {
+            (Some(Value::Object(_)), Some(Value::Object(_))) => Lookup::Merge,
+            (_, Some(v)) | (Some(v), None) => Lookup::Found(v),
+            (None, None) => Lookup::Nothing,
+        }
+    }
+}
+
+/// The resource as it was during one interval of its history: its own
+/// fields, with the interval's configuration in their place (objects merged
+/// field by field), without the history itself.
+pub(super) fn merged(resource: &Value, interval: &Value) -> Value {
+    /// Sets `k` to `v` in `into`, merging objects field by field.
+    fn overlay(into: &mut Map<String, Value>, k: &str, v: &Value) {
+        match (into.get_mut(k), v) {
+            (Some(Value::Object(slot)), Value::Object(sub)) => {
+                for (k, v) in sub {
+                    overlay(slot, k, v);
+                }
+            }
+            _ => {
+                into.insert(k.to_owned(), v.clone());
+            }
+        }
+    }
+    // An interval that is not an object holds no configuration: judged as
+    // it is, it is missing evidence (never the resource's own fields).
+    let Value::Object(config) = interval else {
+        return interval.clone();
+    };
+    let config = config
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "from" | "to"));
+    // Field by field, leaving out the history: cloning the resource whole
+    // would copy every interval once per interval.
+    let mut out: Map<String, Value> = match resource {
+        Value::Object(own) => own
+            .iter()
+            .filter(|(k, _)| k.as_str() != "history")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        _ => Map::new(),
+    };
+    for (k, v) in config {
+        overlay(&mut out, k, v);
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framework::selector::member_location;
+    use crate::framework::Selector;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// Values over a few member names, the bounds and the history among
+    /// them, with objects, lists, null and scalars where a name may lead.
+    fn values() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (0..3i32).prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 40, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..2).prop_map(Value::Array),
+                proptest::collection::btree_map("a|b|from|history", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Looking a path of names up in the resource and the interval
+        /// together finds what the path selects on the merged value, or
+        /// says that only the merged value holds the answer.
+        #[test]
+        fn overlay_lookup_is_the_merged_value(
+            resource in values(),
+            interval in values(),
+            names in proptest::collection::vec("a|b|from|history", 1..4),
+        ) {
+            let whole = merged(&resource, &interval);
+            let make = || Rc::new(merged(&resource, &interval));
+            let cell = OnceCell::new();
+            let view = View::during(&resource, &interval, &cell, &make);
+            let path = Selector::parse(&names.join("."));
+            let expected: Vec<(String, Value)> = path
+                .select(&whole)
+                .unwrap()
+                .into_iter()
+                .map(|s| (s.location, s.value.clone()))
+                .collect();
+            match view.lookup(&names) {
+                Lookup::Found(v) => prop_assert_eq!(
+                    vec![(member_location(&names), v.clone())],
+                    expected.clone()
+                ),
+                Lookup::Nothing => prop_assert!(expected.is_empty()),
+                Lookup::Merge => prop_assert!(
+                    expected.len() == 1 && expected[0].1.is_object(),
+                    "a merge is only ever of two objects"
+                ),
+            }
+            prop_assert!(cell.get().is_none(), "a lookup never builds the merged value");
+            prop_assert_eq!(view.whole(), &whole);
+        }
+    }
+
+    #[test]
+    fn the_merged_value_is_built_only_for_a_merge_or_a_general_path() {
+        let resource = json!({"backups": {"retention_days": 7, "zone": "a"}, "history": []});
+        let interval = json!({"from": "x", "to": "y", "backups": {"retention_days": 30}});
+        let builds = std::cell::Cell::new(0);
+        let make = || {
+            builds.set(builds.get() + 1);
+            Rc::new(merged(&resource, &interval))
+        };
+        let cell = OnceCell::new();
+        let view = View::during(&resource, &interval, &cell, &make);
+        let names = |p: &str| p.split('.').map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(
+            view.lookup(&names("backups.retention_days")),
+            Lookup::Found(&json!(30))
+        );
+        assert_eq!(
+            view.lookup(&names("backups.zone")),
+            Lookup::Found(&json!("a"))
+        );
+        assert_eq!(view.lookup(&names("history")), Lookup::Nothing);
+        assert_eq!(view.lookup(&names("from")), Lookup::Nothing);
+        assert_eq!(builds.get(), 0);
+        assert_eq!(view.lookup(&names("backups")), Lookup::Merge);
+        assert_eq!(
+            view.whole()["backups"],
+            json!({"retention_days": 30, "zone": "a"})
+        );
+        view.whole();
+        assert_eq!(builds.get(), 1, "built once, then kept");
+    }
+}
