@@ -482,6 +482,8 @@ impl<'r> Memo<'r> {
 struct Resource<'a> {
     value: &'a Value,
     lifetime: Lifetime,
+    /// Its id, and the field it is read from.
+    id: RefCell<Option<(String, Cow<'a, str>)>>,
     history: OnceCell<Option<Vec<Bounded<'a>>>>,
     absent: OnceCell<Vec<(Timestamp, Timestamp)>>,
 }
@@ -494,9 +496,27 @@ impl<'a> Resource<'a> {
         Resource {
             value,
             lifetime: lifetime(value),
+            id: RefCell::new(None),
             history: OnceCell::new(),
             absent: OnceCell::new(),
         }
+    }
+
+    /// Its id in field `field` (`#i`, its position in the scope, when it
+    /// has none), read once for the controls that all name it by the same field.
+    fn id(&self, field: &str, i: usize) -> Cow<'a, str> {
+        let mut cached = self.id.borrow_mut();
+        if let Some((f, id)) = cached.as_ref() {
+            if f == field {
+                return id.clone();
+            }
+        }
+        let id = match self.value.get(field) {
+            Some(v) => display_id(v),
+            None => Cow::Owned(format!("#{i}")),
+        };
+        *cached = Some((field.to_owned(), id.clone()));
+        id
     }
 
     /// The intervals of its `history`; `None` when it has no history list.
@@ -847,10 +867,7 @@ impl<'a> Run<'a> {
         let (this, item) = (self.ev, resource.value);
         let (control, scope) = (this.control, self.scope);
         let rule = control.empty.as_ref();
-        let id = match item.get(&scope.id) {
-            Some(v) => display_id(v),
-            None => Cow::Owned(format!("#{i}")),
-        };
+        let id = resource.id(&scope.id, i);
         let id = id.as_ref();
         let target = Target {
             value: View::Plain(item),
