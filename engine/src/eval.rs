@@ -967,7 +967,7 @@ impl<'a> Run<'a> {
         let mut total = Outcome::default();
         total.observed.extend(lived);
         for check in &control.checks {
-            total.absorb(ev.check(check, &target, Mode::Check));
+            ev.check_into(check, &target, Mode::Check, &mut total);
         }
         self.tally.judge(id, total, rule);
     }
@@ -1036,7 +1036,7 @@ impl<'a> Evaluator<'a> {
         let Some(scope) = control.scope.as_ref() else {
             let mut total = Outcome::default();
             for check in &control.checks {
-                total.absorb(self.check(check, &org, Mode::Check));
+                self.check_into(check, &org, Mode::Check, &mut total);
             }
             tally.judge(&id, total, rule);
             return Started::Done(tally.finish(rule, || "nothing to judge".into()));
@@ -1148,17 +1148,16 @@ impl<'a> Evaluator<'a> {
                     continue;
                 }
             }
-            let mut o = Outcome::default();
+            let (findings, observed) = (out.findings.len(), out.observed.len());
             for check in &self.control.checks {
-                o.absorb(self.check(check, &here, Mode::Check));
+                self.check_into(check, &here, Mode::Check, &mut out);
             }
-            for f in &mut o.findings {
+            for f in &mut out.findings[findings..] {
                 f.interval = Some(interval);
             }
-            for obs in &mut o.observed {
+            for obs in &mut out.observed[observed..] {
                 obs.interval = Some(interval);
             }
-            out.absorb(o);
         }
         if covered == start
             && in_scope + out_of_scope + excluded.len() == 0
@@ -1201,50 +1200,77 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// What `check` concludes on the target, on its own.
     fn check(&self, check: &Check, t: &Target<'_>, mode: Mode) -> Outcome {
+        let mut out = Outcome::default();
+        self.check_into(check, t, mode, &mut out);
+        out
+    }
+
+    /// What `check` concludes on the target, after what `out` holds.
+    fn check_into(&self, check: &Check, t: &Target<'_>, mode: Mode, out: &mut Outcome) {
         match check {
-            Check::AllTrue(path) => self.each(t, path, mode, &|| "true".into(), |v| {
-                v == &Value::Bool(true)
-            }),
+            Check::AllTrue(path) => {
+                let expected = || "true".into();
+                self.each(t, path, mode, &expected, |v| v == &Value::Bool(true), out)
+            }
             Check::NonEmpty(path) => {
                 let expected = || "a value that is not empty".into();
-                self.each(t, path, mode, &expected, |v| match v {
-                    Value::Null => false,
-                    Value::String(s) => !s.trim().is_empty(),
-                    Value::Array(a) => !a.is_empty(),
-                    Value::Object(o) => !o.is_empty(),
-                    _ => true,
-                })
+                self.each(
+                    t,
+                    path,
+                    mode,
+                    &expected,
+                    |v| match v {
+                        Value::Null => false,
+                        Value::String(s) => !s.trim().is_empty(),
+                        Value::Array(a) => !a.is_empty(),
+                        Value::Object(o) => !o.is_empty(),
+                        _ => true,
+                    },
+                    out,
+                )
             }
             Check::Equals(a) => {
                 let expected = || format!("equal to {}", a.value);
-                self.each(t, &a.path, mode, &expected, |v| v == &a.value)
+                self.each(t, &a.path, mode, &expected, |v| v == &a.value, out)
             }
             Check::OneOf(a) => {
                 let expected = || {
                     let list: Vec<String> = a.values.iter().map(Value::to_string).collect();
                     format!("one of {}", list.join(", "))
                 };
-                self.each(t, &a.path, mode, &expected, |v| a.values.contains(v))
+                self.each(t, &a.path, mode, &expected, |v| a.values.contains(v), out)
             }
             Check::AtLeast(a) => {
                 let expected = || format!("an integer of at least {}", a.value);
-                self.each(t, &a.path, mode, &expected, |v| {
-                    v.as_i64().is_some_and(|n| n >= a.value)
-                })
+                self.each(
+                    t,
+                    &a.path,
+                    mode,
+                    &expected,
+                    |v| v.as_i64().is_some_and(|n| n >= a.value),
+                    out,
+                )
             }
             Check::AtMost(a) => {
                 let expected = || format!("an integer of at most {}", a.value);
-                self.each(t, &a.path, mode, &expected, |v| {
-                    v.as_i64().is_some_and(|n| n <= a.value)
-                })
+                self.each(
+                    t,
+                    &a.path,
+                    mode,
+                    &expected,
+                    |v| v.as_i64().is_some_and(|n| n <= a.value),
+                    out,
+                )
             }
             Check::NotOlderThan(a) => {
                 let Some(age) = a.max_age.duration() else {
-                    return missing(format!(
+                    out.missing.push(format!(
                         "max_age `{}` is not a duration",
                         a.max_age.as_str()
                     ));
+                    return;
                 };
                 let earliest = self.period.end.saturating_sub(age);
                 let expected = || {
@@ -1254,27 +1280,38 @@ impl<'a> Evaluator<'a> {
                         a.max_age.as_str()
                     )
                 };
-                self.each(t, &a.path, mode, &expected, |v| {
-                    timestamp(v).is_some_and(|ts| earliest <= ts && ts <= self.period.end)
-                })
+                self.each(
+                    t,
+                    &a.path,
+                    mode,
+                    &expected,
+                    |v| timestamp(v).is_some_and(|ts| earliest <= ts && ts <= self.period.end),
+                    out,
+                )
             }
             Check::CoversPeriod(path) => {
                 let start = self.period.start;
                 let expected = || format!("a time at or before the period start {start}");
-                self.each(t, path, mode, &expected, |v| {
-                    timestamp(v).is_some_and(|ts| ts <= start)
-                })
+                self.each(
+                    t,
+                    path,
+                    mode,
+                    &expected,
+                    |v| timestamp(v).is_some_and(|ts| ts <= start),
+                    out,
+                )
             }
-            Check::ForPeriod(path) => self.for_period(path, t),
-            Check::Count(a) => self.count(a, t),
-            Check::MaxGap(a) => self.max_gap(a, t),
-            Check::Plugin(a) => self.plugin(a, t),
+            Check::ForPeriod(path) => self.for_period(path, t, out),
+            Check::Count(a) => self.count(a, t, out),
+            Check::MaxGap(a) => self.max_gap(a, t, out),
+            Check::Plugin(a) => out.absorb(self.plugin(a, t)),
             Check::AnyOf(alternatives) => {
                 let mut all = Outcome::default();
                 for alt in alternatives {
                     let o = self.check(alt, t, mode);
                     if o.passed() {
-                        return o;
+                        out.absorb(o);
+                        return;
                     }
                     all.absorb(o);
                 }
@@ -1285,7 +1322,7 @@ impl<'a> Evaluator<'a> {
                 } else if !all.empty.is_empty() {
                     all.findings.clear();
                 }
-                all
+                out.absorb(all);
             }
         }
     }
@@ -1362,9 +1399,10 @@ impl<'a> Evaluator<'a> {
         mode: Mode,
         expected: &dyn Fn() -> String,
         ok: impl Fn(&Value) -> bool,
-    ) -> Outcome {
-        let (mut out, mut judged) = (Outcome::default(), Outcome::default());
-        self.gather(t.value, path, "", None, &t.label, &mut out, &mut |p| {
+        out: &mut Outcome,
+    ) {
+        let mut judged = Outcome::default();
+        self.gather(t.value, path, "", None, &t.label, out, &mut |p| {
             if self.observe {
                 judged.observed.push(Observation {
                     field: p.location.clone().into_owned(),
@@ -1385,13 +1423,12 @@ impl<'a> Evaluator<'a> {
         });
         // What the values showed comes after what the path could not select.
         out.absorb(judged);
-        out
     }
 
     /// Figures computed for a period are evidence only for that period.
-    fn for_period(&self, path: &Selector, t: &Target<'_>) -> Outcome {
-        let (mut out, mut judged) = (Outcome::default(), Outcome::default());
-        self.gather(t.value, path, "", None, &t.label, &mut out, &mut |p| {
+    fn for_period(&self, path: &Selector, t: &Target<'_>, out: &mut Outcome) {
+        let mut judged = Outcome::default();
+        self.gather(t.value, path, "", None, &t.label, out, &mut |p| {
             let start = p.value.get("start").and_then(timestamp);
             let end = p.value.get("end").and_then(timestamp);
             if self.observe {
@@ -1414,7 +1451,6 @@ impl<'a> Evaluator<'a> {
             }
         });
         out.absorb(judged);
-        out
     }
 
     /// Evaluates `filter` on item `index` of the list at `at` in three-valued logic.
@@ -1440,10 +1476,10 @@ impl<'a> Evaluator<'a> {
         self.all(filter, &it)
     }
 
-    fn count(&self, a: &CountArgs, t: &Target<'_>) -> Outcome {
+    fn count(&self, a: &CountArgs, t: &Target<'_>, out: &mut Outcome) {
         let selected = match pick(&a.path, t.value, &t.label) {
             Ok(s) => s,
-            Err(note) => return missing(note),
+            Err(note) => return out.missing.push(note),
         };
         let expected = || {
             let expected = match (a.min, a.max) {
@@ -1460,7 +1496,6 @@ impl<'a> Evaluator<'a> {
                 None => expected,
             }
         };
-        let mut out = Outcome::default();
         for (at, value) in selected {
             let Value::Array(items) = value else {
                 let expected = "a list".into();
@@ -1547,18 +1582,17 @@ impl<'a> Evaluator<'a> {
                 out.empty.push(what);
             }
         }
-        out
     }
 
-    fn max_gap(&self, a: &MaxGapArgs, t: &Target<'_>) -> Outcome {
+    fn max_gap(&self, a: &MaxGapArgs, t: &Target<'_>, out: &mut Outcome) {
         let Some(max) = a.max.duration() else {
-            return missing(format!("max `{}` is not a duration", a.max.as_str()));
+            let note = format!("max `{}` is not a duration", a.max.as_str());
+            return out.missing.push(note);
         };
         let selected = match pick(&a.path, t.value, &t.label) {
             Ok(s) => s,
-            Err(note) => return missing(note),
+            Err(note) => return out.missing.push(note),
         };
-        let mut out = Outcome::default();
         for (at, value) in selected {
             let Value::Array(items) = value else {
                 out.missing
@@ -1626,7 +1660,6 @@ impl<'a> Evaluator<'a> {
                     .push(finding(t, at.into_owned(), observed, expected));
             }
         }
-        out
     }
 
     /// Runs a plugin on the target's evidence. Anything but a well-formed
