@@ -526,13 +526,7 @@ impl<'a> Resource<'a> {
                 let Some(Value::Array(history)) = self.value.get("history") else {
                     return None;
                 };
-                let bounds = |iv: &Value| {
-                    Some((
-                        iv.get("from").and_then(timestamp)?,
-                        iv.get("to").and_then(timestamp)?,
-                    ))
-                };
-                Some(history.iter().map(|iv| (iv, bounds(iv))).collect())
+                Some(history.iter().map(|iv| (iv, span(iv))).collect())
             })
             .as_deref()
     }
@@ -544,16 +538,19 @@ impl<'a> Resource<'a> {
             self.value
                 .get("absent")
                 .and_then(Value::as_array)
-                .map(|list| {
-                    list.iter()
-                        .filter_map(|a| {
-                            Some((timestamp(a.get("from")?)?, timestamp(a.get("to")?)?))
-                        })
-                        .collect()
-                })
+                .map(|list| list.iter().filter_map(span).collect())
                 .unwrap_or_default()
         })
     }
+}
+
+/// The `from` and `to` of a part of a resource's life (an interval of its
+/// history, an absence), if both are timestamps.
+fn span(part: &Value) -> Option<(Timestamp, Timestamp)> {
+    Some((
+        part.get("from").and_then(timestamp)?,
+        part.get("to").and_then(timestamp)?,
+    ))
 }
 
 /// Evaluates the controls of a framework against one records document,
@@ -1960,6 +1957,29 @@ mod tests {
             "services[2].zones[0]"
         );
         assert_eq!(pretty_location("$"), "");
+    }
+
+    /// The note of a resource lacking evidence writes the label without
+    /// the formatting machinery: the same text as `{label}`.
+    #[test]
+    fn labels_push_what_they_display() {
+        let item = serde_json::json!({"run_id": "run-7"});
+        let resource = Label::Resource("svc-1");
+        for label in [
+            Label::Organization,
+            resource,
+            Label::Item {
+                at: "backup_runs",
+                index: 2,
+                item: &item,
+                of: &resource,
+            },
+        ] {
+            let mut pushed = String::new();
+            label.push_to(&mut pushed);
+            assert_eq!(pushed, label.to_string());
+        }
+        assert_eq!(resource.to_string(), "`svc-1`");
     }
 
     /// A path of member names is looked up and located without the

@@ -7,13 +7,15 @@
 //! is nearly every path a framework writes, is instead looked up in the
 //! interval and the resource together ([`View::lookup`]), and the merged
 //! value is built only for the paths that need the general JSONPath
-//! machinery (or a merge of two objects). The property test `overlay_lookup_is_the_merged_value` holds
-//! the two to the same answers.
+//! machinery, or that end on an object of each to merge. The property test
+//! `overlay_lookup_is_the_merged_value` holds the two to the same answers.
 
 use std::cell::OnceCell;
 use std::rc::Rc;
 
 use serde_json::{Map, Value};
+
+use crate::framework::selector::member;
 
 /// What a check reads on one resource.
 #[derive(Clone, Copy)]
@@ -72,47 +74,29 @@ impl<'a> View<'a> {
     /// The value at member names `names`, without building the merged value.
     pub(super) fn lookup(&self, names: &[String]) -> Lookup<'a> {
         let (resource, interval) = match *self {
-            View::Plain(v) => {
-                return names
-                    .iter()
-                    .try_fold(v, |v, n| v.as_object()?.get(n))
-                    .map_or(Lookup::Nothing, Lookup::Found)
-            }
+            View::Plain(v) => return member(names, v).map_or(Lookup::Nothing, Lookup::Found),
             View::During {
                 resource, interval, ..
             } => (resource, interval),
         };
-        // The merged value at each step is the interval's value, or the
-        // resource's where the interval has none, or their merge where
-        // both are objects; at the top, the resource's history and the
-        // interval's bounds are left out.
-        let top = |value: &'a Value, left_out: &[&str], name: &str| {
-            if left_out.contains(&name) {
-                None
-            } else {
-                value.as_object().and_then(|o| o.get(name))
-            }
-        };
-        let Some((first, rest)) = names.split_first() else {
-            return Lookup::Merge;
-        };
-        // The resource is read only where the interval has nothing there
-        // or an object that may be merged with the resource's.
-        let mut config = top(interval, &["from", "to"], first);
-        let mut own = match config {
-            Some(c) if !c.is_object() => None,
-            _ => top(resource, &["history"], first),
-        };
-        for name in rest {
-            (own, config) = match (own, config) {
-                (Some(Value::Object(o)), Some(Value::Object(c))) => (o.get(name), c.get(name)),
-                (_, Some(c)) => (None, c.as_object().and_then(|c| c.get(name))),
-                (Some(o), None) => (o.as_object().and_then(|o| o.get(name)), None),
-                (None, None) => return Lookup::Nothing,
+        let child = |v: Option<&'a Value>, name: &str| v?.as_object()?.get(name);
+        // Name by name, the merged value is the interval's, or the
+        // resource's where the interval has none, or their merge where both
+        // are objects: below a value of the interval that is not an object,
+        // the resource is not read. At the top, the interval's bounds and
+        // the resource's history are left out.
+        let (mut config, mut own) = (Some(interval), Some(resource));
+        for (depth, name) in names.iter().enumerate() {
+            let top = depth == 0;
+            config = match name.as_str() {
+                "from" | "to" if top => None,
+                _ => child(config, name),
             };
-            if config.is_some_and(|c| !c.is_object()) {
-                own = None;
-            }
+            own = match config {
+                Some(c) if !c.is_object() => None,
+                _ if top && name == "history" => None,
+                _ => child(own, name),
+            };
         }
         match (own, config) {
             (Some(Value::Object(_)), Some(Value::Object(_))) => Lookup::Merge,

@@ -146,13 +146,17 @@ fn member_names(text: &str) -> Option<Vec<String>> {
 /// member of an object, nothing from anything else), with its location in
 /// the JSONPath library's notation.
 fn lookup<'a>(names: &[String], root: &'a Value) -> Option<Selected<'a>> {
-    let value = names
-        .iter()
-        .try_fold(root, |value, name| value.as_object()?.get(name))?;
     Some(Selected {
-        value,
+        value: member(names, root)?,
         location: member_location(names),
     })
+}
+
+/// The value at member names `names` in `root`: each a member of an object.
+pub(crate) fn member<'a>(names: &[String], root: &'a Value) -> Option<&'a Value> {
+    names
+        .iter()
+        .try_fold(root, |value, name| value.as_object()?.get(name))
 }
 
 /// The location of member names `names` in the JSONPath library's notation:
