@@ -557,13 +557,47 @@ fn span(part: &Value) -> Option<(Timestamp, Timestamp)> {
 /// sharing what they would each compute again ([`Memo`]). The controls over
 /// the same resources (`scope.each`) walk them together: each resource is
 /// judged by all of them in turn while it is in the processor's cache,
-/// instead of the whole document being read once per control. The results
-/// are the controls', in order, as each evaluated alone.
+/// instead of the whole document being read once per control. A scope of at
+/// least [`PARALLEL_MIN`] resources per thread is split into consecutive
+/// parts judged on the machine's threads at once
+/// ([`std::thread::available_parallelism`]), each part's tallies joined in
+/// order. The results are the controls', in order, as each evaluated alone,
+/// on one thread or many.
 pub fn evaluate_controls(
     controls: &[Control],
     root: &Value,
     period: &Period,
     host: &dyn PluginHost,
+) -> Vec<ControlResult> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    evaluate_walks(controls, root, period, host, &|n| {
+        (n / PARALLEL_MIN).clamp(1, threads)
+    })
+}
+
+/// [`evaluate_controls`] with each scope's resources split into `parts`
+/// parts (fewer when it has fewer resources), whatever their number: for
+/// tests that the split changes nothing, and for benchmarks.
+pub fn evaluate_controls_in_parts(
+    controls: &[Control],
+    root: &Value,
+    period: &Period,
+    host: &dyn PluginHost,
+    parts: usize,
+) -> Vec<ControlResult> {
+    evaluate_walks(controls, root, period, host, &|n| parts.clamp(1, n.max(1)))
+}
+
+/// The fewest resources of one scope a thread of [`evaluate_controls`] is
+/// given: below it, starting a thread costs more than it saves.
+pub const PARALLEL_MIN: usize = 512;
+
+fn evaluate_walks(
+    controls: &[Control],
+    root: &Value,
+    period: &Period,
+    host: &dyn PluginHost,
+    parts: &dyn Fn(usize) -> usize,
 ) -> Vec<ControlResult> {
     let memo = Memo::default();
     let mut judged: Vec<Option<Judged>> = controls.iter().map(|_| None).collect();
@@ -581,26 +615,25 @@ pub fn evaluate_controls(
             Started::Over(run, items) => {
                 let each = run.scope.each.as_str();
                 match walks.iter_mut().find(|w| w.each == each) {
-                    Some(w) => w.runs.push((k, run)),
+                    Some(w) => {
+                        w.controls.push(k);
+                        w.runs.push(run);
+                    }
                     None => walks.push(Walk {
                         each,
                         items,
-                        runs: vec![(k, run)],
+                        controls: vec![k],
+                        runs: vec![run],
                     }),
                 }
             }
         }
     }
     for walk in &mut walks {
-        for (i, item) in walk.items.iter().enumerate() {
-            let resource = Resource::new(item);
-            for (_, run) in &mut walk.runs {
-                run.item(i, &resource);
-            }
-        }
+        walk.judge(parts(walk.items.len()), period, host);
     }
     for walk in walks {
-        for (k, run) in walk.runs {
+        for (k, run) in walk.controls.into_iter().zip(walk.runs) {
             judged[k] = Some(run.finish());
         }
     }
@@ -615,7 +648,63 @@ pub fn evaluate_controls(
 struct Walk<'a> {
     each: &'a str,
     items: Vec<&'a Value>,
-    runs: Vec<(usize, Run<'a>)>,
+    /// The position of each run's control among the framework's.
+    controls: Vec<usize>,
+    runs: Vec<Run<'a>>,
+}
+
+impl<'a> Walk<'a> {
+    /// Judges every resource by every control, in `parts` consecutive parts
+    /// at once: the first on this thread into the runs' own tallies, each
+    /// other on a thread of its own into fresh ones (with its own [`Memo`]),
+    /// joined after the first in order.
+    fn judge(&mut self, parts: usize, period: &'a Period, host: &'a dyn PluginHost) {
+        let size = self.items.len().div_ceil(parts.max(1)).max(1);
+        let mut chunks = self.items.chunks(size).enumerate();
+        let Some((_, first)) = chunks.next() else {
+            return;
+        };
+        let specs: Vec<(&'a Control, &'a Scope)> =
+            self.runs.iter().map(|r| (r.ev.control, r.scope)).collect();
+        let runs = &mut self.runs;
+        let later: Vec<Vec<Tally>> = std::thread::scope(|s| {
+            let threads: Vec<_> = chunks
+                .map(|(c, chunk)| {
+                    let specs = &specs;
+                    s.spawn(move || {
+                        let memo = Memo::default();
+                        let mut forks: Vec<Run<'_>> = specs
+                            .iter()
+                            .map(|&(control, scope)| Run::new(period, host, control, scope, &memo))
+                            .collect();
+                        judge_all(chunk, c * size, &mut forks);
+                        forks.into_iter().map(|r| r.tally).collect::<Vec<Tally>>()
+                    })
+                })
+                .collect();
+            judge_all(first, 0, runs);
+            threads
+                .into_iter()
+                .map(|t| t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        for tallies in later {
+            for (run, tally) in self.runs.iter_mut().zip(tallies) {
+                run.tally.join(tally);
+            }
+        }
+    }
+}
+
+/// Judges `items`, the first at position `offset` of their scope, by each
+/// run, one resource at a time.
+fn judge_all<'a>(items: &[&'a Value], offset: usize, runs: &mut [Run<'a>]) {
+    for (i, item) in items.iter().enumerate() {
+        let resource = Resource::new(item);
+        for run in runs.iter_mut() {
+            run.item(offset + i, &resource);
+        }
+    }
 }
 
 /// Evaluates one control against the records document (as a JSON value).
@@ -754,6 +843,34 @@ impl Tally {
         });
     }
 
+    /// Adds what `later` tallied of the resources after this tally's: the
+    /// same as if this tally had judged them (the resources listed are the
+    /// first [`RESOURCE_LIMIT`] of both, in order).
+    fn join(&mut self, later: Tally) {
+        let Tally {
+            population: q,
+            mut findings,
+            mut notes,
+            plugins,
+        } = later;
+        let p = &mut self.population;
+        p.selected += q.selected;
+        p.passed += q.passed;
+        p.failed += q.failed;
+        p.missing += q.missing;
+        p.excluded += q.excluded;
+        p.out_of_scope += q.out_of_scope;
+        p.in_scope = p.passed + p.failed + p.missing;
+        let room = RESOURCE_LIMIT.saturating_sub(p.resources.len());
+        let mut listed = q.resources;
+        p.resources_omitted += q.resources_omitted + listed.len().saturating_sub(room) as u64;
+        listed.truncate(room);
+        p.resources.append(&mut listed);
+        self.findings.append(&mut findings);
+        self.notes.append(&mut notes);
+        merge_plugins(&mut self.plugins, plugins);
+    }
+
     /// Judges one in-scope resource from the outcome of all its checks.
     fn judge(&mut self, resource: &str, mut o: Outcome, empty_rule: Option<&EmptyRule>) {
         merge_plugins(&mut self.plugins, std::mem::take(&mut o.plugins));
@@ -859,6 +976,27 @@ enum Started<'a> {
 }
 
 impl<'a> Run<'a> {
+    /// A run of `control` over `scope`, with nothing judged yet.
+    fn new(
+        period: &'a Period,
+        host: &'a dyn PluginHost,
+        control: &'a Control,
+        scope: &'a Scope,
+        memo: &'a Memo<'a>,
+    ) -> Self {
+        Run {
+            ev: Evaluator {
+                period,
+                host,
+                control,
+                memo,
+                observe: true,
+            },
+            scope,
+            tally: Tally::new(Some(scope.each.as_str().to_owned())),
+        }
+    }
+
     /// Judges resource `i` of the scope.
     fn item(&mut self, i: usize, resource: &Resource<'a>) {
         let (this, item) = (self.ev, resource.value);

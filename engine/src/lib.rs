@@ -4,7 +4,10 @@
 //! document (what the platform knows about one organization) into an evidence
 //! packet, canonicalizes it as OLPC canonical JSON and signs it with Ed25519.
 //! It reads no clock, no disk and no network: the caller passes the time, the
-//! framework texts and the key.
+//! framework texts and the key. The one thing it asks the operating system is
+//! how many threads it may use ([`std::thread::available_parallelism`]), to
+//! judge a large scope's resources in parts at once; the packet is the same
+//! on any number of threads.
 //!
 //! ```
 //! use vouch_engine::{framework::FrameworkSet, records::RecordsDocument, packet, signing, keys, verify};

@@ -442,9 +442,10 @@ fn no_mutation_of_the_evidence_leaves_a_control_attested_unless_declared() {
 }
 
 /// The controls of a framework evaluated together (walking each scope's
-/// resources once, sharing merged history) give exactly what each gives
-/// alone: on every example document and on each of its mutations that the
-/// records accept.
+/// resources once, sharing merged history, on one thread or with the
+/// resources split across threads) give exactly what each gives alone: on
+/// every example document and on each of its mutations that the records
+/// accept.
 #[test]
 fn controls_evaluated_together_judge_as_each_alone() {
     let frameworks = builtin();
@@ -487,10 +488,82 @@ fn controls_evaluated_together_judge_as_each_alone() {
                     .map(|c| evaluate_control(c, &root, &period))
                     .collect();
                 assert_eq!(together, alone, "{name} {}", fw.framework);
+                in_parts_as_alone(fw, &root, &period, &alone, &[2, 3], name);
                 compared += 1;
             }
         }
     }
     println!("{compared} documents compared");
     assert!(compared > 100, "only {compared} documents compared");
+}
+
+/// Split across threads, a scope of more resources than a population lists
+/// and than a control keeps notes of judges as on one thread: the resources
+/// listed, those omitted, the findings and the notes in order, their bound.
+#[test]
+fn a_large_scope_split_into_parts_judges_as_one_thread() {
+    let frameworks = builtin();
+    let period = Period::month_ending_at(ts("2026-06-22T10:00:00Z"));
+    let (mut listed_fully, mut notes_bounded) = (0, 0);
+    for name in ["full", "one-bad-service", "seed-only"] {
+        let mut doc = example(name);
+        let services = doc["services"].as_array().unwrap().clone();
+        let copies: Vec<Value> = (0..60)
+            .flat_map(|k| {
+                services.iter().map(move |s| {
+                    let mut s = s.clone();
+                    let id = format!("{}-{k:02}", s["service_id"].as_str().unwrap());
+                    s["service_id"] = Value::String(id);
+                    s
+                })
+            })
+            .collect();
+        let count = copies.len();
+        doc["services"] = Value::Array(copies);
+        let root = RecordsDocument::from_value(doc)
+            .unwrap_or_else(|e| panic!("{name} x60: {e}"))
+            .to_value();
+        for fw in frameworks.iter() {
+            let alone: Vec<_> = fw
+                .controls
+                .iter()
+                .map(|c| evaluate_control(c, &root, &period))
+                .collect();
+            listed_fully += alone
+                .iter()
+                .filter_map(|c| c.population.as_ref())
+                .filter(|p| p.resources_omitted > 0)
+                .count();
+            notes_bounded += alone
+                .iter()
+                .filter(|c| c.notes.last().is_some_and(|n| n.ends_with(" more notes")))
+                .count();
+            let what = format!("{name} x60 ({count} services)");
+            in_parts_as_alone(fw, &root, &period, &alone, &[2, 3, 7], &what);
+        }
+    }
+    assert!(listed_fully > 0, "no population was past its listing bound");
+    assert!(notes_bounded > 0, "no control was past its bound of notes");
+}
+
+/// Each scope's resources split into consecutive parts judged on threads of
+/// their own, the tallies joined in order, judge as each control `alone`.
+fn in_parts_as_alone(
+    fw: &vouch_engine::Framework,
+    root: &Value,
+    period: &Period,
+    alone: &[vouch_engine::eval::ControlResult],
+    parts: &[usize],
+    what: &str,
+) {
+    for &parts in parts {
+        let split = vouch_engine::eval::evaluate_controls_in_parts(
+            &fw.controls,
+            root,
+            period,
+            &vouch_engine::NoPluginHost,
+            parts,
+        );
+        assert_eq!(split, alone, "{what} {} in {parts} parts", fw.framework);
+    }
 }
