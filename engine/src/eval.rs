@@ -754,7 +754,7 @@ fn result(control: &Control, judged: Judged) -> ControlResult {
 
 fn bounded_notes(mut notes: Vec<String>) -> Vec<String> {
     let first: Vec<bool> = {
-        let mut seen = std::collections::HashSet::with_capacity(notes.len());
+        let mut seen = foldhash::HashSet::with_capacity_and_hasher(notes.len(), Default::default());
         notes.iter().map(|n| seen.insert(n.as_str())).collect()
     };
     let mut first = first.into_iter();
