@@ -1462,8 +1462,8 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// Calls `visit` with each value `path` selects on `value`, and notes in
-    /// `out` what is missing or empty; a `[*]` is expanded item by item, so
+    /// Calls `visit` with each value `path` selects on `value` (and `out`),
+    /// and notes in `out` what is missing or empty; a `[*]` is expanded item by item, so
     /// that an item lacking the rest of the path is missing evidence and an
     /// empty list is an empty population.
     #[allow(clippy::too_many_arguments)]
@@ -1475,7 +1475,7 @@ impl<'a> Evaluator<'a> {
         item: Option<&'v Value>,
         label: &Label<'_>,
         out: &mut Outcome,
-        visit: &mut dyn FnMut(Picked<'_, 'v>),
+        visit: &mut dyn FnMut(Picked<'_, 'v>, &mut Outcome),
     ) {
         let Some((array, rest)) = path.split_wildcard() else {
             match pick(path, value, label) {
@@ -1485,11 +1485,14 @@ impl<'a> Evaluator<'a> {
                             "" => location,
                             _ => Cow::Owned(join_location(base, &location)),
                         };
-                        visit(Picked {
-                            location,
-                            value,
-                            item,
-                        });
+                        visit(
+                            Picked {
+                                location,
+                                value,
+                                item,
+                            },
+                            out,
+                        );
                     }
                 }
                 Err(note) => out.missing.push(note),
@@ -1537,7 +1540,9 @@ impl<'a> Evaluator<'a> {
         out: &mut Outcome,
     ) {
         let mut judged = Outcome::default();
-        self.gather(t.value, path, "", None, &t.label, out, &mut |p| {
+        let direct = path.split_wildcard().is_none();
+        self.gather(t.value, path, "", None, &t.label, out, &mut |p, out| {
+            let judged = if direct { out } else { &mut judged };
             if self.observe {
                 judged.observed.push(Observation {
                     field: p.location.clone().into_owned(),
@@ -1556,14 +1561,18 @@ impl<'a> Evaluator<'a> {
                 });
             }
         });
-        // What the values showed comes after what the path could not select.
-        out.absorb(judged);
+        // What the values showed comes after what the path could not select
+        // (a path without `[*]` selects values or notes that it cannot,
+        // never both: its values went straight into `out`).
+        if !direct {
+            out.absorb(judged);
+        }
     }
 
     /// Figures computed for a period are evidence only for that period.
     fn for_period(&self, path: &Selector, t: &Target<'_>, out: &mut Outcome) {
         let mut judged = Outcome::default();
-        self.gather(t.value, path, "", None, &t.label, out, &mut |p| {
+        self.gather(t.value, path, "", None, &t.label, out, &mut |p, _| {
             let start = p.value.get("start").and_then(timestamp);
             let end = p.value.get("end").and_then(timestamp);
             if self.observe {
