@@ -300,6 +300,14 @@ enum Truth {
 }
 
 impl Outcome {
+    /// Empties it, keeping its lists' room for the next resource.
+    fn clear(&mut self) {
+        self.findings.clear();
+        self.missing.clear();
+        self.empty.clear();
+        self.observed.clear();
+        self.plugins.clear();
+    }
     fn passed(&self) -> bool {
         self.findings.is_empty() && self.missing.is_empty() && self.empty.is_empty()
     }
@@ -337,7 +345,8 @@ impl Outcome {
 enum Judgment {
     OutOfScope(String),
     Excluded(String),
-    Judged(Outcome),
+    /// Judged: the outcome is in the one passed to [`Evaluator::throughout`].
+    Judged,
 }
 
 /// Whether a check judges evidence (`null` is an observed value the check
@@ -872,7 +881,8 @@ impl Tally {
     }
 
     /// Judges one in-scope resource from the outcome of all its checks.
-    fn judge(&mut self, resource: &str, mut o: Outcome, empty_rule: Option<&EmptyRule>) {
+    /// `o` is left empty, its lists' room kept for the next resource.
+    fn judge(&mut self, resource: &str, o: &mut Outcome, empty_rule: Option<&EmptyRule>) {
         merge_plugins(&mut self.plugins, std::mem::take(&mut o.plugins));
         let observed = std::mem::take(&mut o.observed);
         let listed = self.lists_next();
@@ -905,6 +915,7 @@ impl Tally {
         } else {
             self.record(resource, Verdict::Passed, None, observed);
         }
+        o.clear();
     }
 
     /// Ends before any resource is judged: the records as a whole decide.
@@ -968,6 +979,8 @@ struct Run<'a> {
     ev: Evaluator<'a>,
     scope: &'a Scope,
     tally: Tally,
+    /// The outcome of the resource being judged, emptied after each.
+    outcome: Outcome,
 }
 
 enum Started<'a> {
@@ -994,6 +1007,7 @@ impl<'a> Run<'a> {
             },
             scope,
             tally: Tally::new(Some(scope.each.as_str().to_owned())),
+            outcome: Outcome::default(),
         }
     }
 
@@ -1052,20 +1066,21 @@ impl<'a> Run<'a> {
             value: serde_json::json!({"from": window.start, "to": window.end}),
             interval: None,
         });
+        let total = &mut self.outcome;
         if control.time_basis == TimeBasis::ThroughoutPeriod {
-            match ev.throughout(scope, &target, resource) {
+            total.observed.extend(lived);
+            match ev.throughout(scope, &target, resource, total) {
                 Judgment::OutOfScope(reason) => {
+                    total.clear();
                     self.tally
                         .record(id, Verdict::OutOfScope, Some(reason), vec![])
                 }
                 Judgment::Excluded(reason) => {
+                    total.clear();
                     self.tally
                         .record(id, Verdict::Excluded, Some(reason), vec![])
                 }
-                Judgment::Judged(mut total) => {
-                    total.observed.splice(0..0, lived);
-                    self.tally.judge(id, total, rule);
-                }
+                Judgment::Judged => self.tally.judge(id, total, rule),
             }
             return;
         }
@@ -1099,10 +1114,10 @@ impl<'a> Run<'a> {
                 return;
             }
         }
-        let mut total = Outcome::default();
+        let total = &mut self.outcome;
         total.observed.extend(lived);
         for check in &control.checks {
-            ev.check_into(check, &target, Mode::Check, &mut total);
+            ev.check_into(check, &target, Mode::Check, total);
         }
         self.tally.judge(id, total, rule);
     }
@@ -1173,7 +1188,7 @@ impl<'a> Evaluator<'a> {
             for check in &control.checks {
                 self.check_into(check, &org, Mode::Check, &mut total);
             }
-            tally.judge(&id, total, rule);
+            tally.judge(&id, &mut total, rule);
             return Started::Done(tally.finish(rule, || "nothing to judge".into()));
         };
         let selected = match scope.each.select(root) {
@@ -1202,6 +1217,7 @@ impl<'a> Evaluator<'a> {
                 ev: *self,
                 scope,
                 tally,
+                outcome: Outcome::default(),
             },
             items,
         )
@@ -1223,16 +1239,22 @@ impl<'a> Evaluator<'a> {
     /// period (already narrowed to the resource's lifetime): the scope's
     /// `where` and the checks on the resource as it was in each interval.
     /// Any part of the period the history does not cover is missing evidence.
-    fn throughout<'r: 'a>(&self, scope: &Scope, t: &Target<'_>, r: &Resource<'r>) -> Judgment {
+    fn throughout<'r: 'a>(
+        &self,
+        scope: &Scope,
+        t: &Target<'_>,
+        r: &Resource<'r>,
+        out: &mut Outcome,
+    ) -> Judgment {
         let label = &t.label;
         let (start, end) = (self.period.start, self.period.end);
         let Some(history) = r.history() else {
-            return Judgment::Judged(missing(format!(
+            out.missing.push(format!(
                 "no configuration history for {label}: nothing is known of its configuration during the period"
-            )));
+            ));
+            return Judgment::Judged;
         };
         let absent = r.absent();
-        let mut out = Outcome::default();
         let mut covered = start;
         let (mut in_scope, mut excluded, mut out_of_scope) = (0usize, vec![], 0usize);
         for (j, &(iv, bounds)) in history.iter().enumerate() {
@@ -1285,7 +1307,7 @@ impl<'a> Evaluator<'a> {
             }
             let (findings, observed) = (out.findings.len(), out.observed.len());
             for check in &self.control.checks {
-                self.check_into(check, &here, Mode::Check, &mut out);
+                self.check_into(check, &here, Mode::Check, out);
             }
             for f in &mut out.findings[findings..] {
                 f.interval = Some(interval);
@@ -1314,7 +1336,7 @@ impl<'a> Evaluator<'a> {
                 "does not meet the scope's `where` conditions at any time in the period".into(),
             );
         }
-        Judgment::Judged(out)
+        Judgment::Judged
     }
 
     /// The conjunction of `checks` in three-valued logic: a known failure is
