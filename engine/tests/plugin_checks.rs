@@ -168,3 +168,42 @@ fn loading_checks_the_pinned_sha256() {
         "{err:?}"
     );
 }
+
+/// A plugin's answers judged with the services split across threads (the
+/// host called from each) come out as on one thread, the plugin recorded once.
+#[test]
+fn plugin_checks_split_across_threads_judge_as_on_one() {
+    let fw = parse_framework_with("t.yaml", &framework(SHA), &Catalog).unwrap();
+    let records = vouch_engine::RecordsDocument::from_json_slice(
+        &std::fs::read(format!(
+            "{}/../examples/records/full.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap()
+    .to_value();
+    let period = vouch_engine::Period::month_ending_at(ts("2026-06-22T10:00:00Z"));
+    for (answer, status) in [
+        (br#"{"status":"pass"}"#.to_vec(), Status::Attested),
+        (
+            br#"{"status":"fail","findings":[{"field":"backup_runs","observed":0,"expected":"a run"}]}"#.to_vec(),
+            Status::Exception,
+        ),
+    ] {
+        let host = Host {
+            answer: Ok(answer),
+            seen: Default::default(),
+        };
+        let judge = |parts| {
+            vouch_engine::eval::evaluate_controls_in_parts(&fw.controls, &records, &period, &host, parts)
+        };
+        let one = judge(1);
+        assert_eq!(one[0].status, status);
+        assert_eq!(one[0].plugins.len(), 1);
+        for parts in [2, 3] {
+            assert_eq!(judge(parts), one, "in {parts} parts");
+        }
+        assert_eq!(host.seen.lock().unwrap().len(), 3 * 3, "one call per service and run");
+    }
+}
