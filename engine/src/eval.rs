@@ -1142,9 +1142,7 @@ impl<'a> Evaluator<'a> {
         match self.start(root) {
             Started::Done(judged) => judged,
             Started::Over(mut run, items) => {
-                for (i, item) in items.into_iter().enumerate() {
-                    run.item(i, &Resource::new(item));
-                }
+                judge_all(&items, 0, std::slice::from_mut(&mut run));
                 run.finish()
             }
         }
