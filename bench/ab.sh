@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Same-run A/B of generation throughput between two builds of vouch: SQLite,
-# PDF rendering off, CONNECTIONS connections for SECONDS seconds, alternating
+# PDF rendering off (VOUCH_RENDER_WORKERS=N in the environment turns it on
+# with N workers), CONNECTIONS connections for SECONDS seconds, alternating
 # OLD and NEW ROUNDS times, each on a fresh `vouch serve --demo`.
 #
 #   bench/ab.sh OLD_BINARY NEW_BINARY [seconds] [connections] [rounds]
@@ -12,7 +13,7 @@ OLD="$1"; NEW="$2"; DURATION="${3:-15}"; CONNECTIONS="${4:-8}"; ROUNDS="${5:-2}"
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 2; }
 run() {
   local bin="$1" port="$2" dir; dir=$(mktemp -d)
-  VOUCH_LOG=warn VOUCH_RENDER_WORKERS=0 "$bin" serve --demo --data-dir "$dir" --listen "127.0.0.1:$port" >"$dir/out.log" 2>&1 &
+  VOUCH_LOG=warn VOUCH_RENDER_WORKERS="${VOUCH_RENDER_WORKERS:-0}" "$bin" serve --demo --data-dir "$dir" --listen "127.0.0.1:$port" >"$dir/out.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.25; done
   curl -sf -u alice:demo -X PUT "http://127.0.0.1:$port/organizations/acme/compliance-subscriptions/soc2" >/dev/null
