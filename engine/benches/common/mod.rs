@@ -2,6 +2,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use serde_json::{json, Value};
+
+/// The allocator the `vouch` server runs with (its crate sets it), so that
+/// these figures are the server's (engine/README.md, "The allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use vouch_engine::RecordsDocument;
 
 /// An organization with `n` services: a few without TLS, a few outside the
