@@ -16,6 +16,10 @@ use vouch_engine::packet::assemble_archived;
 use vouch_engine::signing::PacketSigner;
 use vouch_engine::{attest, FrameworkSet, NoPluginHost, Period, Timestamp};
 
+/// The allocator of the `vouch` command (src/main.rs), so that the ceiling is its.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     let seconds: f64 = args.next().map_or(5.0, |s| s.parse().unwrap());

@@ -11,6 +11,10 @@ use vouch_engine::framework::parse_framework;
 use vouch_engine::signing::PacketSigner;
 use vouch_engine::{assemble, RecordsDocument};
 
+/// The allocator of the `vouch` command (src/main.rs), so that these renders are its.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A framework of `n` controls, alternating checks that attest and that fail
 /// (so that findings tables are rendered too).
 fn framework(n: usize) -> String {

@@ -13,13 +13,6 @@
 //! | [`store`] | every SQL statement, the write and read transaction types |
 //! | [`auth`] | passwords, the credential cache, the login throttle, roles, CSRF |
 
-/// Every binary built on this crate (the `vouch` command, its tests and
-/// benchmarks) allocates with mimalloc: evaluation makes many small,
-/// short-lived allocations on several threads, where glibc's allocator
-/// took a third of the time (server/README.md, "The allocator").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 pub mod auth;
 pub mod cli;
 pub mod demo;

@@ -15,6 +15,14 @@ use clap::{Args, Parser, Subcommand};
 
 use vouch::cli::{authoring, export, import, keys, log, offline, series, serve};
 
+/// The `vouch` command allocates with mimalloc: evaluation makes many
+/// small, short-lived allocations on several threads, where glibc's
+/// allocator took a third of the time (server/README.md, "The
+/// allocator"). The in-process benchmarks `generate` and `render` set it
+/// too; the tests keep the system allocator (the fuzz test caps it).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// vouch turns a managed-database platform's records into signed, auditor-grade compliance evidence.
 #[derive(Parser, Debug)]
 #[command(name = "vouch", version, after_help = AFTER_HELP)]

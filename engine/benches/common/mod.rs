@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-/// The allocator the `vouch` server runs with (its crate sets it), so that
+/// The allocator the `vouch` command runs with (server/src/main.rs), so that
 /// these figures are the server's (engine/README.md, "The allocator").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
