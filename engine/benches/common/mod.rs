@@ -2,12 +2,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use serde_json::{json, Value};
+use vouch_engine::RecordsDocument;
 
 /// The allocator the `vouch` command runs with (server/src/main.rs), so that
 /// these figures are the server's (engine/README.md, "The allocator").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use vouch_engine::RecordsDocument;
 
 /// An organization with `n` services: a few without TLS, a few outside the
 /// EU; each created before the period with one interval of configuration
