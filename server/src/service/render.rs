@@ -4,6 +4,12 @@
 //! is not rendered yet takes its job and renders it now, or, when another
 //! worker holds it, waits for that rendering: never two at once.
 //!
+//! A worker renders on a thread of its own at the lowest CPU priority
+//! (nice 19 on Linux), so queued renderings take the CPU that generation and
+//! requests leave: under a burst the queue grows and drains afterwards. A
+//! request's own rendering (`GET …/pdf`) runs at the server's priority, since
+//! someone waits for it.
+//!
 //! A worker renews its job's lease while it renders; a job taken by a server
 //! that dies (kill -9) is taken again when its lease runs out. A job that
 //! keeps failing stops after `max_attempts`, its last error shown in the
@@ -73,18 +79,34 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2))
 }
 
-/// Starts this server's workers on the app's background tracker.
+/// Starts this server's workers on the app's background tracker, rendering
+/// in a pool of as many threads as the machine has cores at the lowest
+/// priority (the workers bound how many jobs render at once).
 pub fn start_workers(app: &Arc<App>) {
-    for _ in 0..app.render.settings.workers {
-        let app = app.clone();
-        app.background.clone().spawn(async move { work(app).await });
+    let workers = app.render.settings.workers;
+    if workers == 0 {
+        return;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let lane = match Background::start(cores) {
+        Ok(pool) => Lane::Queue(Arc::new(pool)),
+        Err(e) => {
+            tracing::warn!(error = %e, "no render pool: the queue renders at the server's priority");
+            Lane::Request
+        }
+    };
+    for _ in 0..workers {
+        let (app, lane) = (app.clone(), lane.clone());
+        app.background
+            .clone()
+            .spawn(async move { work(app, lane).await });
     }
 }
 
-async fn work(app: Arc<App>) {
+async fn work(app: Arc<App>, lane: Lane) {
     let q = &app.render;
     while !q.signals.stopped() {
-        match run_one(&app).await {
+        match run_one(&app, &lane).await {
             Ok(true) => continue,
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %format!("{e:#}"), "the render queue is unreachable"),
@@ -94,7 +116,7 @@ async fn work(app: Arc<App>) {
 }
 
 /// Takes and runs one ready job; `false` when none was ready.
-pub async fn run_one(app: &App) -> anyhow::Result<bool> {
+async fn run_one(app: &App, lane: &Lane) -> anyhow::Result<bool> {
     let q = &app.render;
     let Some(taken) = render::take_next(
         &app.db,
@@ -107,17 +129,17 @@ pub async fn run_one(app: &App) -> anyhow::Result<bool> {
     else {
         return Ok(false);
     };
-    if let Err(e) = run(app, &taken).await {
+    if let Err(e) = run(app, &taken, lane).await {
         tracing::warn!(report_id = %taken.report_id, attempt = taken.attempts, error = %e, "PDF rendering failed");
     }
     Ok(true)
 }
 
-/// Runs every ready job in the calling task; how many ran (for tests and
-/// tools that drain the queue without workers).
+/// Runs every ready job in the calling task, at the server's priority; how
+/// many ran (for tests and tools that drain the queue without workers).
 pub async fn run_ready(app: &App) -> anyhow::Result<usize> {
     let mut n = 0;
-    while run_one(app).await? {
+    while run_one(app, &Lane::Request).await? {
         n += 1;
     }
     Ok(n)
@@ -126,11 +148,11 @@ pub async fn run_ready(app: &App) -> anyhow::Result<usize> {
 /// Renders a taken job and records the outcome: the PDF stored and the job
 /// done, or the attempt's error with a back-off (doubling from 2 s, at most
 /// 5 min) or, after the last attempt, failed for good.
-async fn run(app: &App, taken: &render::Taken) -> Result<Vec<u8>> {
+async fn run(app: &App, taken: &render::Taken, lane: &Lane) -> Result<Vec<u8>> {
     let q = &app.render;
     let rendering = async {
         match reports::with_org(&app.db, &taken.report_id).await? {
-            Some((org, stored)) => render_pdf(app, &org, &stored).await,
+            Some((org, stored)) => render_pdf(app, &org, &stored, lane).await,
             None => Err(ServiceError::internal(anyhow::anyhow!(
                 "report {} is gone",
                 taken.report_id
@@ -212,9 +234,9 @@ fn failure_reason(e: &ServiceError) -> String {
 
 const REASON_LIMIT: usize = 300;
 
-/// Renders a complete report's PDF (bounded with the other renderings in
-/// flight on this server by the app's render slots).
-async fn render_pdf(app: &App, org: &str, r: &reports::Stored) -> Result<Vec<u8>> {
+/// Renders a complete report's PDF on `lane` (bounded with the other
+/// renderings in flight on this server by the app's render slots).
+async fn render_pdf(app: &App, org: &str, r: &reports::Stored, lane: &Lane) -> Result<Vec<u8>> {
     let (canonical, signature) = super::generate::signed_parts(r)?;
     let canonical = canonical.as_bytes().to_vec();
     let framework_name = app
@@ -230,12 +252,102 @@ async fn render_pdf(app: &App, org: &str, r: &reports::Stored) -> Result<Vec<u8>
         .acquire_owned()
         .await
         .map_err(ServiceError::internal)?;
-    tokio::task::spawn_blocking(move || {
-        renderer.render(&id, &canonical, &signature, &framework_name, &links)
-    })
-    .await
-    .map_err(ServiceError::internal)?
-    .map_err(|e| ServiceError::internal(anyhow::anyhow!("rendering {}: {e}", r.report_id)))
+    lane.run(move || renderer.render(&id, &canonical, &signature, &framework_name, &links))
+        .await?
+        .map_err(|e| ServiceError::internal(anyhow::anyhow!("rendering {}: {e}", r.report_id)))
+}
+
+/// Where a rendering runs.
+#[derive(Debug, Clone)]
+enum Lane {
+    /// On tokio's blocking pool at the server's priority: a request waits.
+    Request,
+    /// In the queue's pool, at the lowest priority.
+    Queue(Arc<Background>),
+}
+
+impl Lane {
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        match self {
+            Lane::Request => tokio::task::spawn_blocking(f)
+                .await
+                .map_err(ServiceError::internal),
+            Lane::Queue(pool) => pool.run(f).await,
+        }
+    }
+}
+
+/// The render queue's threads: a rayon pool (typst and krilla render on
+/// rayon, and inside the pool their parallel work stays on it) whose threads
+/// run at the lowest CPU priority ([`lowest_priority`]). A request's
+/// rendering runs outside it, its parallel work on rayon's global pool at
+/// the server's priority.
+#[derive(Debug)]
+struct Background {
+    pool: rayon::ThreadPool,
+}
+
+impl Background {
+    /// A pool of `threads` threads.
+    fn start(threads: usize) -> std::result::Result<Self, rayon::ThreadPoolBuildError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .thread_name(|i| format!("vouch-render-{i}"))
+            .start_handler(|_| {
+                if let Err(e) = lowest_priority() {
+                    tracing::warn!(error = ?e, "a render thread keeps the server's priority");
+                }
+            })
+            .build()?;
+        Ok(Background { pool })
+    }
+
+    /// Runs `f` in the pool; a panic in it is an error (rayon would abort
+    /// the process on a panic in a spawned job).
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        self.pool.spawn(move || {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let _ = done.send(outcome);
+        });
+        let answer = answer.await.map_err(|_| {
+            ServiceError::internal(anyhow::anyhow!("the render pool dropped a rendering"))
+        })?;
+        answer.map_err(|panic| {
+            ServiceError::internal(anyhow::anyhow!(
+                "the renderer panicked: {}",
+                panic
+                    .downcast_ref::<&str>()
+                    .copied()
+                    .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("(no message)")
+            ))
+        })
+    }
+}
+
+/// Puts the calling thread at the lowest CPU priority an unprivileged
+/// process can give one: on Linux `SCHED_IDLE`, which runs only on a core
+/// no other thread wants and gives it up as soon as one wakes (nice 19
+/// would still take its share of a busy core); elsewhere the lowest nice
+/// value.
+fn lowest_priority() -> std::result::Result<(), thread_priority::Error> {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::unix::{
+            set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+            ThreadSchedulePolicy,
+        };
+        set_thread_priority_and_policy(
+            thread_native_id(),
+            thread_priority::ThreadPriority::Min,
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+        )
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+    }
 }
 
 /// How long a request waits for a rendering another worker holds before it
@@ -257,7 +369,9 @@ pub async fn pdf_now(app: &App, r: &reports::Stored) -> Result<(Vec<u8>, bool)> 
             render::take_report(&app.db, &r.report_id, &q.signals.id, now_ms(), q.lease_ms())
                 .await?
         {
-            return run(app, &taken).await.map(|pdf| (pdf, true));
+            return run(app, &taken, &Lane::Request)
+                .await
+                .map(|pdf| (pdf, true));
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(ServiceError::Rendering {
@@ -271,6 +385,53 @@ pub async fn pdf_now(app: &App, r: &reports::Stored) -> Result<(Vec<u8>, bool)> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The scheduling policy of the calling thread, from `/proc`.
+    #[cfg(target_os = "linux")]
+    fn own_policy() -> i32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        // After the command's closing parenthesis: state is field 3, policy field 41.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        rest.split(' ').nth(38).unwrap().parse().unwrap()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_queue_renders_at_the_lowest_priority_and_a_request_at_the_servers() {
+        assert_eq!(own_policy(), libc::SCHED_OTHER);
+        // typst's parallel work (rayon) stays at the priority of the lane
+        // it was started on: the queue's pool, or rayon's global pool.
+        let both = || rayon::join(own_policy, own_policy);
+        let idle = (libc::SCHED_IDLE, libc::SCHED_IDLE);
+        let queue = Lane::Queue(Arc::new(Background::start(2).unwrap()));
+        assert_eq!(queue.run(own_policy).await.unwrap(), libc::SCHED_IDLE);
+        assert_eq!(queue.run(both).await.unwrap(), idle);
+        let normal = (libc::SCHED_OTHER, libc::SCHED_OTHER);
+        assert_eq!(
+            Lane::Request.run(own_policy).await.unwrap(),
+            libc::SCHED_OTHER
+        );
+        assert_eq!(Lane::Request.run(both).await.unwrap(), normal);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_render_is_an_error_and_the_pool_renders_the_next_one() {
+        let pool = Background::start(1).unwrap();
+        let err = pool
+            .run(|| -> u8 { panic!("template exploded") })
+            .await
+            .unwrap_err();
+        assert!(
+            format!("{err:?}").contains("the renderer panicked: template exploded"),
+            "{err:?}"
+        );
+        assert_eq!(pool.run(|| 7).await.unwrap(), 7);
+        let err = pool
+            .run(|| -> u8 { panic!("{}", String::from("formatted")) })
+            .await
+            .unwrap_err();
+        assert!(format!("{err:?}").contains("formatted"), "{err:?}");
+    }
 
     #[test]
     fn a_failure_reason_is_one_bounded_line() {
