@@ -60,3 +60,9 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
         Failure::input(e)
     }
 }
+
+/// The cores this process may use (at least one): the size of the pools and
+/// bounds that scale with the machine.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

@@ -46,7 +46,7 @@ impl Gate {
 
     /// One slot per core, sixteen waiting per core, two seconds at most.
     pub fn per_core() -> Gate {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = crate::cores();
         Gate::new(cores, 16 * cores, Duration::from_secs(2))
     }
 

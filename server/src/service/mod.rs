@@ -339,9 +339,7 @@ impl App {
             series_turns: (0..SERIES_TURNS)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
-            render_slots: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(1, |n| n.get()),
-            )),
+            render_slots: Arc::new(tokio::sync::Semaphore::new(crate::cores())),
         }))
     }
 

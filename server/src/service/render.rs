@@ -4,9 +4,9 @@
 //! is not rendered yet takes its job and renders it now, or, when another
 //! worker holds it, waits for that rendering: never two at once.
 //!
-//! A worker renders on a thread of its own at the lowest CPU priority
-//! (nice 19 on Linux), so queued renderings take the CPU that generation and
-//! requests leave: under a burst the queue grows and drains afterwards. A
+//! The workers render in a pool of their own at the lowest CPU priority
+//! (`SCHED_IDLE` on Linux), so queued renderings take the CPU that generation
+//! and requests leave: under a burst the queue grows and drains afterwards. A
 //! request's own rendering (`GET …/pdf`) runs at the server's priority, since
 //! someone waits for it.
 //!
@@ -45,10 +45,7 @@ impl Settings {
 
     /// One worker per core but one (the other serves requests), at least one.
     pub fn default_workers() -> usize {
-        std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .saturating_sub(1)
-            .max(1)
+        crate::cores().saturating_sub(1).max(1)
     }
 }
 
@@ -87,8 +84,7 @@ pub fn start_workers(app: &Arc<App>) {
     if workers == 0 {
         return;
     }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let lane = match Background::start(cores) {
+    let lane = match idle_pool(crate::cores()) {
         Ok(pool) => Lane::Queue(Arc::new(pool)),
         Err(e) => {
             tracing::warn!(error = %e, "no render pool: the queue renders at the server's priority");
@@ -262,51 +258,24 @@ async fn render_pdf(app: &App, org: &str, r: &reports::Stored, lane: &Lane) -> R
 enum Lane {
     /// On tokio's blocking pool at the server's priority: a request waits.
     Request,
-    /// In the queue's pool, at the lowest priority.
-    Queue(Arc<Background>),
+    /// In the queue's pool ([`idle_pool`]), at the lowest priority.
+    Queue(Arc<rayon::ThreadPool>),
 }
 
 impl Lane {
+    /// Runs `f` on the lane; a panic in it is an error (in the queue's pool
+    /// rayon would otherwise abort the process), and the lane goes on.
     async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-        match self {
-            Lane::Request => tokio::task::spawn_blocking(f)
-                .await
-                .map_err(ServiceError::internal),
-            Lane::Queue(pool) => pool.run(f).await,
-        }
-    }
-}
-
-/// The render queue's threads: a rayon pool (typst and krilla render on
-/// rayon, and inside the pool their parallel work stays on it) whose threads
-/// run at the lowest CPU priority ([`lowest_priority`]). A request's
-/// rendering runs outside it, its parallel work on rayon's global pool at
-/// the server's priority.
-#[derive(Debug)]
-struct Background {
-    pool: rayon::ThreadPool,
-}
-
-impl Background {
-    /// A pool of `threads` threads.
-    fn start(threads: usize) -> std::result::Result<Self, rayon::ThreadPoolBuildError> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .thread_name(|i| format!("vouch-render-{i}"))
-            .start_handler(|_| {
-                if let Err(e) = lowest_priority() {
-                    tracing::warn!(error = ?e, "a render thread keeps the server's priority");
-                }
-            })
-            .build()?;
-        Ok(Background { pool })
-    }
-
-    /// Runs `f` in the pool; a panic in it is an error (rayon would abort
-    /// the process on a panic in a spawned job).
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let pool = match self {
+            Lane::Request => {
+                return tokio::task::spawn_blocking(f)
+                    .await
+                    .map_err(ServiceError::internal)
+            }
+            Lane::Queue(pool) => pool,
+        };
         let (done, answer) = tokio::sync::oneshot::channel();
-        self.pool.spawn(move || {
+        pool.spawn(move || {
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
             let _ = done.send(outcome);
         });
@@ -324,6 +293,25 @@ impl Background {
             ))
         })
     }
+}
+
+/// The render queue's threads: a rayon pool of `threads` threads (typst and
+/// krilla render on rayon, and inside the pool their parallel work stays on
+/// it) at the lowest CPU priority ([`lowest_priority`]). A request's
+/// rendering runs outside it, its parallel work on rayon's global pool at
+/// the server's priority.
+fn idle_pool(
+    threads: usize,
+) -> std::result::Result<rayon::ThreadPool, rayon::ThreadPoolBuildError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .thread_name(|i| format!("vouch-render-{i}"))
+        .start_handler(|_| {
+            if let Err(e) = lowest_priority() {
+                tracing::warn!(error = ?e, "a render thread keeps the server's priority");
+            }
+        })
+        .build()
 }
 
 /// Puts the calling thread at the lowest CPU priority an unprivileged
@@ -403,7 +391,7 @@ mod tests {
         // it was started on: the queue's pool, or rayon's global pool.
         let both = || rayon::join(own_policy, own_policy);
         let idle = (libc::SCHED_IDLE, libc::SCHED_IDLE);
-        let queue = Lane::Queue(Arc::new(Background::start(2).unwrap()));
+        let queue = Lane::Queue(Arc::new(idle_pool(2).unwrap()));
         assert_eq!(queue.run(own_policy).await.unwrap(), libc::SCHED_IDLE);
         assert_eq!(queue.run(both).await.unwrap(), idle);
         let normal = (libc::SCHED_OTHER, libc::SCHED_OTHER);
@@ -416,7 +404,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_render_is_an_error_and_the_pool_renders_the_next_one() {
-        let pool = Background::start(1).unwrap();
+        let pool = Lane::Queue(Arc::new(idle_pool(1).unwrap()));
         let err = pool
             .run(|| -> u8 { panic!("template exploded") })
             .await
