@@ -22,7 +22,7 @@ use crate::framework::{
 use crate::time::{Period, Timestamp};
 
 mod view;
-use view::{merged, Lookup, View};
+use view::{merged, Lookup, Table, View};
 
 /// The four statuses of a control.
 #[derive(
@@ -485,11 +485,15 @@ impl<'r> Memo<'r> {
 }
 
 /// A resource of a scope with what every control judging it reads of its
-/// records, read once: its lifetime, and (for the controls judged
-/// throughout the period) the bounds of its history's intervals and the
-/// times it was absent.
+/// records, read once: its lifetime, its members at the names the scope's
+/// paths begin with, and (for the controls judged throughout the period)
+/// the bounds of its history's intervals, their members at those names,
+/// and the times it was absent.
 struct Resource<'a> {
     value: &'a Value,
+    table: Table<'a>,
+    /// The scope's first names ([`Scope::first_names`]).
+    names: &'a [String],
     lifetime: Lifetime,
     /// Its id, and the field it is read from.
     id: RefCell<Option<(String, Cow<'a, str>)>>,
@@ -498,12 +502,15 @@ struct Resource<'a> {
 }
 
 /// An interval of a history, with its `from` and `to` if both are timestamps.
-type Bounded<'a> = (&'a Value, Option<(Timestamp, Timestamp)>);
+type Bounded<'a> = (Table<'a>, Option<(Timestamp, Timestamp)>);
 
 impl<'a> Resource<'a> {
-    fn new(value: &'a Value) -> Self {
+    /// Resource `value` of a scope whose paths begin with `names`.
+    fn new(value: &'a Value, names: &'a [String]) -> Self {
         Resource {
             value,
+            table: Table::new(value, names),
+            names,
             lifetime: lifetime(value),
             id: RefCell::new(None),
             history: OnceCell::new(),
@@ -535,7 +542,12 @@ impl<'a> Resource<'a> {
                 let Some(Value::Array(history)) = self.value.get("history") else {
                     return None;
                 };
-                Some(history.iter().map(|iv| (iv, span(iv))).collect())
+                Some(
+                    history
+                        .iter()
+                        .map(|iv| (Table::new(iv, self.names), span(iv)))
+                        .collect(),
+                )
             })
             .as_deref()
     }
@@ -708,8 +720,11 @@ impl<'a> Walk<'a> {
 /// Judges `items`, the first at position `offset` of their scope, by each
 /// run, one resource at a time.
 fn judge_all<'a>(items: &[&'a Value], offset: usize, runs: &mut [Run<'a>]) {
+    // The runs are over one scope path: one framework's controls over it
+    // share its first names (a path numbered otherwise is searched for).
+    let names = runs.first().map_or(&[][..], |r| &r.scope.first_names[..]);
     for (i, item) in items.iter().enumerate() {
-        let resource = Resource::new(item);
+        let resource = Resource::new(item, names);
         for run in runs.iter_mut() {
             run.item(offset + i, &resource);
         }
@@ -1019,7 +1034,7 @@ impl<'a> Run<'a> {
         let id = resource.id(&scope.id, i);
         let id = id.as_ref();
         let target = Target {
-            value: View::Plain(item),
+            value: View::Resource(&resource.table),
             id,
             label: Label::Resource(id),
             context: Context {
@@ -1255,7 +1270,8 @@ impl<'a> Evaluator<'a> {
         let absent = r.absent();
         let mut covered = start;
         let (mut in_scope, mut excluded, mut out_of_scope) = (0usize, vec![], 0usize);
-        for (j, &(iv, bounds)) in history.iter().enumerate() {
+        for (j, (iv, bounds)) in history.iter().enumerate() {
+            let bounds = *bounds;
             let Some((from, to)) = bounds else {
                 out.missing.push(format!(
                     "`history[{j}]` of {label} has no `from` and `to` timestamps"
@@ -1279,9 +1295,9 @@ impl<'a> Evaluator<'a> {
             covered = covered.max(to);
             let interval = Interval { from, to };
             let merged = OnceCell::new();
-            let make = || self.memo.merged(r.value, iv);
+            let make = || self.memo.merged(r.value, iv.value());
             let here = Target {
-                value: View::during(r.value, iv, &merged, &make),
+                value: View::during(&r.table, iv, &merged, &make),
                 ..*t
             };
             match self.all(&scope.filter, &here) {
@@ -1975,7 +1991,7 @@ enum Unpicked {
 /// other goes through the JSONPath library.
 fn select_in<'p, 'v>(path: &'p Selector, value: View<'v>) -> Result<Picks<'p, 'v>, Unpicked> {
     if let (Some(names), Some(at)) = (path.names(), path.readable_location()) {
-        match value.lookup(names) {
+        match value.lookup(names, path.slot()) {
             Lookup::Found(v) => return Ok(Picks::One(Some((at, v)))),
             Lookup::Nothing => return Err(Unpicked::Nothing),
             Lookup::Merge => {}

@@ -1,6 +1,6 @@
 //! Loading framework files: every problem at once, each at `file:line:column`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 
 use serde::Deserialize;
@@ -475,6 +475,8 @@ pub fn parse_framework_with(
         ctx.out.sort_by_key(|d| (d.line, d.column));
         return Err(ctx.out);
     }
+    let mut controls: Vec<Control> = controls.into_iter().map(|(_, c)| c).collect();
+    number_paths(&mut controls);
     Ok(Framework {
         framework: h.framework,
         name: nfc(&h.name),
@@ -484,9 +486,65 @@ pub fn parse_framework_with(
         monthly_price_eur: h.monthly_price_eur,
         scope_boundary: nfc(&h.scope_boundary),
         valid_for_days: h.valid_for_days,
-        controls: controls.into_iter().map(|(_, c)| c).collect(),
+        controls,
         source_sha256: Some(crate::signing::sha256_hex(text.as_bytes())),
     })
+}
+
+/// Numbers the plain paths the controls read on the resources of their
+/// scope ([`Selector::slot`]): for each `scope.each`, the first names of all
+/// of them, sorted and distinct, become the scope's `first_names`.
+fn number_paths(controls: &mut [Control]) {
+    let mut names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for control in controls.iter_mut() {
+        let Some(scope) = control.scope.as_mut() else {
+            continue;
+        };
+        let firsts = names.entry(scope.each.as_str().to_owned()).or_default();
+        let mut add = |sel: &mut Selector| {
+            if let Some(first) = sel.names().and_then(<[String]>::first) {
+                firsts.insert(first.clone());
+            }
+        };
+        resource_paths(&mut scope.filter, &mut add);
+        resource_paths(&mut control.checks, &mut add);
+    }
+    for control in controls.iter_mut() {
+        let Some(scope) = control.scope.as_mut() else {
+            continue;
+        };
+        let firsts: Vec<String> = names[scope.each.as_str()].iter().cloned().collect();
+        let mut number = |sel: &mut Selector| sel.number(&firsts);
+        resource_paths(&mut scope.filter, &mut number);
+        resource_paths(&mut control.checks, &mut number);
+        scope.first_names = firsts;
+    }
+}
+
+/// Calls `visit` with each path of `checks` that is read on the resource
+/// the checks judge (not on the items of a list in it: `count`'s and
+/// `max_gap`'s `where`, `at` and `within_period`).
+fn resource_paths(checks: &mut [Check], visit: &mut dyn FnMut(&mut Selector)) {
+    for check in checks {
+        match check {
+            Check::AllTrue(sel)
+            | Check::NonEmpty(sel)
+            | Check::CoversPeriod(sel)
+            | Check::ForPeriod(sel) => visit(sel),
+            Check::Equals(a) => visit(&mut a.path),
+            Check::OneOf(a) => visit(&mut a.path),
+            Check::AtLeast(a) | Check::AtMost(a) => visit(&mut a.path),
+            Check::NotOlderThan(a) => visit(&mut a.path),
+            Check::Count(a) => visit(&mut a.path),
+            Check::MaxGap(a) => visit(&mut a.path),
+            Check::Plugin(a) => {
+                if let Some(sel) = &mut a.path {
+                    visit(sel)
+                }
+            }
+            Check::AnyOf(alternatives) => resource_paths(alternatives, visit),
+        }
+    }
 }
 
 fn nfc(s: &str) -> String {
@@ -881,5 +939,51 @@ mod tests {
             let pattern = regex::Regex::new(IDENTIFIER_PATTERN).unwrap();
             proptest::prop_assert_eq!(pattern.is_match(&s), is_identifier(&s), "{}", s);
         }
+    }
+
+    /// Every plain path a built-in control reads on its scope's resources
+    /// is numbered by the first names of its scope path; the paths read on
+    /// the items of a list in a resource (`count`'s `where`) are not.
+    #[test]
+    fn paths_read_on_resources_are_numbered_by_their_scope() {
+        let set = FrameworkSet::builtin().unwrap();
+        let (mut numbered, mut items) = (0, 0);
+        for framework in set.iter() {
+            let mut firsts: BTreeMap<&str, &[String]> = BTreeMap::new();
+            for control in &framework.controls {
+                let Some(scope) = &control.scope else {
+                    continue;
+                };
+                let names = &scope.first_names[..];
+                assert!(names.windows(2).all(|w| w[0] < w[1]), "sorted, distinct");
+                let same = *firsts.entry(scope.each.as_str()).or_insert(names);
+                assert_eq!(same, names, "one list per scope path");
+                let mut checks = scope.filter.clone();
+                checks.extend(control.checks.iter().cloned());
+                resource_paths(&mut checks, &mut |sel| {
+                    if let Some(first) = sel.names().map(|n| &n[0]) {
+                        let slot = sel.slot().expect("a plain path read on a resource");
+                        assert_eq!(&names[usize::from(slot)], first, "{sel:?}");
+                        numbered += 1;
+                    } else {
+                        assert_eq!(sel.slot(), None, "{sel:?}");
+                    }
+                });
+                for check in &control.checks {
+                    if let Check::Count(a) = check {
+                        for inner in &a.filter {
+                            if let Check::Equals(e) = inner {
+                                assert_eq!(e.path.slot(), None, "{:?}", e.path);
+                                items += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            numbered > 50 && items > 0,
+            "{numbered} numbered, {items} on items"
+        );
     }
 }

@@ -118,6 +118,14 @@ pub struct Scope {
     /// the resource's scope is unknown and the control is `inconclusive`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when_missing: Option<WhenMissing>,
+    /// The first names of the plain paths (`backups.retention_days`) that
+    /// the framework's controls over the same `each` read on each resource,
+    /// sorted and distinct: the evaluator finds each resource's members of
+    /// these names once, for all those controls. Set when the framework is
+    /// loaded; not part of the file.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub first_names: Vec<String>,
 }
 
 /// When the evidence a control reads holds.

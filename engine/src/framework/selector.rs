@@ -32,6 +32,12 @@ pub struct Selector {
     /// The path split at its first `[*]` ([`Selector::split_wildcard`]),
     /// parsed once with the framework instead of at every resource.
     split: Option<Box<(Selector, Selector)>>,
+    /// For such a path read on the resources of a scope, the position of
+    /// its first name among the names the scope's paths begin with
+    /// ([`crate::framework::Scope::first_names`]): each resource's member of that
+    /// name is found once for every control judging it, not once per check.
+    /// Set when the framework is loaded.
+    slot: Option<u16>,
 }
 
 /// One value a selector picked, with its location (`$['services'][0]['tls_enabled']`).
@@ -63,6 +69,7 @@ impl Selector {
             compiled,
             readable: names.as_ref().map(|n| n.join(".")),
             names,
+            slot: None,
         }
     }
 
@@ -84,6 +91,23 @@ impl Selector {
     /// (`backups.retention_days`), which selects at most one value.
     pub fn names(&self) -> Option<&[String]> {
         self.names.as_deref()
+    }
+
+    /// For a path of member names read on a scope's resources, the position
+    /// of its first name in the scope's [`crate::framework::Scope::first_names`];
+    /// `None` for any other path.
+    pub(crate) fn slot(&self) -> Option<u16> {
+        self.slot
+    }
+
+    /// Numbers a path of member names read on a scope's resources:
+    /// `first_names`, sorted, holds its first name.
+    pub(crate) fn number(&mut self, first_names: &[String]) {
+        self.slot = self
+            .names
+            .as_ref()
+            .and_then(|n| first_names.binary_search(&n[0]).ok())
+            .and_then(|i| u16::try_from(i).ok());
     }
 
     /// For a path of member names only, where the value it selects lies, as
