@@ -492,8 +492,6 @@ impl<'r> Memo<'r> {
 struct Resource<'a> {
     value: &'a Value,
     table: Table<'a>,
-    /// The scope's first names ([`Scope::first_names`]).
-    names: &'a [String],
     lifetime: Lifetime,
     /// Its id, and the field it is read from.
     id: RefCell<Option<(String, Cow<'a, str>)>>,
@@ -510,7 +508,6 @@ impl<'a> Resource<'a> {
         Resource {
             value,
             table: Table::new(value, names),
-            names,
             lifetime: lifetime(value),
             id: RefCell::new(None),
             history: OnceCell::new(),
@@ -545,7 +542,7 @@ impl<'a> Resource<'a> {
                 Some(
                     history
                         .iter()
-                        .map(|iv| (Table::new(iv, self.names), span(iv)))
+                        .map(|iv| (Table::new(iv, self.table.names()), span(iv)))
                         .collect(),
                 )
             })

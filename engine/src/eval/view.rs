@@ -72,6 +72,11 @@ impl<'a> Table<'a> {
         self.of
     }
 
+    /// The names it holds the members at.
+    pub(super) fn names(&self) -> &'a [String] {
+        self.names
+    }
+
     /// Member `name` of the object, for a path numbered `slot`: read from
     /// the table when `slot` is the position of `name` in its names,
     /// searched for otherwise (a path numbered for another scope's names,
