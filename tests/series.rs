@@ -314,6 +314,63 @@ fn two_servers_on_postgres_generate_each_scheduled_packet_once() {
     })
 }
 
+/// A snapshot's statements see one state of PostgreSQL, read only and
+/// without JIT (its `BEGIN` sets all three in one round trip), and none of
+/// that outlives its transaction.
+fn a_snapshot_on_postgres_sees_one_state_read_only_without_jit() {
+    block_on(async {
+        let w = World::postgres(1, "2026-01-01T00:00:00Z").await;
+        let db = &w.app().db;
+        let jit = "SELECT current_setting('jit')";
+        let (server_jit,): (String,) = sqlx::query_as(jit).fetch_one(&db.pool).await.unwrap();
+        let count = "SELECT COUNT(*) FROM organizations";
+        let mut tx = db.read().await.unwrap();
+        let (before,): (i64,) = sqlx::query_as(count).fetch_one(tx.conn()).await.unwrap();
+        sqlx::query(
+            "INSERT INTO organizations (id, name, billing_email, created_at, updated_at) \
+             VALUES ('late', 'Late', 'late@example.com', 0, 0)",
+        )
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        let (during,): (i64,) = sqlx::query_as(count).fetch_one(tx.conn()).await.unwrap();
+        assert_eq!(
+            during, before,
+            "an organization written meanwhile is not seen"
+        );
+        let settings: (String, String, String) = sqlx::query_as(
+            "SELECT current_setting('transaction_isolation'), \
+             current_setting('transaction_read_only'), current_setting('jit')",
+        )
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+        assert_eq!(
+            settings,
+            ("repeatable read".into(), "on".into(), "off".into())
+        );
+        let write = sqlx::query("DELETE FROM organizations")
+            .execute(tx.conn())
+            .await
+            .unwrap_err();
+        assert!(
+            write.to_string().contains("read-only transaction"),
+            "{write}"
+        );
+        drop(tx);
+        // Both connections the pool opened, the snapshot's among them.
+        let mut held = vec![];
+        for _ in 0..2 {
+            let mut c = db.pool.acquire().await.unwrap();
+            let (after,): (String,) = sqlx::query_as(jit).fetch_one(&mut *c).await.unwrap();
+            assert_eq!(after, server_jit, "JIT is off only inside a snapshot");
+            let (n,): (i64,) = sqlx::query_as(count).fetch_one(&mut *c).await.unwrap();
+            assert_eq!(n, before + 1);
+            held.push(c);
+        }
+    })
+}
+
 fn a_server_down_for_two_months_catches_up_in_order() {
     block_on(async {
         let w = World::sqlite("2026-01-01T00:00:00Z").await;
@@ -1086,6 +1143,7 @@ fn main() -> std::process::ExitCode {
     run(&[
         case!(a_year_of_monthly_schedules_on_sqlite_is_twelve_linked_packets),
         case!(two_servers_on_postgres_generate_each_scheduled_packet_once).needs(&[Tool::Postgres]),
+        case!(a_snapshot_on_postgres_sees_one_state_read_only_without_jit).needs(&[Tool::Postgres]),
         case!(a_server_down_for_two_months_catches_up_in_order),
         case!(a_paused_subscription_generates_nothing_and_the_series_shows_the_gap),
         case!(a_weekly_cadence_schedules_weeks_from_monday),

@@ -258,8 +258,11 @@ pub async fn snapshot(
     let start = period.start.unix_seconds();
     // Every statement below reads the same state of the database.
     let mut tx = db.read().await?;
+    // The organization, and the platform as processor (no row: not set up).
     let Some(org) = sqlx::query(
-        "SELECT id, name, billing_email, privacy_contact_email, audit_retention_days, transfer_safeguards FROM organizations WHERE id = $1",
+        "SELECT o.id, o.name, o.billing_email, o.privacy_contact_email, o.audit_retention_days, \
+         o.transfer_safeguards, p.processor_name, p.contact_email, p.address, p.dpo_email \
+         FROM organizations o LEFT JOIN platform p ON p.id = 1 WHERE o.id = $1",
     )
     .bind(org_id)
     .fetch_optional(tx.conn())
@@ -281,20 +284,16 @@ pub async fn snapshot(
         privacy_contact_email: org.try_get("privacy_contact_email")?,
     };
 
-    let processor = sqlx::query(
-        "SELECT processor_name, contact_email, address, dpo_email FROM platform WHERE id = 1",
-    )
-    .fetch_optional(tx.conn())
-    .await?
-    .map(|r| -> Result<Processor> {
-        Ok(Processor {
-            name: r.try_get("processor_name")?,
-            contact_email: r.try_get("contact_email")?,
-            address: r.try_get("address")?,
-            dpo_email: r.try_get("dpo_email")?,
-        })
-    })
-    .transpose()?;
+    // `processor_name` is NOT NULL: NULL here is the join's, for no row.
+    let processor = match org.try_get::<Option<String>, _>("processor_name")? {
+        None => None,
+        Some(name) => Some(Processor {
+            name,
+            contact_email: org.try_get("contact_email")?,
+            address: org.try_get("address")?,
+            dpo_email: org.try_get("dpo_email")?,
+        }),
+    };
 
     // Runs of the period, by service.
     let mut runs: BTreeMap<String, Vec<BackupRun>> = BTreeMap::new();
@@ -815,5 +814,52 @@ mod tests {
                 Ok(())
             })?;
         }
+    }
+
+    /// The processor is the platform's row when there is one, and none
+    /// (GDPR's controls then say what is missing) when there is not; an
+    /// organization that does not exist has no snapshot.
+    #[tokio::test]
+    async fn the_processor_is_the_platform_row_and_none_without_one() {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        let zones = Catalogue::builtin().unwrap();
+        sqlx::query(
+            "INSERT INTO organizations (id, name, billing_email, created_at, updated_at) \
+             VALUES ('o', 'O', 'billing@o.example', 0, 0)",
+        )
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        let period = Period::new(
+            Timestamp::from_unix_seconds(1_780_000_000).unwrap(),
+            Timestamp::from_unix_seconds(1_780_086_400).unwrap(),
+        )
+        .unwrap();
+        let (db, zones, period) = (&db, &zones, &period);
+        let processor = move || async move {
+            snapshot(db, zones, "o", period)
+                .await
+                .unwrap()
+                .expect("the organization exists")
+                .processor
+        };
+        assert_eq!(processor().await, None);
+        sqlx::query(
+            "INSERT INTO platform (id, processor_name, contact_email, address, dpo_email, updated_at) \
+             VALUES (1, 'P', 'contact@p.example', NULL, 'dpo@p.example', 0)",
+        )
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            processor().await,
+            Some(Processor {
+                name: "P".into(),
+                contact_email: "contact@p.example".into(),
+                address: None,
+                dpo_email: Some("dpo@p.example".into()),
+            })
+        );
+        assert!(snapshot(db, zones, "p", period).await.unwrap().is_none());
     }
 }
