@@ -371,6 +371,49 @@ fn a_snapshot_on_postgres_sees_one_state_read_only_without_jit() {
     })
 }
 
+/// A generation wakes this server's webhook workers only when it made a
+/// delivery for them: with no endpoint receiving its events they sleep on
+/// (each wake costs a worker a look for due deliveries).
+fn a_generation_wakes_the_webhook_workers_only_for_a_delivery() {
+    block_on(async {
+        let w = World::sqlite("2026-06-22T10:00:00Z").await;
+        w.subscribe("soc2").await;
+        let alice = w.caller("alice").await;
+        let signals = &w.app().webhooks.signals;
+        // A wake with no worker waiting is kept: `idle` then returns at once.
+        let woken = || async {
+            let idle = signals.idle(std::time::Duration::from_secs(3600));
+            tokio::time::timeout(std::time::Duration::ZERO, idle)
+                .await
+                .is_ok()
+        };
+        let asked = generate::Request {
+            framework: "soc2".into(),
+            period_start: None,
+            period_end: None,
+            idempotency_key: None,
+        };
+        generate::generate(w.app(), &alice, asked.clone())
+            .await
+            .unwrap();
+        assert!(!woken().await, "no endpoint, no delivery, no wake");
+        webhooks::register(
+            w.app(),
+            &alice,
+            webhooks::NewWebhook {
+                url: "http://127.0.0.1:9/hook".into(),
+                event_types: vec![webhooks::EventType::PacketGenerated],
+            },
+        )
+        .await
+        .unwrap();
+        assert!(!woken().await, "registering delivers nothing");
+        generate::generate(w.app(), &alice, asked).await.unwrap();
+        assert!(woken().await, "a delivery wakes a worker");
+        assert!(!woken().await, "once");
+    })
+}
+
 fn a_server_down_for_two_months_catches_up_in_order() {
     block_on(async {
         let w = World::sqlite("2026-01-01T00:00:00Z").await;
@@ -1144,6 +1187,7 @@ fn main() -> std::process::ExitCode {
         case!(a_year_of_monthly_schedules_on_sqlite_is_twelve_linked_packets),
         case!(two_servers_on_postgres_generate_each_scheduled_packet_once).needs(&[Tool::Postgres]),
         case!(a_snapshot_on_postgres_sees_one_state_read_only_without_jit).needs(&[Tool::Postgres]),
+        case!(a_generation_wakes_the_webhook_workers_only_for_a_delivery),
         case!(a_server_down_for_two_months_catches_up_in_order),
         case!(a_paused_subscription_generates_nothing_and_the_series_shows_the_gap),
         case!(a_weekly_cadence_schedules_weeks_from_monday),

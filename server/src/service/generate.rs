@@ -130,7 +130,7 @@ pub async fn generate_as(
     let regressed_wanted =
         webhooks::wanted(&app.db, Some(&caller.org_id), "control.regressed").await?;
     let turn = app.series_turn(&caller.org_id, &framework.framework).await;
-    let done = loop {
+    let (done, deliveries) = loop {
         attempt += 1;
         let end = series::end(&app.db, &caller.org_id, &framework.framework).await?;
         packet.series = Some(vouch_engine::packet::SeriesLink {
@@ -146,7 +146,7 @@ pub async fn generate_as(
             Err(cause) => return Err(pending.failed(app, cause).await),
         };
         match pending.store(app, &done, &end, regressed).await? {
-            Stored::Done => break done,
+            Stored::Done { deliveries } => break (done, deliveries),
             Stored::Replayed(earlier) => return Ok(earlier),
             Stored::SeriesMoved if attempt < SERIES_ATTEMPTS => {
                 (packet, archive) = (done.signed.packet, done.archive);
@@ -165,10 +165,12 @@ pub async fn generate_as(
         .packets
         .with_label_values(&[&framework.framework, "complete"])
         .inc();
-    // enqueue: the PDF's job was stored with the report, its webhook events
-    // too; workers here take them now
+    // enqueue: the PDF's job was stored with the report, its webhook
+    // deliveries (if any endpoint receives them) too; workers here take them now
     app.render.wake();
-    app.webhooks.wake();
+    if deliveries > 0 {
+        app.webhooks.wake();
+    }
     Ok(Generated {
         body: signed.body(Some(&report_id)),
         report_id,
@@ -394,7 +396,8 @@ struct Pending<'a> {
 
 /// What became of storing a packet.
 enum Stored {
-    Done,
+    /// Stored, with this many webhook deliveries.
+    Done { deliveries: u64 },
     /// A concurrent request with the same Idempotency-Key stored first: its
     /// report is the answer.
     Replayed(Generated),
@@ -486,12 +489,14 @@ impl Pending<'_> {
             data["canonical_sha256"] = json!(sha);
             data["previous_canonical_sha256"] = json!(end.canonical_sha256);
             data["valid_until"] = json!(signed.packet.valid_until);
-            webhooks::emit(&mut tx, Some(org), "packet.generated", self.now, data).await?;
+            let mut deliveries =
+                webhooks::emit(&mut tx, Some(org), "packet.generated", self.now, data).await?;
             if let Some(mut r) = regressed {
                 r["report_id"] = json!(self.report_id);
                 r["organization_id"] = json!(org);
                 r["framework"] = json!(framework);
-                webhooks::emit(&mut tx, Some(org), "control.regressed", self.now, r).await?;
+                deliveries +=
+                    webhooks::emit(&mut tx, Some(org), "control.regressed", self.now, r).await?;
             }
             // Last: it appends to the transparency log (store::log).
             let previous = end.canonical_sha256.as_deref();
@@ -501,7 +506,7 @@ impl Pending<'_> {
             )
             .await?;
             tx.commit().await?;
-            Ok(Stored::Done)
+            Ok(Stored::Done { deliveries })
         }
         .await;
         match written {
@@ -529,7 +534,7 @@ impl Pending<'_> {
             audit::append_tx(&mut tx, &self.entry("report.generate_failed")).await?;
             let mut data = self.event_data();
             data["reason"] = json!(FAILURE_REASON);
-            webhooks::emit(
+            let deliveries = webhooks::emit(
                 &mut tx,
                 Some(&self.caller.org_id),
                 "packet.failed",
@@ -537,13 +542,17 @@ impl Pending<'_> {
                 data,
             )
             .await?;
-            tx.commit().await
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(deliveries)
         }
         .await;
-        if let Err(e) = written {
-            tracing::error!(report_id = %self.report_id, error = %e, "the failed report could not be recorded");
+        match written {
+            Ok(0) => {}
+            Ok(_) => app.webhooks.wake(),
+            Err(e) => {
+                tracing::error!(report_id = %self.report_id, error = %e, "the failed report could not be recorded");
+            }
         }
-        app.webhooks.wake();
         app.metrics
             .packets
             .with_label_values(&[self.framework, "failed"])
