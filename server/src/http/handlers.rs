@@ -38,17 +38,17 @@ pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResu
             json(StatusCode::OK, &json!({ "applied": applied }))
         }
         E::Records => {
-            let caller = member(app, req, Role::Member).await?;
+            let caller = member(req, Role::Member)?;
             let period = period_from_query(app, req)?;
             json(StatusCode::OK, &records::read(app, &caller, &period).await?)
         }
         E::Subscriptions => {
-            let caller = member(app, req, Role::Member).await?;
+            let caller = member(req, Role::Member)?;
             let list = subscriptions::list(app, &caller).await?;
             json(StatusCode::OK, &json!({ "subscriptions": list }))
         }
         E::Subscribe | E::Unsubscribe => {
-            let caller = member(app, req, Role::Admin).await?;
+            let caller = member(req, Role::Admin)?;
             access::check_write(app, &caller, &req.marks())?;
             let view = subscriptions::set(
                 app,
@@ -147,11 +147,11 @@ pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResu
             json(StatusCode::OK, &diff)
         }
         E::Schedule => {
-            let caller = member(app, req, Role::Member).await?;
+            let caller = member(req, Role::Member)?;
             json(StatusCode::OK, &schedule::view(app, &caller).await?)
         }
         E::SetCadence => {
-            let caller = member(app, req, Role::Admin).await?;
+            let caller = member(req, Role::Admin)?;
             access::check_write(app, &caller, &req.marks())?;
             let body: CadenceBody = settings_body(req)?;
             json(
@@ -160,7 +160,7 @@ pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResu
             )
         }
         E::PauseSchedule => {
-            let caller = member(app, req, Role::Admin).await?;
+            let caller = member(req, Role::Admin)?;
             access::check_write(app, &caller, &req.marks())?;
             let body: PauseBody = settings_body(req)?;
             let view =
@@ -168,12 +168,12 @@ pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResu
             json(StatusCode::OK, &view)
         }
         E::Webhooks => {
-            let caller = member(app, req, Role::Admin).await?;
+            let caller = member(req, Role::Admin)?;
             let list = webhooks::list(app, &caller).await?;
             json(StatusCode::OK, &json!({ "webhooks": list }))
         }
         E::CreateWebhook => {
-            let caller = member(app, req, Role::Admin).await?;
+            let caller = member(req, Role::Admin)?;
             access::check_write(app, &caller, &req.marks())?;
             let body: webhooks::NewWebhook = settings_body(req)?;
             json(
@@ -182,19 +182,19 @@ pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResu
             )
         }
         E::DeleteWebhook => {
-            let caller = member(app, req, Role::Admin).await?;
+            let caller = member(req, Role::Admin)?;
             access::check_write(app, &caller, &req.marks())?;
             let id = req.param("endpointId");
             webhooks::delete(app, &caller, id).await?;
             json(StatusCode::OK, &json!({ "deleted": id }))
         }
         E::Grants => {
-            let caller = member(app, req, Role::Admin).await?;
+            let caller = member(req, Role::Admin)?;
             let list = grants::list(app, &caller).await?;
             json(StatusCode::OK, &json!({ "grants": list }))
         }
         E::CreateGrant => {
-            let caller = member(app, req, Role::Admin).await?;
+            let caller = member(req, Role::Admin)?;
             access::check_write(app, &caller, &req.marks())?;
             let body: grants::NewGrant = settings_body(req)?;
             json(
@@ -203,7 +203,7 @@ pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResu
             )
         }
         E::RevokeGrant => {
-            let caller = member(app, req, Role::Admin).await?;
+            let caller = member(req, Role::Admin)?;
             access::check_write(app, &caller, &req.marks())?;
             let id = req.param("grantId");
             grants::revoke(app, &caller, id).await?;
@@ -232,7 +232,7 @@ pub async fn handle(app: &App, endpoint: Endpoint, req: &Request) -> HandlerResu
             Ok(resp)
         }
         E::LegacyReport => {
-            let caller = member(app, req, Role::Member).await?;
+            let caller = member(req, Role::Member)?;
             let body = service::legacy::report(app, &caller).await?;
             Ok(json_bytes(StatusCode::OK, body))
         }
@@ -276,21 +276,25 @@ fn tree_size(req: &Request, name: &str) -> Result<Option<u64>, ApiError> {
         .map_err(|_| ApiError::bad_request("bad_tree_size", format!("{name} is too large")))
 }
 
+/// The user a `User` route authenticated, with their role in the path's
+/// organization (read with their credentials).
+fn authenticated(req: &Request) -> Result<&access::Authenticated, ApiError> {
+    req.user
+        .as_ref()
+        .ok_or_else(|| ApiError::from(service::ServiceError::Unauthenticated))
+}
+
 /// The authenticated caller as a member of the path's organization with at
 /// least `min`; a browser's cross-site read is refused.
-async fn member(app: &App, req: &Request, min: Role) -> Result<Caller, ApiError> {
-    let username = req
-        .user
-        .as_deref()
-        .ok_or_else(|| ApiError::from(service::ServiceError::Unauthenticated))?;
-    let caller = access::authorize(
-        app,
-        username,
+fn member(req: &Request, min: Role) -> Result<Caller, ApiError> {
+    let user = authenticated(req)?;
+    let caller = access::authorize_with(
+        &user.username,
         req.param("orgId"),
+        user.role.as_deref(),
         min,
         req.remote.map(|a| a.ip()),
-    )
-    .await?;
+    )?;
     if req.method == warp::http::Method::GET {
         access::check_read(&req.marks())?;
     }
@@ -301,14 +305,12 @@ async fn member(app: &App, req: &Request, min: Role) -> Result<Caller, ApiError>
 /// packets: a member, or an outside auditor with a grant in force (limited
 /// to it); 404 for anyone else, grants ended included.
 async fn reader(app: &App, req: &Request) -> Result<Caller, ApiError> {
-    let username = req
-        .user
-        .as_deref()
-        .ok_or_else(|| ApiError::from(service::ServiceError::Unauthenticated))?;
-    let caller = access::authorize_reader(
+    let user = authenticated(req)?;
+    let caller = access::authorize_reader_with(
         app,
-        username,
+        &user.username,
         req.param("orgId"),
+        user.role.as_deref(),
         req.remote.map(|a| a.ip()),
     )
     .await?;
@@ -411,7 +413,7 @@ pub struct GenerateBody {
 }
 
 async fn generate(app: &App, req: &Request) -> HandlerResult {
-    let caller = member(app, req, Role::Member).await?;
+    let caller = member(req, Role::Member)?;
     access::check_write(app, &caller, &req.marks())?;
     let body: GenerateBody = settings_body(req)?;
     // A header that is not visible ASCII is refused, not ignored.

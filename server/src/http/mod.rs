@@ -50,8 +50,9 @@ pub struct Request {
     pub body: Bytes,
     /// Path parameters of the matched route, percent-decoded.
     pub params: Vec<(String, String)>,
-    /// The user whose Basic credentials were verified, on `User` routes.
-    pub user: Option<String>,
+    /// The user whose Basic credentials were verified, on `User` routes,
+    /// with their role in the path's organization.
+    pub user: Option<access::Authenticated>,
 }
 
 impl Request {
@@ -256,7 +257,12 @@ where
             }
             Access::User => {
                 let creds = header("authorization").and_then(crate::auth::parse_basic);
-                match access::authenticate(app, creds, remote.map(|a| a.ip())).await {
+                // The path's organization: its role is read with the password hash.
+                let org = params
+                    .iter()
+                    .find(|(name, _)| name == "orgId")
+                    .map(|(_, v)| v.as_str());
+                match access::authenticate(app, creds, remote.map(|a| a.ip()), org).await {
                     Ok(u) => Some(u),
                     Err(e) => return ApiError::from(e).into_response(),
                 }

@@ -51,12 +51,24 @@ fn busy(b: crate::auth::throttle::Busy) -> ServiceError {
     }
 }
 
-/// The user behind Basic credentials, or 401 (429 while throttled or busy).
+/// A user whose Basic credentials were verified.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub username: String,
+    /// Their stored role in the organization asked about, read with their
+    /// password hash (`None`: not a member, or no organization asked).
+    pub role: Option<String>,
+}
+
+/// The user behind Basic credentials, with their stored role in `org`
+/// (the request's organization, read in the same statement), or 401 (429
+/// while throttled or busy).
 pub async fn authenticate(
     app: &App,
     creds: Option<Credentials>,
     remote: Option<IpAddr>,
-) -> Result<String> {
+    org: Option<&str>,
+) -> Result<Authenticated> {
     let creds = creds.ok_or(ServiceError::Unauthenticated)?;
     let now = Instant::now();
     let by_address = remote.map(|ip| format!("ip:{ip}"));
@@ -67,13 +79,19 @@ pub async fn authenticate(
     }
     limits.by_username.check(&by_username, now).map_err(busy)?;
 
-    let stored = store::users::password_hash(&app.db, &creds.username).await?;
+    let (stored, role) = match store::users::hash_and_role(&app.db, &creds.username, org).await? {
+        Some((hash, role)) => (Some(hash), role),
+        None => (None, None),
+    };
     if let Some(hash) = &stored {
         if app
             .verified
             .contains(&creds.username, &creds.password.0, hash)
         {
-            return Ok(creds.username);
+            return Ok(Authenticated {
+                username: creds.username,
+                role,
+            });
         }
     }
     let known = stored.is_some();
@@ -109,7 +127,7 @@ pub async fn authenticate(
     if needs_rehash(&hash) {
         rehash(app, creds, hash);
     }
-    Ok(username)
+    Ok(Authenticated { username, role })
 }
 
 /// Replaces a hash with one of this server's parameters, in the background.
@@ -173,10 +191,20 @@ pub async fn authorize(
     min: Role,
     remote: Option<IpAddr>,
 ) -> Result<Caller> {
-    let role = store::users::role(&app.db, org_id, username)
-        .await?
-        .and_then(|r| Role::parse(&r))
-        .ok_or(ServiceError::NotFound)?;
+    let role = store::users::role(&app.db, org_id, username).await?;
+    authorize_with(username, org_id, role.as_deref(), min, remote)
+}
+
+/// [`authorize`] with the caller's stored role in `org_id` already read
+/// (with their credentials: [`Authenticated::role`]).
+pub fn authorize_with(
+    username: &str,
+    org_id: &str,
+    role: Option<&str>,
+    min: Role,
+    remote: Option<IpAddr>,
+) -> Result<Caller> {
+    let role = role.and_then(Role::parse).ok_or(ServiceError::NotFound)?;
     if role < min {
         return Err(ServiceError::Forbidden {
             needed: min,
@@ -201,7 +229,20 @@ pub async fn authorize_reader(
     org_id: &str,
     remote: Option<IpAddr>,
 ) -> Result<Caller> {
-    match authorize(app, username, org_id, Role::Member, remote).await {
+    let role = store::users::role(&app.db, org_id, username).await?;
+    authorize_reader_with(app, username, org_id, role.as_deref(), remote).await
+}
+
+/// [`authorize_reader`] with the caller's stored role in `org_id` already
+/// read (with their credentials: [`Authenticated::role`]).
+pub async fn authorize_reader_with(
+    app: &App,
+    username: &str,
+    org_id: &str,
+    role: Option<&str>,
+    remote: Option<IpAddr>,
+) -> Result<Caller> {
+    match authorize_with(username, org_id, role, Role::Member, remote) {
         Err(ServiceError::NotFound) => {}
         other => return other,
     }

@@ -2,14 +2,22 @@
 
 use super::Db;
 
-/// The stored password hash of `username`, if the user exists.
-pub async fn password_hash(db: &Db, username: &str) -> Result<Option<String>, sqlx::Error> {
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT password_hash FROM users WHERE username = $1")
-            .bind(username)
-            .fetch_optional(&db.pool)
-            .await?;
-    Ok(row.map(|r| r.0))
+/// The stored password hash of `username`, if the user exists, with their
+/// role in `org` (`None`: not a member, or no organization asked), in one
+/// statement.
+pub async fn hash_and_role(
+    db: &Db,
+    username: &str,
+    org: Option<&str>,
+) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT u.password_hash, m.role FROM users u LEFT JOIN memberships m \
+         ON m.organization_id = $2 AND m.username = u.username WHERE u.username = $1",
+    )
+    .bind(username)
+    .bind(org)
+    .fetch_optional(&db.pool)
+    .await
 }
 
 /// Replaces a password hash, only if it is still `old` (a concurrent import wins).
@@ -61,4 +69,44 @@ pub async fn setting_or_insert(db: &Db, name: &str, fresh: &str) -> Result<Strin
         .fetch_one(&db.pool)
         .await?;
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Authentication reads the password hash and the role in the request's
+    /// organization in one statement: the role is the membership's, and
+    /// none for another organization, for none asked, or for a stranger.
+    #[tokio::test]
+    async fn the_hash_comes_with_the_role_in_the_organization_asked() {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        let zones = crate::zones::Catalogue::builtin().unwrap();
+        let now = vouch_engine::Timestamp::from_unix_seconds(1_780_000_000).unwrap();
+        crate::demo::seed(&db, &zones, now).await.unwrap();
+        let (hash,): (String,) =
+            sqlx::query_as("SELECT password_hash FROM users WHERE username = 'carol'")
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        let role = |org| hash_and_role(&db, "carol", org);
+        assert_eq!(
+            role(Some("acme")).await.unwrap(),
+            Some((hash.clone(), Some("member".into())))
+        );
+        for other in [Some("globex"), Some("nowhere"), Some(""), None] {
+            assert_eq!(role(other).await.unwrap(), Some((hash.clone(), None)));
+        }
+        assert_eq!(
+            hash_and_role(&db, "mallory", Some("acme")).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            hash_and_role(&db, "dave", Some("globex"))
+                .await
+                .unwrap()
+                .map(|r| r.1),
+            Some(Some("owner".into()))
+        );
+    }
 }
