@@ -36,6 +36,14 @@ use crate::auth::csrf::Marks;
 use crate::service::{access, App};
 use routes::{Access, Match};
 
+/// A path parameter of the matched route, by name.
+fn path_param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
 /// How long a client may take to send a body once its headers are in.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -66,10 +74,7 @@ impl Request {
 
     /// A path parameter of the route (empty if the route has none of that name).
     pub fn param(&self, name: &str) -> &str {
-        self.params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
+        path_param(&self.params, name).unwrap_or("")
     }
 
     /// A query parameter, percent-decoded.
@@ -258,10 +263,7 @@ where
             Access::User => {
                 let creds = header("authorization").and_then(crate::auth::parse_basic);
                 // The path's organization: its role is read with the password hash.
-                let org = params
-                    .iter()
-                    .find(|(name, _)| name == "orgId")
-                    .map(|(_, v)| v.as_str());
+                let org = path_param(&params, "orgId");
                 match access::authenticate(app, creds, remote.map(|a| a.ip()), org).await {
                     Ok(u) => Some(u),
                     Err(e) => return ApiError::from(e).into_response(),
